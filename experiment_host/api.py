@@ -1,0 +1,198 @@
+"""JSON data API used by the task page: save records, heartbeat, complete, read back.
+
+Every error is JSON ``{"error": code, "message": text}`` with the right status, and a
+request that fails changes nothing (the transaction is rolled back).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from . import tokens
+from .experiments import registry
+from .extensions import db
+from .models import Run, RunStatus, TrialRecord
+from .records import (
+    RecordError,
+    RecordIn,
+    complete_run,
+    next_seq,
+    save_records,
+    touch_in_progress,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_SEQ = 10_000_000
+MAX_READ_LIMIT = 1000
+
+
+class ApiError(Exception):
+    """Answered as a JSON error with this status."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object, whatever Content-Type the client sent."""
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return body
+
+
+def run_from_token(token: object) -> Run:
+    """The run a token speaks for, or a 401 ApiError."""
+    try:
+        claim = tokens.verify(token)
+    except tokens.TokenError as error:
+        raise ApiError(401, error.code, error.message) from error
+    run = db.session.get(Run, claim.run_id)
+    if run is None:
+        raise ApiError(401, "invalid_token", "The run token is not valid.")
+    if run.session_key != claim.session_key:
+        raise ApiError(
+            401,
+            "superseded_token",
+            "This run now continues in another window or assignment; this page can no "
+            "longer save data. Please reload the page.",
+        )
+    return run
+
+
+def parse_records(value: object) -> list[RecordIn]:
+    """Validate the ``records`` array: objects with an int ``seq`` and an object ``data``."""
+    limit = current_app.config["MAX_RECORDS_PER_REQUEST"]
+    if not isinstance(value, list):
+        raise ApiError(400, "invalid_records", "'records' must be an array.")
+    if len(value) > limit:
+        raise ApiError(413, "too_many_records", f"Send at most {limit} records per request.")
+    records: list[RecordIn] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"seq", "data"}:
+            raise ApiError(400, "invalid_records",
+                           f"records[{index}] must be an object with exactly 'seq' and 'data'.")
+        seq, data = item["seq"], item["data"]
+        if type(seq) is not int or not 0 <= seq < MAX_SEQ:
+            raise ApiError(400, "invalid_records",
+                           f"records[{index}].seq must be a whole number from 0 to {MAX_SEQ - 1}.")
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_records", f"records[{index}].data must be an object.")
+        _check_text(data, index)
+        records.append(RecordIn(seq, data))
+    if len({r.seq for r in records}) != len(records):
+        raise ApiError(400, "invalid_records", "Each seq may appear only once per request.")
+    return records
+
+
+def _check_text(data: dict[str, Any], index: int) -> None:
+    # Lone surrogates cannot be stored as UTF-8 text by any database.
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(400, "invalid_records",
+                       f"records[{index}].data holds text that is not valid Unicode.") from exc
+
+
+def _total(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_SEQ:
+        raise ApiError(400, "invalid_total", f"'total' must be a whole number from 0 to {MAX_SEQ}.")
+    return value
+
+
+@bp.post("/records")
+def save() -> Any:
+    """Store a batch of trial records (idempotent per seq)."""
+    body = json_body()
+    run = run_from_token(body.get("token"))
+    result = save_records(run, parse_records(body.get("records")))
+    db.session.commit()
+    return jsonify(stored=result.stored, duplicates=result.duplicates,
+                   saved=result.saved, next_seq=result.next_seq)
+
+
+@bp.get("/records")
+def read() -> Any:
+    """The run's stored records after ``after``, so a resumed page can rebuild its state."""
+    run = run_from_token(request.args.get("token"))
+    try:
+        after = int(request.args.get("after", -1))
+        limit = min(int(request.args.get("limit", MAX_READ_LIMIT)), MAX_READ_LIMIT)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "'after' and 'limit' must be whole numbers.") from exc
+    rows = db.session.execute(
+        select(TrialRecord.seq, TrialRecord.data)
+        .where(TrialRecord.run_id == run.id, TrialRecord.seq > after)
+        .order_by(TrialRecord.seq)
+        .limit(max(limit, 0))
+    )
+    records = [{"seq": seq, "data": data} for seq, data in rows]
+    return jsonify(records=records, next_seq=next_seq(run.id))
+
+
+@bp.post("/heartbeat")
+def heartbeat() -> Any:
+    """Keep the run's condition slot while the worker is active."""
+    run = run_from_token(json_body().get("token"))
+    if run.status == RunStatus.IN_PROGRESS:
+        touch_in_progress(run.id)
+        db.session.commit()
+    return jsonify(status=run.status.value, saved=run.record_count)
+
+
+@bp.post("/complete")
+def complete() -> Any:
+    """Complete the run once every record has arrived."""
+    body = json_body()
+    run = run_from_token(body.get("token"))
+    total = _total(body.get("total"))
+    experiment = registry().get(run.experiment_slug)
+    if experiment is None:
+        raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
+    done_url = url_for("worker.done", slug=run.experiment_slug, token=body["token"])
+    try:
+        complete_run(run, experiment, total)
+    except RecordError as error:
+        if error.code == "already_completed":
+            error.extra["done_url"] = done_url
+        raise
+    db.session.commit()
+    return jsonify(status=run.status.value, completion_code=run.completion_code,
+                   done_url=done_url)
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError) -> Any:
+    db.session.rollback()
+    return jsonify(error=error.code, message=error.message, **error.extra), error.status
+
+
+@bp.errorhandler(RecordError)
+def _record_error(error: RecordError) -> Any:
+    db.session.rollback()
+    return jsonify(error=error.code, message=error.message, **error.extra), error.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    db.session.rollback()
+    code = (error.name or "error").lower().replace(" ", "_")
+    return jsonify(error=code, message=error.description), error.code or 500

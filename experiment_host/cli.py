@@ -1,0 +1,54 @@
+"""Flask CLI commands: database setup and the local MTurk simulator."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+
+from .experiments import registry
+from .extensions import db
+
+simulator_cli = AppGroup("simulator", help="Run the local MTurk simulator.")
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create the database tables that do not exist yet."""
+    from . import models  # noqa: F401  (registers the tables)
+
+    db.create_all()
+    click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@simulator_cli.command("run")
+@click.option("--host", default=None, help="Address to bind (default SIMULATOR_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default SIMULATOR_PORT).")
+@click.option("--experiment-base", default="http://127.0.0.1:5000",
+              show_default=True, help="Where this app serves /exp/<slug>.")
+def simulator_run(host: str | None, port: int | None, experiment_base: str) -> None:
+    """Serve the simulated MTurk worker site, with one HIT per experiment."""
+    from .simulator import create_simulator_app, serve_in_thread
+
+    host = host or current_app.config["SIMULATOR_HOST"]
+    port = port or current_app.config["SIMULATOR_PORT"]
+    experiments = {
+        experiment.title: f"{experiment_base.rstrip('/')}/exp/{slug}"
+        for slug, experiment in registry().items()
+    }
+    running = serve_in_thread(create_simulator_app(experiments=experiments), host, port)
+    click.echo(f"MTurk simulator: http://{host}:{port}/  (Ctrl+C to stop)")
+    try:
+        while running.thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        running.stop()
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on the app."""
+    app.cli.add_command(init_db_command)
+    app.cli.add_command(simulator_cli)

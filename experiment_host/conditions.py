@@ -1,0 +1,68 @@
+"""Least-filled condition assignment, honouring quotas, safe under concurrent arrivals."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+
+from .database import insert_ignoring_duplicates
+from .experiments import Experiment
+from .extensions import db
+from .models import COUNTED_STATUSES, ExperimentRow, Run, RunStatus, utcnow
+
+
+def lock_experiment(slug: str) -> None:
+    """Serialise arrivals for one experiment until the transaction ends.
+
+    The first statement is a write: PostgreSQL locks the experiment's row, SQLite takes
+    its database write lock; either way the counts read next are current.
+    """
+    db.session.execute(insert_ignoring_duplicates(ExperimentRow, [{"slug": slug}], ["slug"]))
+    db.session.execute(
+        update(ExperimentRow)
+        .where(ExperimentRow.slug == slug)
+        .values(arrivals=ExperimentRow.arrivals + 1)
+    )
+
+
+def abandon_cutoff(experiment: Experiment, default_minutes: float, now: datetime) -> datetime:
+    """Runs last seen before this time no longer hold a condition slot."""
+    minutes = experiment.config.abandon_after_minutes or default_minutes
+    return now - timedelta(minutes=minutes)
+
+
+def condition_counts(slug: str, cutoff: datetime) -> dict[str, int]:
+    """Runs holding a slot per condition: finished ones, and in-progress ones seen lately."""
+    holding = or_(
+        Run.status.in_(COUNTED_STATUSES),
+        and_(Run.status == RunStatus.IN_PROGRESS, Run.last_seen_at >= cutoff),
+    )
+    rows = db.session.execute(
+        select(Run.condition, func.count())
+        .where(Run.experiment_slug == slug, holding)
+        .group_by(Run.condition)
+    )
+    return {condition: count for condition, count in rows if condition is not None}
+
+
+def choose_condition(experiment: Experiment, counts: Mapping[str, int],
+                     rng: random.Random | None = None) -> str | None:
+    """The least-filled condition with room left (ties broken at random), or None if full."""
+    open_conditions = [
+        c for c in experiment.config.conditions
+        if c.quota is None or counts.get(c.name, 0) < c.quota
+    ]
+    if not open_conditions:
+        return None
+    fewest = min(counts.get(c.name, 0) for c in open_conditions)
+    tied = [c.name for c in open_conditions if counts.get(c.name, 0) == fewest]
+    return (rng or random).choice(tied)
+
+
+def assign_condition(experiment: Experiment, default_abandon_minutes: float) -> str | None:
+    """Pick the condition for a new run (None when full); call with the experiment locked."""
+    cutoff = abandon_cutoff(experiment, default_abandon_minutes, utcnow())
+    return choose_condition(experiment, condition_counts(experiment.slug, cutoff))

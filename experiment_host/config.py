@@ -1,0 +1,112 @@
+"""Configuration defaults and environment overrides.
+
+Order (DESIGN.md §4.2): these defaults → ``instance/config.py`` → environment → ``test_config``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+MTURK_WORKER_ORIGINS = (
+    "https://worker.mturk.com",
+    "https://www.mturk.com",
+    "https://workersandbox.mturk.com",
+)
+MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+
+
+class Defaults:
+    """Documented defaults; every name here can be set in the environment."""
+
+    #: SQLAlchemy URL; empty means a SQLite file in the instance folder (WAL mode).
+    DATABASE_URL = ""
+    #: Signs run tokens and researcher sessions. Required when ``ENV=production``.
+    SECRET_KEY = ""
+    #: The public https base URL of this host, used in HIT ExternalQuestions.
+    PUBLIC_URL = "http://127.0.0.1:5000"
+    #: Origins allowed as ``turkSubmitTo``; they may also frame the worker pages.
+    MTURK_SUBMIT_ORIGINS = MTURK_SUBMIT_HOSTS
+    #: Folder holding one sub-folder per experiment.
+    EXPERIMENTS_DIR = "experiments"
+    #: Folder of npm packages served under /vendor (jsPsych).
+    NODE_MODULES_DIR = "node_modules"
+    #: ``development`` or ``production``; production refuses to start without SECRET_KEY.
+    ENV = "development"
+    #: Largest request body accepted, in bytes (the data API answers 413 above it).
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    #: Most trial records accepted in one save request.
+    MAX_RECORDS_PER_REQUEST = 500
+    #: Lifetime of a run token in seconds; a reload of the entry URL issues a fresh one.
+    RUN_TOKEN_MAX_AGE = 24 * 3600
+    #: Minutes without a heartbeat after which an in-progress run stops holding its
+    #: condition slot, unless the experiment sets ``abandon_after_minutes``.
+    ABANDON_AFTER_MINUTES = 60
+    #: Seconds between client heartbeats.
+    HEARTBEAT_SECONDS = 30
+    #: Local MTurk simulator address used by ``flask simulator run``.
+    SIMULATOR_HOST = "localhost"
+    SIMULATOR_PORT = 5001
+
+
+_LIST_KEYS = {"MTURK_SUBMIT_ORIGINS"}
+_INT_KEYS = {
+    "MAX_CONTENT_LENGTH",
+    "MAX_RECORDS_PER_REQUEST",
+    "RUN_TOKEN_MAX_AGE",
+    "ABANDON_AFTER_MINUTES",
+    "HEARTBEAT_SECONDS",
+    "SIMULATOR_PORT",
+}
+
+
+def environment_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read the settings named in :class:`Defaults` from the environment."""
+    environ = dict(os.environ if environ is None else environ)
+    found: dict[str, Any] = {}
+    for name in vars(Defaults):
+        if name.startswith("_") or name not in environ:
+            continue
+        raw = environ[name]
+        if name in _LIST_KEYS:
+            found[name] = tuple(part for part in raw.replace(",", " ").split() if part)
+        elif name in _INT_KEYS:
+            try:
+                found[name] = int(raw)
+            except ValueError as exc:
+                raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from exc
+        else:
+            found[name] = raw
+    return found
+
+
+def database_uri(configured: str, instance_path: str) -> str:
+    """Turn ``DATABASE_URL`` into a SQLAlchemy URI, defaulting to SQLite in the instance folder."""
+    if not configured:
+        return "sqlite:///" + str(Path(instance_path) / "experiment_host.sqlite3")
+    if configured.startswith("postgres://"):
+        configured = "postgresql://" + configured.removeprefix("postgres://")
+    if configured.startswith("postgresql://"):
+        configured = "postgresql+psycopg://" + configured.removeprefix("postgresql://")
+    return configured
+
+
+def secret_key(configured: str, env: str, instance_path: str) -> str:
+    """Return the secret key, generating and keeping one in the instance folder locally."""
+    if configured:
+        return configured
+    if env == "production":
+        raise RuntimeError(
+            "SECRET_KEY is not set. In production set SECRET_KEY to a long random value "
+            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+        )
+    key_file = Path(instance_path) / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key

@@ -1,0 +1,164 @@
+"""A participant's way into a run: previews, entry (create / resume / take over), consent.
+
+The repeat rule (documented in the README): unless the experiment allows repeats, a worker
+has one run per experiment. If that run was never submitted (the worker returned the HIT,
+abandoned it, declined consent, or completed but did not submit) and the worker comes back
+under a new assignment, the run moves to the new assignment and continues where it stopped,
+keeping its condition and trials; tokens issued for the old assignment stop working. A
+worker whose run was submitted, approved or rejected is turned away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from .conditions import assign_condition, lock_experiment
+from .database import insert_ignoring_duplicates
+from .experiments import Experiment
+from .extensions import db
+from .models import ExperimentRow, Run, RunStatus, utcnow
+from .platforms import Identity
+
+#: Statuses after which a worker may not start the experiment again.
+FINAL_FOR_WORKER = (RunStatus.SUBMITTED, RunStatus.APPROVED, RunStatus.REJECTED)
+#: Statuses a returning worker's run is revived from.
+REVIVABLE = (RunStatus.RETURNED, RunStatus.ABANDONED, RunStatus.DECLINED)
+
+
+@dataclass(frozen=True)
+class Entered:
+    run: Run
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class AlreadyTookPart:
+    run: Run
+
+
+@dataclass(frozen=True)
+class ExperimentFull:
+    pass
+
+
+EntryOutcome = Entered | AlreadyTookPart | ExperimentFull
+
+
+def record_preview(slug: str) -> None:
+    """Count one preview of the experiment (for the dashboard funnel)."""
+    db.session.execute(insert_ignoring_duplicates(ExperimentRow, [{"slug": slug}], ["slug"]))
+    db.session.execute(
+        update(ExperimentRow)
+        .where(ExperimentRow.slug == slug)
+        .values(previews=ExperimentRow.previews + 1)
+    )
+
+
+def _run_for_session(slug: str, identity: Identity) -> Run | None:
+    return db.session.execute(
+        select(Run).where(
+            Run.experiment_slug == slug,
+            Run.platform == identity.platform,
+            Run.session_key == identity.session_key,
+        )
+    ).scalar_one_or_none()
+
+
+def _latest_run_of_worker(slug: str, identity: Identity) -> Run | None:
+    return db.session.execute(
+        select(Run)
+        .where(
+            Run.experiment_slug == slug,
+            Run.platform == identity.platform,
+            Run.worker_id == identity.worker_id,
+        )
+        .order_by(Run.attempt.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _revive(run: Run, statuses: tuple[RunStatus, ...] = REVIVABLE) -> None:
+    if run.status in statuses:
+        if run.status == RunStatus.DECLINED:
+            run.consented_at = None
+        run.status = RunStatus.IN_PROGRESS
+    run.last_seen_at = utcnow()
+
+
+def _take_over(run: Run, identity: Identity) -> Run:
+    run.session_key = identity.session_key
+    run.study_key = identity.study_key
+    run.submit_to = identity.submit_to
+    _revive(run)
+    return run
+
+
+def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent: str,
+            abandon_minutes: float) -> Run | None:
+    condition = assign_condition(experiment, abandon_minutes)
+    if condition is None:
+        return None
+    run = Run(
+        experiment_slug=experiment.slug,
+        platform=identity.platform,
+        worker_id=identity.worker_id,
+        session_key=identity.session_key,
+        study_key=identity.study_key,
+        submit_to=identity.submit_to,
+        attempt=attempt,
+        condition=condition,
+        status=RunStatus.IN_PROGRESS,
+        user_agent=user_agent[:1000],
+        created_at=utcnow(),
+        last_seen_at=utcnow(),
+    )
+    db.session.add(run)
+    db.session.flush()
+    return run
+
+
+def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
+                abandon_minutes: float) -> EntryOutcome:
+    slug = experiment.slug
+    existing = _run_for_session(slug, identity)
+    if existing is not None:
+        # Same assignment again (reload, crash): a decline stands, a sync's "returned" doesn't.
+        _revive(existing, (RunStatus.RETURNED, RunStatus.ABANDONED))
+        return Entered(existing, resumed=True)
+    lock_experiment(slug)  # serialise with other arrivals before deciding anything
+    previous = _latest_run_of_worker(slug, identity)
+    if previous is not None and not experiment.config.allow_repeat:
+        if previous.status in FINAL_FOR_WORKER:
+            return AlreadyTookPart(previous)
+        return Entered(_take_over(previous, identity), resumed=True)
+    attempt = previous.attempt + 1 if previous is not None else 1
+    run = _create(experiment, identity, attempt, user_agent, abandon_minutes)
+    return Entered(run, resumed=False) if run else ExperimentFull()
+
+
+def enter(experiment: Experiment, identity: Identity, user_agent: str,
+          abandon_minutes: float) -> EntryOutcome:
+    """Create, resume or take over the identity's run; the caller commits.
+
+    A concurrent duplicate arrival (double click, two tabs) loses the unique-constraint
+    race; it then starts over and finds the run the other request created.
+    """
+    try:
+        return _enter_once(experiment, identity, user_agent, abandon_minutes)
+    except IntegrityError:
+        db.session.rollback()
+        return _enter_once(experiment, identity, user_agent, abandon_minutes)
+
+
+def give_consent(run: Run, agreed: bool) -> None:
+    """Record the worker's consent decision on an in-progress run."""
+    if run.status != RunStatus.IN_PROGRESS or run.consented_at is not None:
+        return
+    if agreed:
+        run.consented_at = utcnow()
+    else:
+        run.status = RunStatus.DECLINED
+    run.last_seen_at = utcnow()

@@ -1,0 +1,56 @@
+"""Local MTurk simulator: the worker site (frames HITs, receives externalSubmit) and, in
+the same process and state, the requester API for boto3. A separate Flask app, served on
+its own origin so the experiment is framed cross-site as on MTurk."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .. import PROJECT_ROOT
+from .state import SimulatorState
+
+
+def create_simulator_app(state: SimulatorState | None = None,
+                         experiments: Mapping[str, str] | None = None,
+                         config: dict[str, Any] | None = None) -> Flask:
+    """Build the simulator app; ``experiments`` maps titles to entry URLs to pre-post as HITs."""
+    from . import worker_site
+
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"))
+    app.config.update(config or {})
+    app.extensions["mturk_simulator"] = state or SimulatorState()
+    for title, url in (experiments or {}).items():
+        app.extensions["mturk_simulator"].create_hit(url, title=title, max_assignments=9)
+    app.register_blueprint(worker_site.bp)
+    return app
+
+
+@dataclass
+class RunningServer:
+    """A server started in a background thread (tests, ``flask simulator run``)."""
+
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.host}:{self.server.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+def serve_in_thread(app: Flask, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Serve ``app`` from a daemon thread; port 0 picks a free port."""
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return RunningServer(server, thread)

@@ -1,0 +1,114 @@
+"""The local MTurk simulator's state: HITs, assignments and what workers submitted.
+
+One instance is shared by the worker site (this package) and the requester API (boto3
+side), so a HIT created through the API can be worked in the simulated worker page.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def new_id(length: int = 30, prefix: str = "") -> str:
+    """An MTurk-style id: uppercase letters and digits."""
+    return prefix + "".join(secrets.choice(ID_ALPHABET) for _ in range(length - len(prefix)))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SimHit:
+    hit_id: str
+    external_url: str
+    title: str
+    description: str = ""
+    reward: str = "0.00"
+    max_assignments: int = 1
+    assignment_duration_seconds: int = 3600
+    auto_approval_delay_seconds: int = 3 * 24 * 3600
+    created_at: datetime = field(default_factory=now)
+    expires_at: datetime = field(default_factory=lambda: now() + timedelta(days=3))
+    hit_type_id: str = field(default_factory=lambda: new_id(30))
+    hit_group_id: str = field(default_factory=lambda: new_id(30))
+    status: str = "Assignable"
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class SimAssignment:
+    assignment_id: str
+    hit_id: str
+    worker_id: str
+    status: str = "Accepted"  # Accepted → Submitted → Approved/Rejected, or Returned
+    accepted_at: datetime = field(default_factory=now)
+    submitted_at: datetime | None = None
+    answer_fields: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class SimulatorState:
+    """Thread-safe in-memory store; ``lock`` guards every read-modify-write."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.hits: dict[str, SimHit] = {}
+        self.assignments: dict[str, SimAssignment] = {}
+        self.submissions: list[dict[str, object]] = []
+
+    def create_hit(self, external_url: str, title: str, **fields: object) -> SimHit:
+        """Add a HIT whose question frames ``external_url``."""
+        with self.lock:
+            hit = SimHit(hit_id=new_id(30), external_url=external_url, title=title, **fields)  # type: ignore[arg-type]
+            self.hits[hit.hit_id] = hit
+            return hit
+
+    def accept(self, hit_id: str, worker_id: str) -> SimAssignment:
+        """A worker accepts the HIT: a new assignment (MTurk: one per worker per HIT)."""
+        with self.lock:
+            hit = self.hits[hit_id]
+            for assignment in self.assignments.values():
+                if (assignment.hit_id == hit_id and assignment.worker_id == worker_id
+                        and assignment.status != "Returned"):
+                    return assignment
+            taken = sum(
+                1 for a in self.assignments.values()
+                if a.hit_id == hit_id and a.status != "Returned"
+            )
+            if taken >= hit.max_assignments or hit.status != "Assignable" or hit.expires_at <= now():
+                raise LookupError("This HIT has no more assignments available.")
+            assignment = SimAssignment(new_id(30), hit_id, worker_id)
+            self.assignments[assignment.assignment_id] = assignment
+            return assignment
+
+    def return_assignment(self, assignment_id: str) -> SimAssignment:
+        """The worker gives the assignment back without submitting."""
+        with self.lock:
+            assignment = self.assignments[assignment_id]
+            if assignment.status == "Accepted":
+                assignment.status = "Returned"
+            return assignment
+
+    def submit(self, fields: dict[str, str]) -> SimAssignment:
+        """Record an externalSubmit; raises LookupError/ValueError like MTurk refuses."""
+        with self.lock:
+            assignment_id = fields.get("assignmentId", "")
+            assignment = self.assignments.get(assignment_id)
+            if assignment is None:
+                raise LookupError(f"No assignment {assignment_id!r} is in progress.")
+            if assignment.status != "Accepted":
+                raise ValueError(f"Assignment {assignment_id} is already {assignment.status}.")
+            if len([k for k in fields if k != "assignmentId"]) < 1:
+                raise ValueError("A submission needs at least one field besides assignmentId.")
+            assignment.status = "Submitted"
+            assignment.submitted_at = now()
+            assignment.answer_fields = {k: v for k, v in fields.items() if k != "assignmentId"}
+            self.submissions.append({"assignmentId": assignment_id, **fields})
+            return assignment

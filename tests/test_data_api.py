@@ -1,0 +1,267 @@
+"""The data API: idempotent saves, complete rules, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from experiment_host.extensions import db
+from experiment_host.models import Run, RunStatus, TrialRecord
+from tests.helpers import records
+
+
+def stored(app, run_id: int) -> list[tuple[int, dict]]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(TrialRecord.seq, TrialRecord.data)
+            .where(TrialRecord.run_id == run_id).order_by(TrialRecord.seq)
+        )
+        return [(seq, data) for seq, data in rows]
+
+
+def test_save_batch_and_resend_is_stored_once(client, app, start_run):
+    config = start_run()
+    token, run_id = config["token"], config["run"]["id"]
+    first = client.post("/api/records", json={"token": token, "records": records(0, 5)})
+    assert first.status_code == 200
+    assert first.get_json() == {"stored": 5, "duplicates": 0, "saved": 5, "next_seq": 5}
+    again = client.post("/api/records", json={"token": token, "records": records(3, 8)})
+    assert again.get_json() == {"stored": 3, "duplicates": 2, "saved": 8, "next_seq": 8}
+    rows = stored(app, run_id)
+    assert [seq for seq, _ in rows] == list(range(8))
+    assert rows[2][1] == {"trial": 2, "rt": 402}
+    with app.app_context():
+        assert db.session.get(Run, run_id).record_count == 8
+
+
+def test_out_of_order_records_are_kept(client, app, start_run):
+    config = start_run()
+    client.post("/api/records", json={"token": config["token"], "records": records(5, 7)})
+    response = client.post("/api/records", json={"token": config["token"], "records": records(0, 5)})
+    assert response.get_json()["saved"] == 7
+    assert [seq for seq, _ in stored(app, config["run"]["id"])] == list(range(7))
+
+
+def test_resent_seq_with_different_data_is_a_conflict(client, app, start_run):
+    config = start_run()
+    client.post("/api/records", json={"token": config["token"], "records": records(0, 2)})
+    clash = [{"seq": 1, "data": {"trial": 99}}, {"seq": 2, "data": {"trial": 2}}]
+    response = client.post("/api/records", json={"token": config["token"], "records": clash})
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "seq_conflict"
+    assert response.get_json()["seqs"] == [1]
+    assert [seq for seq, _ in stored(app, config["run"]["id"])] == [0, 1]  # seq 2 not half-saved
+
+
+def test_nested_unicode_data_round_trips(client, app, start_run):
+    config = start_run()
+    data = {"text": "naïve, \"quoted\"\nline 😀", "nested": {"a": [1, 2, {"b": None}]},
+            "big": 2**53, "float": 0.1, "empty": "", "nul": "a\u0000b"}
+    response = client.post("/api/records", json={"token": config["token"],
+                                                 "records": [{"seq": 0, "data": data}]})
+    assert response.status_code == 200, response.get_json()
+    assert stored(app, config["run"]["id"])[0][1] == data
+
+
+def test_read_back_records_after(client, start_run):
+    config = start_run()
+    client.post("/api/records", json={"token": config["token"], "records": records(0, 6)})
+    response = client.get("/api/records", query_string={"token": config["token"], "after": 3})
+    body = response.get_json()
+    assert [r["seq"] for r in body["records"]] == [4, 5] and body["next_seq"] == 6
+    bad = client.get("/api/records", query_string={"token": config["token"], "after": "x"})
+    assert bad.status_code == 400
+
+
+def test_complete_refused_while_records_missing(client, app, start_run):
+    config = start_run()
+    client.post("/api/records", json={"token": config["token"],
+                                      "records": records(0, 3) + records(5, 6)})
+    response = client.post("/api/complete", json={"token": config["token"], "total": 7})
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["error"] == "records_missing" and body["missing"] == [3, 4, 6]
+    with app.app_context():
+        assert db.session.get(Run, config["run"]["id"]).status == RunStatus.IN_PROGRESS
+
+
+def test_complete_with_fewer_than_stored_is_refused(client, start_run):
+    config = start_run()
+    client.post("/api/records", json={"token": config["token"], "records": records(0, 3)})
+    response = client.post("/api/complete", json={"token": config["token"], "total": 2})
+    assert response.status_code == 409 and response.get_json()["error"] == "total_mismatch"
+
+
+def test_complete_once_then_refused_and_records_refused(client, app, start_run):
+    config = start_run()
+    token = config["token"]
+    client.post("/api/records", json={"token": token, "records": records(0, 3)})
+    first = client.post("/api/complete", json={"token": token, "total": 3})
+    assert first.status_code == 200
+    body = first.get_json()
+    assert body["status"] == "completed" and body["completion_code"]
+    with app.app_context():
+        completed_at = db.session.get(Run, config["run"]["id"]).completed_at
+    second = client.post("/api/complete", json={"token": token, "total": 3})
+    assert second.status_code == 409
+    assert second.get_json()["error"] == "already_completed"
+    assert second.get_json()["completion_code"] == body["completion_code"]
+    late = client.post("/api/records", json={"token": token, "records": records(3, 4)})
+    assert late.status_code == 409 and late.get_json()["error"] == "run_finished"
+    with app.app_context():
+        run = db.session.get(Run, config["run"]["id"])
+        assert run.completed_at == completed_at and run.record_count == 3
+    assert len(stored(app, config["run"]["id"])) == 3
+
+
+def test_heartbeat_updates_last_seen(client, app, start_run):
+    config = start_run()
+    with app.app_context():
+        before = db.session.get(Run, config["run"]["id"]).last_seen_at
+    response = client.post("/api/heartbeat", json={"token": config["token"]})
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "in_progress", "saved": 0}
+    with app.app_context():
+        assert db.session.get(Run, config["run"]["id"]).last_seen_at > before
+
+
+BAD_BODIES = [
+    (b"{not json", 400, "invalid_json"),
+    (b"", 400, "invalid_json"),
+    (b"[1, 2]", 400, "invalid_json"),
+    (b'"text"', 400, "invalid_json"),
+    (b'{"token": "T", "records": [{"seq": NaN, "data": {}}]}', 400, "invalid_json"),
+    (b"[" * 100_000 + b"]" * 100_000, 400, "invalid_json"),
+    (b"\xff\xfe\x00garbage", 400, "invalid_json"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), BAD_BODIES)
+def test_malformed_bodies(client, app, start_run, body, status, code):
+    start_run()
+    for path in ("/api/records", "/api/heartbeat", "/api/complete"):
+        response = client.post(path, data=body, content_type="application/json")
+        assert response.status_code == status, (path, response.get_json())
+        assert response.get_json()["error"] == code
+        assert response.get_json()["message"]
+
+
+@pytest.mark.parametrize("bad_records", [
+    "not a list",
+    [1],
+    [{"seq": 0}],
+    [{"seq": 0, "data": {}, "extra": 1}],
+    [{"seq": "0", "data": {}}],
+    [{"seq": 1.5, "data": {}}],
+    [{"seq": True, "data": {}}],
+    [{"seq": -1, "data": {}}],
+    [{"seq": 10**12, "data": {}}],
+    [{"seq": 0, "data": [1, 2]}],
+    [{"seq": 0, "data": "x"}],
+    [{"seq": 0, "data": {}}, {"seq": 0, "data": {}}],
+    [{"seq": 0, "data": {"s": "\ud800"}}],
+])
+def test_wrong_types_change_nothing(client, app, start_run, bad_records):
+    config = start_run()
+    response = client.post("/api/records", json={"token": config["token"], "records": bad_records})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_records"
+    assert stored(app, config["run"]["id"]) == []
+
+
+def test_lone_surrogate_escape_in_raw_json_is_refused(client, app, start_run):
+    config = start_run()
+    body = '{"token": "%s", "records": [{"seq": 0, "data": {"s": "\\ud800"}}]}' % config["token"]
+    response = client.post("/api/records", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert stored(app, config["run"]["id"]) == []
+
+
+def test_too_many_records_and_oversize_body(client, app, start_run):
+    config = start_run()
+    response = client.post("/api/records", json={"token": config["token"],
+                                                 "records": records(0, 501)})
+    assert response.status_code == 413 and response.get_json()["error"] == "too_many_records"
+    huge = {"token": config["token"], "records": [{"seq": 0, "data": {"x": "y" * 1_100_000}}]}
+    response = client.post("/api/records", data=json.dumps(huge), content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "request_entity_too_large"
+    assert stored(app, config["run"]["id"]) == []
+
+
+def test_body_limit_is_configurable(make_app):
+    small = make_app(MAX_CONTENT_LENGTH=2000)
+    response = small.test_client().post("/api/records", data="x" * 3000)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("token", [None, "", 5, "garbage", "a" * 600, ["list"]])
+def test_missing_or_forged_tokens(client, app, start_run, token):
+    config = start_run()
+    for path, body in (("/api/records", {"records": records(0, 1)}), ("/api/heartbeat", {}),
+                       ("/api/complete", {"total": 0})):
+        response = client.post(path, json={"token": token, **body})
+        assert response.status_code == 401, path
+        assert response.get_json()["error"] == "invalid_token"
+    assert stored(app, config["run"]["id"]) == []
+
+
+def test_token_signed_with_another_key_is_refused(client, app, start_run, make_app):
+    config = start_run()
+    other = make_app(SECRET_KEY="another-key")
+    with other.test_request_context():
+        from experiment_host import tokens
+        forged = tokens.issue(config["run"]["id"], config["args"]["assignmentId"])
+    response = client.post("/api/records", json={"token": forged, "records": records(0, 1)})
+    assert response.status_code == 401
+
+
+def test_expired_token(client, app, start_run):
+    config = start_run()
+    app.config["RUN_TOKEN_MAX_AGE"] = -1
+    response = client.post("/api/records", json={"token": config["token"], "records": records(0, 1)})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "expired_token"
+    assert "reload" in response.get_json()["message"]
+
+
+def test_another_runs_token_writes_only_its_own_run(client, app, start_run):
+    mine, theirs = start_run(), start_run()
+    client.post("/api/records", json={"token": theirs["token"], "records": records(0, 2)})
+    with app.app_context():
+        rows = db.session.execute(
+            select(TrialRecord.run_id, func.count()).group_by(TrialRecord.run_id))
+        counts = {run_id: count for run_id, count in rows}
+    assert counts == {theirs["run"]["id"]: 2}
+    assert mine["run"]["id"] not in counts
+
+
+def test_token_for_a_run_that_does_not_exist(client, app):
+    with app.test_request_context():
+        from experiment_host import tokens
+        token = tokens.issue(424242, "ASSIGN")
+    response = client.post("/api/heartbeat", json={"token": token})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("total", [-1, "3", 1.0, None, 10**9, True])
+def test_complete_total_must_be_a_count(client, start_run, total):
+    config = start_run()
+    response = client.post("/api/complete", json={"token": config["token"], "total": total})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_total"
+
+
+def test_unknown_api_route_and_method_are_json(client):
+    assert client.get("/api/nothing").get_json()["error"] == "not_found"
+    response = client.get("/api/complete")
+    assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"
+
+
+def test_beacon_content_type_text_plain_is_accepted(client, app, start_run):
+    config = start_run()
+    body = json.dumps({"token": config["token"], "records": records(0, 2)})
+    response = client.post("/api/records", data=body, content_type="text/plain;charset=UTF-8")
+    assert response.status_code == 200
+    assert len(stored(app, config["run"]["id"])) == 2
