@@ -1,0 +1,110 @@
+"""Condition assignment: least-filled, quotas, abandonment, and concurrent arrivals."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from experiment_host.conditions import choose_condition
+from experiment_host.experiments import registry
+from experiment_host.extensions import db
+from experiment_host.models import Run, RunStatus, utcnow
+
+
+def arrive_concurrently(app, slug: str, count: int, threads: int = 10) -> Counter:
+    """``count`` different workers open the experiment at the same moment."""
+    barrier = threading.Barrier(threads)
+    local = threading.local()
+
+    def arrive(n: int) -> int:
+        if not hasattr(local, "client"):
+            local.client = app.test_client()
+            barrier.wait()
+        args = {"assignmentId": f"CONC{n:026d}", "hitId": "HITCONC", "workerId": f"ACONC{n:09d}",
+                "turkSubmitTo": "https://www.mturk.com"}
+        return local.client.get(f"/exp/{slug}", query_string=args).status_code
+
+    with ThreadPoolExecutor(threads) as pool:
+        return Counter(pool.map(arrive, range(count)))
+
+
+def conditions_of(app, slug: str) -> Counter:
+    with app.app_context():
+        return Counter(db.session.scalars(select(Run.condition).where(Run.experiment_slug == slug)))
+
+
+def test_least_filled_with_random_ties(app):
+    with app.app_context():
+        experiment = registry()["balanced"]
+    rng = random.Random(1)
+    assert choose_condition(experiment, {"one": 2, "two": 1, "three": 2}, rng) == "two"
+    picks = {choose_condition(experiment, {}, rng) for _ in range(50)}
+    assert picks == {"one", "two", "three"}
+
+
+def test_quota_full_conditions_are_skipped(app):
+    with app.app_context():
+        experiment = registry()["basic"]
+    assert choose_condition(experiment, {"A": 3, "B": 0}) == "B"
+    assert choose_condition(experiment, {"A": 3, "B": 3}) is None
+
+
+def test_concurrent_arrivals_stay_balanced(app):
+    statuses = arrive_concurrently(app, "balanced", 30)
+    assert statuses == Counter({200: 30})
+    assert conditions_of(app, "balanced") == Counter({"one": 10, "two": 10, "three": 10})
+
+
+def test_concurrent_arrivals_never_exceed_quotas(app):
+    statuses = arrive_concurrently(app, "basic", 20)
+    assert statuses == Counter({200: 6, 409: 14})
+    assert conditions_of(app, "basic") == Counter({"A": 3, "B": 3})
+
+
+def test_same_assignment_twice_at_once_makes_one_run(app):
+    barrier = threading.Barrier(6)
+    args = {"assignmentId": "DOUBLECLICK00000000000000000001", "hitId": "H",
+            "workerId": "ADOUBLE0000001", "turkSubmitTo": "https://www.mturk.com"}
+
+    def arrive(_: int) -> int:
+        client = app.test_client()
+        barrier.wait()
+        return client.get("/exp/balanced", query_string=args).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(arrive, range(6))) == {200}
+    with app.app_context():
+        assert len(db.session.scalars(select(Run.id)).all()) == 1
+
+
+def test_abandoned_runs_stop_counting(app, start_run, client, mturk_args):
+    first, second = start_run("solo"), start_run("solo")
+    assert client.get("/exp/solo", query_string=mturk_args()).status_code == 409
+    with app.app_context():
+        run = db.session.get(Run, first["run"]["id"])
+        run.last_seen_at = utcnow() - timedelta(minutes=6)  # solo abandons after 5 minutes
+        db.session.commit()
+    assert client.get("/exp/solo", query_string=mturk_args()).status_code == 200
+    # Completed runs hold their place for good, whenever they were last seen.
+    client.post("/api/complete", json={"token": second["token"], "total": 0})
+    with app.app_context():
+        run = db.session.get(Run, second["run"]["id"])
+        run.last_seen_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+    assert client.get("/exp/solo", query_string=mturk_args()).status_code == 409
+
+
+def test_rejected_and_returned_runs_free_their_place(app, start_run, client, mturk_args):
+    first, second = start_run("solo"), start_run("solo")
+    with app.app_context():
+        db.session.get(Run, first["run"]["id"]).status = RunStatus.REJECTED
+        db.session.get(Run, second["run"]["id"]).status = RunStatus.RETURNED
+        db.session.commit()
+    assert client.get("/exp/solo", query_string=mturk_args()).status_code == 200
+    assert client.get("/exp/solo", query_string=mturk_args()).status_code == 200
+    assert client.get("/exp/solo", query_string=mturk_args()).status_code == 409

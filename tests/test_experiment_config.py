@@ -1,0 +1,103 @@
+"""Experiment discovery: good folders load, broken ones fail naming the file and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiment_host import PROJECT_ROOT, create_app
+from experiment_host.experiments import ExperimentConfigError, discover, load_experiment
+
+MINIMAL = 'title = "T"\ndescription = "D"\nduration_minutes = 1\n'
+
+
+def make_experiment(root: Path, toml: str, slug: str = "exp", task: bool = True) -> Path:
+    folder = root / slug
+    folder.mkdir(parents=True)
+    (folder / "experiment.toml").write_text(toml)
+    if task:
+        (folder / "task.html").write_text("<html><head></head><body></body></html>")
+    return folder
+
+
+def test_shipped_examples_load():
+    found = discover(PROJECT_ROOT / "experiments")
+    assert {"stroop", "jspsych-rt"} <= set(found)
+    stroop = found["stroop"]
+    assert stroop.config.hit.reward and stroop.config.consent is not None
+    assert len(stroop.condition_names()) == 2
+
+
+def test_defaults_for_a_minimal_config(tmp_path):
+    experiment = load_experiment(make_experiment(tmp_path, MINIMAL))
+    assert experiment.condition_names() == ["default"]
+    assert experiment.config.allow_repeat is False
+    assert experiment.config.hit.reward == "0.50"
+
+
+@pytest.mark.parametrize(("toml", "problem"), [
+    ("title = ", "cannot read TOML"),
+    ('description = "D"\nduration_minutes = 1\n', "title"),
+    (MINIMAL + 'colour = "red"\n', "colour"),
+    (MINIMAL + '[hit]\nreward = "1.234"\n', "hit.reward"),
+    (MINIMAL + '[hit]\nreward = "-1"\n', "hit.reward"),
+    (MINIMAL + '[[conditions]]\nname = "a"\n[[conditions]]\nname = "a"\n', "distinct"),
+    (MINIMAL + '[[conditions]]\nname = "a"\nquota = -2\n', "conditions.0.quota"),
+    (MINIMAL + 'task = "missing.html"\n', "missing.html"),
+    (MINIMAL + 'task = "../../etc/passwd"\n', "leaves the folder"),
+    (MINIMAL + '[consent]\ntext = "x"\npage = "c.html"\n', "exactly one"),
+    ('title = "T"\ndescription = "D"\nduration_minutes = "long"\n', "duration_minutes"),
+])
+def test_broken_config_names_file_and_problem(tmp_path, toml, problem):
+    folder = make_experiment(tmp_path, toml)
+    with pytest.raises(ExperimentConfigError) as error:
+        load_experiment(folder)
+    message = str(error.value)
+    assert str(folder) in message and problem in message
+
+
+def test_bad_folder_name(tmp_path):
+    folder = make_experiment(tmp_path, MINIMAL, slug="Has Spaces")
+    with pytest.raises(ExperimentConfigError, match="slug"):
+        load_experiment(folder)
+
+
+def test_app_refuses_to_start_with_a_broken_experiment(tmp_path):
+    make_experiment(tmp_path, MINIMAL + "[hit]\nassignments = 0\n")
+    with pytest.raises(ExperimentConfigError, match="hit.assignments"):
+        create_app({"EXPERIMENTS_DIR": str(tmp_path), "SECRET_KEY": "x",
+                    "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"})
+
+
+def test_production_needs_a_secret_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app({"ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"})
+
+
+def test_local_secret_key_is_generated_once(tmp_path, monkeypatch):
+    from experiment_host.config import secret_key
+
+    first = secret_key("", "development", str(tmp_path))
+    assert len(first) == 64 and secret_key("", "development", str(tmp_path)) == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_environment_overrides(monkeypatch):
+    from experiment_host.config import environment_overrides
+
+    found = environment_overrides({"MTURK_SUBMIT_ORIGINS": "https://a.example, https://b.example",
+                                   "MAX_CONTENT_LENGTH": "2048", "PUBLIC_URL": "https://x"})
+    assert found == {"MTURK_SUBMIT_ORIGINS": ("https://a.example", "https://b.example"),
+                     "MAX_CONTENT_LENGTH": 2048, "PUBLIC_URL": "https://x"}
+    with pytest.raises(RuntimeError, match="MAX_CONTENT_LENGTH"):
+        environment_overrides({"MAX_CONTENT_LENGTH": "lots"})
+
+
+def test_database_url_forms():
+    from experiment_host.config import database_uri
+
+    assert database_uri("", "/inst") == "sqlite:////inst/experiment_host.sqlite3"
+    assert database_uri("postgres://u@h/d", "/i") == "postgresql+psycopg://u@h/d"
+    assert database_uri("postgresql://u@h/d", "/i") == "postgresql+psycopg://u@h/d"
