@@ -48,9 +48,9 @@ def test_third_party_cookies_are_blocked_in_the_frame(servers: Servers, page: Pa
 def test_stroop_preview_accept_consent_complete_submit(servers: Servers, page: Page):
     frame = accept_hit(page, servers.post_hit("stroop"), "ASTROOPWORKER1")
     agree_to_consent(frame)
+    start_stroop(page)
     # Third-party storage is blocked too: the outbox lives in memory (and beacons) only.
     assert experiment_frame(page).evaluate("ExperimentHost.status.durable") is False
-    start_stroop(page)
     stroop_trials(page, 12)
     wait_for_submission(page)
     run, seqs = run_and_seqs(servers, "ASTROOPWORKER1")
