@@ -94,6 +94,13 @@ class ExperimentConfig(_Strict):
     prolific: Prolific = Prolific()
 
     @model_validator(mode="after")
+    def _screen_width_needs_consent(self) -> ExperimentConfig:
+        if self.screening.min_screen_width and self.consent is None:
+            raise ValueError("screening.min_screen_width is checked on the consent page; "
+                             "add a [consent] section")
+        return self
+
+    @model_validator(mode="after")
     def _distinct_conditions(self) -> ExperimentConfig:
         names = [c.name for c in self.conditions]
         if not names:

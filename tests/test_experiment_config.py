@@ -47,6 +47,7 @@ def test_defaults_for_a_minimal_config(tmp_path):
     (MINIMAL + 'task = "missing.html"\n', "missing.html"),
     (MINIMAL + 'task = "../../etc/passwd"\n', "leaves the folder"),
     (MINIMAL + '[consent]\ntext = "x"\npage = "c.html"\n', "exactly one"),
+    (MINIMAL + '[screening]\nmin_screen_width = 800\n', "add a [consent] section"),
     ('title = "T"\ndescription = "D"\nduration_minutes = "long"\n', "duration_minutes"),
 ])
 def test_broken_config_names_file_and_problem(tmp_path, toml, problem):

@@ -1,0 +1,23 @@
+// Screening by screen size on the consent page: when the screen is narrower than the
+// experiment's min_screen_width, the page says why instead of offering to start.
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var minimum = Number(script && script.getAttribute("data-min-screen-width"));
+  if (!minimum || window.screen.width >= minimum) {
+    return;
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var main = document.createElement("main");
+    var heading = document.createElement("h1");
+    var text = document.createElement("p");
+    heading.textContent = "This task needs a larger screen";
+    text.textContent = "Your screen is " + window.screen.width + " pixels wide; this task " +
+      "needs at least " + minimum + ". Please open it on a larger screen, or return the HIT / " +
+      "leave the study. You will not be penalised.";
+    main.id = "screen-too-small";
+    main.className = "card";
+    main.append(heading, text);
+    document.body.replaceChildren(main);
+  });
+})();
