@@ -59,13 +59,14 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import api, errors, security_headers, worker
+    from . import api, errors, researcher, security_headers, worker
     from .extensions import csrf
 
     app.register_blueprint(worker.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(worker.bp)  # the signed run token authenticates worker requests
     csrf.exempt(api.bp)
+    researcher.init_app(app)  # session login, CSRF-protected, never framed
     security_headers.init_app(app)
     errors.init_app(app)
 

@@ -52,3 +52,7 @@ def init_app(app: Flask) -> None:
     """Register the commands on the app."""
     app.cli.add_command(init_db_command)
     app.cli.add_command(simulator_cli)
+    from .researcher.commands import export_cli, researchers_cli
+
+    app.cli.add_command(researchers_cli)
+    app.cli.add_command(export_cli)

@@ -49,6 +49,24 @@ class Defaults:
     #: Local MTurk simulator address used by ``flask simulator run``.
     SIMULATOR_HOST = "localhost"
     SIMULATOR_PORT = 5001
+    #: Researcher session cookie (the worker flow never gets one): not readable by scripts,
+    #: not sent on cross-site subrequests, and https-only when PUBLIC_URL is https
+    #: (``None`` means exactly that; set true/false to force it).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE: bool | str | None = None
+    #: Seconds a researcher login lasts (the signed cookie is refused after that).
+    PERMANENT_SESSION_LIFETIME = 12 * 3600
+    #: Failed logins allowed per (name, IP) within one to two windows of this many seconds.
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    #: Key of the keyed hash that turns worker ids into export pseudonyms; empty means one
+    #: derived from SECRET_KEY (so changing SECRET_KEY changes every pseudonym).
+    PSEUDONYM_KEY = ""
+    #: Worker ids in exports unless the request says otherwise: ``pseudonym`` or ``raw``.
+    EXPORT_WORKER_IDS = "pseudonym"
+    #: Runs per page in the dashboard's runs table.
+    RUNS_PER_PAGE = 50
 
 
 _LIST_KEYS = {"MTURK_SUBMIT_ORIGINS"}
@@ -59,6 +77,10 @@ _INT_KEYS = {
     "ABANDON_AFTER_MINUTES",
     "HEARTBEAT_SECONDS",
     "SIMULATOR_PORT",
+    "PERMANENT_SESSION_LIFETIME",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_FAILURE_WINDOW_SECONDS",
+    "RUNS_PER_PAGE",
 }
 
 
