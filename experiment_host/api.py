@@ -7,6 +7,8 @@ request that fails changes nothing (the transaction is rolled back).
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -23,6 +25,7 @@ from .records import (
     complete_run,
     next_seq,
     save_records,
+    set_bonus,
     touch_in_progress,
 )
 
@@ -177,6 +180,35 @@ def complete() -> Any:
     db.session.commit()
     return jsonify(status=run.status.value, completion_code=run.completion_code,
                    done_url=done_url)
+
+
+BONUS_PATTERN = re.compile(r"^[0-9]+(\.)?[0-9]{0,2}$")
+MAX_BONUS_REASON = 1000
+
+
+def _bonus_args(body: dict[str, Any]) -> tuple[Decimal, str]:
+    amount, reason = body.get("amount"), body.get("reason", "")
+    if not isinstance(amount, str) or not BONUS_PATTERN.match(amount):
+        raise ApiError(400, "invalid_amount", "'amount' must be a dollar string like \"0.25\".")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_BONUS_REASON:
+        raise ApiError(400, "invalid_reason",
+                       f"'reason' must be text of 1 to {MAX_BONUS_REASON} characters; the "
+                       "worker sees it.")
+    return Decimal(amount), reason.strip()
+
+
+@bp.post("/bonus")
+def bonus() -> Any:
+    """Record the bonus this run earned, within the experiment's ``hit.max_bonus``."""
+    body = json_body()
+    run = run_from_token(body.get("token"))
+    amount, reason = _bonus_args(body)
+    experiment = registry().get(run.experiment_slug)
+    if experiment is None:
+        raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
+    set_bonus(run, amount, reason, Decimal(experiment.config.hit.max_bonus))
+    db.session.commit()
+    return jsonify(status=run.status.value, bonus=f"{amount:.2f}", reason=reason)
 
 
 @bp.errorhandler(ApiError)

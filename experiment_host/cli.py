@@ -19,6 +19,7 @@ simulator_cli = AppGroup("simulator", help="Run the local MTurk simulator.")
 def init_db_command() -> None:
     """Create the database tables that do not exist yet."""
     from . import models  # noqa: F401  (registers the tables)
+    from .mturk import models as mturk_models  # noqa: F401
 
     db.create_all()
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
@@ -30,7 +31,7 @@ def init_db_command() -> None:
 @click.option("--experiment-base", default="http://127.0.0.1:5000",
               show_default=True, help="Where this app serves /exp/<slug>.")
 def simulator_run(host: str | None, port: int | None, experiment_base: str) -> None:
-    """Serve the simulated MTurk worker site, with one HIT per experiment."""
+    """Serve the simulated MTurk worker site and requester API, one HIT per experiment."""
     from .simulator import create_simulator_app, serve_in_thread
 
     host = host or current_app.config["SIMULATOR_HOST"]
@@ -41,6 +42,9 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
     }
     running = serve_in_thread(create_simulator_app(experiments=experiments), host, port)
     click.echo(f"MTurk simulator: http://{host}:{port}/  (Ctrl+C to stop)")
+    click.echo(f"Requester API on the same port; for `flask hits`, in another shell:\n"
+               f"  export MTURK_ENDPOINT_URL=http://{host}:{port}\n"
+               "  (any AWS credentials are accepted: signatures are not checked)")
     try:
         while running.thread.is_alive():
             time.sleep(0.5)
@@ -50,8 +54,11 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
 
 def init_app(app: Flask) -> None:
     """Register the commands on the app."""
+    from . import mturk
+
     app.cli.add_command(init_db_command)
     app.cli.add_command(simulator_cli)
+    mturk.init_app(app)
     from .researcher.commands import export_cli, researchers_cli
 
     app.cli.add_command(researchers_cli)

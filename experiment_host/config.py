@@ -49,6 +49,15 @@ class Defaults:
     #: Local MTurk simulator address used by ``flask simulator run``.
     SIMULATOR_HOST = "localhost"
     SIMULATOR_PORT = 5001
+    #: ``flask hits``: use MTurk's sandbox. Set "false" to allow live HITs, which then
+    #: also need ``--live`` on each command that spends money.
+    MTURK_SANDBOX = True
+    #: ``flask hits``: talk to this MTurk endpoint instead (e.g. ``flask simulator run``).
+    MTURK_ENDPOINT_URL = ""
+    #: ``flask hits``: attempts per MTurk call, first one included (botocore standard retries).
+    MTURK_MAX_ATTEMPTS = 8
+    #: ``flask hits``: concurrent MTurk calls for approve / bonus (MTurk throttles bursts).
+    MTURK_CONCURRENCY = 10
     #: Researcher session cookie (the worker flow never gets one): not readable by scripts,
     #: not sent on cross-site subrequests, and https-only when PUBLIC_URL is https
     #: (``None`` means exactly that; set true/false to force it).
@@ -77,11 +86,16 @@ _INT_KEYS = {
     "ABANDON_AFTER_MINUTES",
     "HEARTBEAT_SECONDS",
     "SIMULATOR_PORT",
+    "MTURK_MAX_ATTEMPTS",
+    "MTURK_CONCURRENCY",
     "PERMANENT_SESSION_LIFETIME",
     "LOGIN_MAX_FAILURES",
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "RUNS_PER_PAGE",
 }
+_BOOL_KEYS = {"MTURK_SANDBOX"}
+_FALSE_WORDS = {"0", "false", "no", "off"}
+_TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 def environment_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -94,6 +108,8 @@ def environment_overrides(environ: dict[str, str] | None = None) -> dict[str, An
         raw = environ[name]
         if name in _LIST_KEYS:
             found[name] = tuple(part for part in raw.replace(",", " ").split() if part)
+        elif name in _BOOL_KEYS:
+            found[name] = _boolean(name, raw)
         elif name in _INT_KEYS:
             try:
                 found[name] = int(raw)
@@ -102,6 +118,13 @@ def environment_overrides(environ: dict[str, str] | None = None) -> dict[str, An
         else:
             found[name] = raw
     return found
+
+
+def _boolean(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _FALSE_WORDS | _TRUE_WORDS:
+        return word in _TRUE_WORDS
+    raise RuntimeError(f"{name} must be true or false, got {raw!r}")
 
 
 def database_uri(configured: str, instance_path: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -163,4 +164,23 @@ def complete_run(run: Run, experiment: Experiment, total: int) -> Run:
     run.status = RunStatus.COMPLETED
     run.completed_at = utcnow()
     run.completion_code = completion_code(experiment)
+    return run
+
+
+BONUS_STATUSES = (RunStatus.IN_PROGRESS, RunStatus.COMPLETED)
+
+
+def set_bonus(run: Run, amount: Decimal, reason: str, max_bonus: Decimal) -> Run:
+    """Record the bonus the experiment awards this run (paid by ``flask hits bonus``).
+
+    Setting it again replaces it (the same value twice is fine); the caller commits.
+    """
+    if run.status not in BONUS_STATUSES:
+        raise _finished_error(run)
+    if amount > max_bonus:
+        raise RecordError("bonus_too_large",
+                          f"The bonus ${amount:.2f} is above this experiment's maximum "
+                          f"${max_bonus:.2f}.", status=400, max_bonus=f"{max_bonus:.2f}")
+    run.bonus_cents = int(amount * 100)
+    run.bonus_reason = reason
     return run

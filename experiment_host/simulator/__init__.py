@@ -20,7 +20,7 @@ def create_simulator_app(state: SimulatorState | None = None,
                          experiments: Mapping[str, str] | None = None,
                          config: dict[str, Any] | None = None) -> Flask:
     """Build the simulator app; ``experiments`` maps titles to entry URLs to pre-post as HITs."""
-    from . import worker_site
+    from . import requester_api, worker_site
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))
@@ -29,6 +29,7 @@ def create_simulator_app(state: SimulatorState | None = None,
     for title, url in (experiments or {}).items():
         app.extensions["mturk_simulator"].create_hit(url, title=title, max_assignments=9)
     app.register_blueprint(worker_site.bp)
+    app.register_blueprint(requester_api.bp)  # POST / with X-Amz-Target; GET / stays the list
     return app
 
 
@@ -51,6 +52,7 @@ class RunningServer:
 def serve_in_thread(app: Flask, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Serve ``app`` from a daemon thread; port 0 picks a free port."""
     server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     return RunningServer(server, thread)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import secrets
 import string
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 ID_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -40,6 +42,10 @@ class SimHit:
     hit_group_id: str = field(default_factory=lambda: new_id(30))
     status: str = "Assignable"
     extra: dict[str, object] = field(default_factory=dict)
+    keywords: str = ""
+    requester_annotation: str | None = None
+    question: str = ""
+    qualification_requirements: list[dict[str, object]] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +58,41 @@ class SimAssignment:
     submitted_at: datetime | None = None
     answer_fields: dict[str, str] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
+    approved_at: datetime | None = None
+    rejected_at: datetime | None = None
+    requester_feedback: str | None = None
+
+
+@dataclass
+class SimBonus:
+    worker_id: str
+    assignment_id: str
+    amount: Decimal
+    reason: str
+    granted_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class SimQualificationType:
+    qualification_type_id: str
+    name: str
+    description: str
+    status: str = "Active"
+    keywords: str = ""
+    created_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class Faults:
+    """Faults the requester API injects; each ``*_next`` counts down per call."""
+
+    throttle_next: int = 0
+    fail_next: int = 0
+    #: Apply the change, then answer a ServiceFault as if the response were lost.
+    lose_next: int = 0
+    latency_seconds: float = 0.0
+    #: Limit the counted faults to these operations (empty: every operation).
+    operations: frozenset[str] = frozenset()
 
 
 class SimulatorState:
@@ -62,6 +103,23 @@ class SimulatorState:
         self.hits: dict[str, SimHit] = {}
         self.assignments: dict[str, SimAssignment] = {}
         self.submissions: list[dict[str, object]] = []
+        # Requester side (requester_api.py): money, idempotency, qualifications, faults.
+        self.balance = Decimal("10000.00")
+        self.request_tokens: dict[str, str] = {}
+        self.bonuses: list[SimBonus] = []
+        self.qualification_types: dict[str, SimQualificationType] = {}
+        self.worker_qualifications: dict[tuple[str, str], int] = {}
+        self.notifications: list[dict[str, object]] = []
+        self.faults = Faults()
+        self.calls: Counter[str] = Counter()
+
+    def is_excluded(self, hit: SimHit, worker_id: str) -> bool:
+        """True when a ``DoesNotExist`` requirement of the HIT names one of the worker's quals."""
+        return any(
+            requirement.get("Comparator") == "DoesNotExist"
+            and (requirement.get("QualificationTypeId"), worker_id) in self.worker_qualifications
+            for requirement in hit.qualification_requirements
+        )
 
     def create_hit(self, external_url: str, title: str, **fields: object) -> SimHit:
         """Add a HIT whose question frames ``external_url``."""
@@ -84,6 +142,8 @@ class SimulatorState:
             )
             if taken >= hit.max_assignments or hit.status != "Assignable" or hit.expires_at <= now():
                 raise LookupError("This HIT has no more assignments available.")
+            if self.is_excluded(hit, worker_id):
+                raise LookupError("You do not meet the qualification requirements of this HIT.")
             assignment = SimAssignment(new_id(30), hit_id, worker_id)
             self.assignments[assignment.assignment_id] = assignment
             return assignment
