@@ -21,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     _configure(app, test_config)
+    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_commands(app)
@@ -46,7 +47,18 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     from .database import engine_options
 
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(uri))
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(uri, app.config["DATABASE_POOL_SIZE"])
+    )
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, take the client address and scheme from them."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def _init_extensions(app: Flask) -> None:
@@ -59,11 +71,12 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import api, errors, researcher, security_headers, worker
+    from . import api, errors, health, researcher, security_headers, worker
     from .extensions import csrf
 
     app.register_blueprint(worker.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     csrf.exempt(worker.bp)  # the signed run token authenticates worker requests
     csrf.exempt(api.bp)
     researcher.init_app(app)  # session login, CSRF-protected, never framed

@@ -46,6 +46,14 @@ class Defaults:
     ABANDON_AFTER_MINUTES = 60
     #: Seconds between client heartbeats.
     HEARTBEAT_SECONDS = 30
+    #: Data API requests one run may make per minute (the client needs a few).
+    RUN_REQUESTS_PER_MINUTE = 300
+    #: New runs one IP address may start per hour (stops one client filling the quotas).
+    NEW_RUNS_PER_IP_PER_HOUR = 60
+    #: Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
+    TRUSTED_PROXIES = 0
+    #: Database connections per process (gunicorn.conf.py sets it to its thread count).
+    DATABASE_POOL_SIZE = 10
     #: Local MTurk simulator address used by ``flask simulator run``.
     SIMULATOR_HOST = "localhost"
     SIMULATOR_PORT = 5001
@@ -86,6 +94,10 @@ _INT_KEYS = {
     "ABANDON_AFTER_MINUTES",
     "HEARTBEAT_SECONDS",
     "SIMULATOR_PORT",
+    "DATABASE_POOL_SIZE",
+    "RUN_REQUESTS_PER_MINUTE",
+    "NEW_RUNS_PER_IP_PER_HOUR",
+    "TRUSTED_PROXIES",
     "MTURK_MAX_ATTEMPTS",
     "MTURK_CONCURRENCY",
     "PERMANENT_SESSION_LIFETIME",

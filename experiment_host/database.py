@@ -14,11 +14,21 @@ from .extensions import db
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def engine_options(uri: str) -> dict[str, Any]:
-    """Options for ``create_engine`` suited to the database in ``uri``."""
+def engine_options(uri: str, pool_size: int) -> dict[str, Any]:
+    """Options for ``create_engine`` suited to the database in ``uri``.
+
+    ``pool_size`` is the number of threads per process (gunicorn.conf.py exports it as
+    DATABASE_POOL_SIZE): one connection per thread, with a little overflow for the CLI.
+    """
     if uri.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    return {"pool_pre_ping": True}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": pool_size,
+        "max_overflow": max(2, pool_size // 2),
+        "pool_timeout": 10,
+        "pool_recycle": 1800,
+    }
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -47,3 +57,13 @@ def insert_ignoring_duplicates(model: Any, rows: list[dict[str, Any]],
     return module.insert(model).values(rows).on_conflict_do_nothing(
         index_elements=conflict_columns
     )
+
+
+def upsert_increment(model: Any, key: str, window: int) -> Insert:
+    """Insert (key, window) with count 1, or add one to it; returns the new count."""
+    dialect = db.session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(model).values(key=key, window=window, count=1)
+    return statement.on_conflict_do_update(
+        index_elements=["key", "window"], set_={"count": model.count + 1}
+    ).returning(model.count)

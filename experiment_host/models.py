@@ -113,6 +113,10 @@ class Run(db.Model):
         UniqueConstraint("experiment_slug", "platform", "worker_id", "attempt"),
         Index("ix_runs_experiment_status", "experiment_slug", "status"),
         Index("ix_runs_experiment_condition", "experiment_slug", "condition", "status"),
+        # The researcher dashboard: completions over time, recent activity, drop-off.
+        Index("ix_runs_experiment_completed", "experiment_slug", "completed_at"),
+        Index("ix_runs_experiment_last_seen", "experiment_slug", "last_seen_at"),
+        Index("ix_runs_experiment_record_count", "experiment_slug", "record_count"),
         CheckConstraint("record_count >= 0", name="record_count_not_negative"),
         CheckConstraint("attempt >= 1", name="attempt_positive"),
     )
@@ -144,6 +148,9 @@ class Run(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Per-run request budget: the current minute (epoch minutes) and requests in it.
+    rate_window: Mapped[int] = mapped_column(Integer, default=0)
+    rate_count: Mapped[int] = mapped_column(Integer, default=0)
 
     records: Mapped[list[TrialRecord]] = relationship(
         back_populates="run", lazy="write_only", passive_deletes=True
@@ -168,3 +175,13 @@ class TrialRecord(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     run: Mapped[Run] = relationship(back_populates="records")
+
+
+class RateLimit(db.Model):
+    """Fixed-window request counters shared by every process (e.g. new runs per IP)."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,12 +7,14 @@ the run's counter: O(1) in the records already saved, and idempotent per (run, s
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from flask import current_app
+from sqlalchemy import case, func, select, update
 
 from .database import insert_ignoring_duplicates
 from .experiments import Experiment
@@ -48,14 +50,29 @@ class SaveResult:
 
 
 def touch_in_progress(run_id: int) -> bool:
-    """Mark the run as seen now, if it still takes records; locks the run's row."""
-    result = db.session.execute(
+    """Mark the run as seen now and count the request, if the run still takes records.
+
+    Locks the run's row. The per-run request budget (RUN_REQUESTS_PER_MINUTE) is counted on
+    the row itself, so it holds across every gunicorn worker and host at no extra query.
+    """
+    window = int(time.time() // 60)
+    count = db.session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == RunStatus.IN_PROGRESS)
-        .values(last_seen_at=utcnow())
+        .values(
+            last_seen_at=utcnow(),
+            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
+            rate_window=window,
+        )
+        .returning(Run.rate_count)
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    ).scalar_one_or_none()
+    if count is None:
+        return False
+    if count > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
+        raise RecordError("rate_limited", "Too many requests for this run; slow down and retry.",
+                          status=429)
+    return True
 
 
 def _finished_error(run: Run) -> RecordError:

@@ -1,4 +1,10 @@
-"""Framing and other security headers: worker pages frame-able by platforms only."""
+"""Security headers on every response.
+
+Worker pages may be framed only by the platforms (MTurk's worker origins plus every origin in
+MTURK_SUBMIT_ORIGINS); every other page denies framing. Scripts load from this host only and
+no page of ours has an inline script; the experiment's own task page also allows inline
+styles, data: fonts and images, because jsPsych and its plugins use them.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +15,77 @@ from .config import MTURK_WORKER_ORIGINS
 
 #: Blueprints whose pages live inside the platform's iframe.
 FRAMED_BLUEPRINTS = {"worker", "api"}
+ASSET_ENDPOINTS = {"worker.experiment_file", "worker.vendor_file", "static"}
+
+WORKER_PAGE = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'"
+)
+TASK_PAGE = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+)
+RESEARCHER_PAGE = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+API_ANSWER = "default-src 'none'"
+
+
+TASK_PAGE_MARK = "experiment_host.task_page"
+
+
+def mark_task_page() -> None:
+    """Tell the header step that this response is an experiment's own task page."""
+    request.environ[TASK_PAGE_MARK] = True
+
+
+def _submit_origins() -> list[str]:
+    origins: list[str] = []
+    for origin in current_app.config["MTURK_SUBMIT_ORIGINS"]:
+        if origin.rstrip("/") not in origins:
+            origins.append(origin.rstrip("/"))
+    return origins
 
 
 def frame_ancestors() -> str:
     """The origins allowed to frame worker pages: MTurk's, plus every allowed submit origin."""
     origins: list[str] = []
-    for origin in (*MTURK_WORKER_ORIGINS, *current_app.config["MTURK_SUBMIT_ORIGINS"]):
-        origin = origin.rstrip("/")
+    for origin in (*MTURK_WORKER_ORIGINS, *_submit_origins()):
         if origin not in origins:
             origins.append(origin)
     return "frame-ancestors " + " ".join(origins)
 
 
+def _worker_policy() -> str:
+    if request.blueprint == "api":
+        policy = API_ANSWER
+    elif request.environ.get(TASK_PAGE_MARK):
+        policy = TASK_PAGE
+    else:  # preview, consent, done: the done page's form posts to turkSubmitTo
+        policy = WORKER_PAGE + "; form-action 'self' " + " ".join(_submit_origins())
+    return f"{policy}; {frame_ancestors()}"
+
+
 def _set_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint in ASSET_ENDPOINTS:
+        return response
     if request.blueprint in FRAMED_BLUEPRINTS:
-        response.headers["Content-Security-Policy"] = frame_ancestors()
-        response.headers.pop("X-Frame-Options", None)
+        headers["Content-Security-Policy"] = _worker_policy()
+        headers.pop("X-Frame-Options", None)
         # Pages and API answers carry run tokens: keep them out of caches and referrers.
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.endpoint not in ("worker.experiment_file", "worker.vendor_file"):
-            response.headers["Cache-Control"] = "no-store"
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers["Cache-Control"] = "no-store"
     else:
-        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Content-Security-Policy", RESEARCHER_PAGE)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 

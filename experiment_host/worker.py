@@ -27,9 +27,11 @@ from .experiments import Experiment, registry
 from .extensions import db
 from .models import Run, RunStatus
 from .platforms import EntryError, Identity, Preview, adapter_for, detect
+from .rate_limits import over_limit
 from .records import next_seq
 from .runs import AlreadyTookPart, Entered, ExperimentFull, enter, give_consent, record_preview
 from .screening import screening_problem
+from .security_headers import mark_task_page
 
 bp = Blueprint("worker", __name__)
 
@@ -81,6 +83,15 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
         if problem:
             db.session.rollback()
             return message_page("This task cannot run on this device", problem, 403)
+        if over_limit(f"new-run:{request.remote_addr}",
+                      current_app.config["NEW_RUNS_PER_IP_PER_HOUR"], 3600):
+            db.session.rollback()
+            return message_page(
+                "Too many new sessions",
+                "Too many new sessions were started from your network in the last hour. "
+                "Please try again later.",
+                429,
+            )
     db.session.commit()
     if isinstance(outcome, ExperimentFull):
         return message_page(
@@ -149,6 +160,7 @@ def task_page(experiment: Experiment, run: Run, token: str) -> Response:
         "screening": experiment.config.screening.model_dump(mode="json"),
     }
     head = render_template("worker/task_head.html", experiment=experiment, config=config)
+    mark_task_page()
     html = experiment.task_path.read_text(encoding="utf-8")
     match = HEAD_TAG.search(html)
     at = match.end() if match else 0

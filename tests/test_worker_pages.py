@@ -186,7 +186,7 @@ def test_done_page_posts_externalsubmit_only_when_complete(client, app, start_ru
 def test_worker_pages_frame_policy(client, mturk_args):
     response = client.get("/exp/basic", query_string=mturk_args())
     policy = response.headers["Content-Security-Policy"]
-    assert policy.startswith("frame-ancestors ")
+    assert "frame-ancestors " in policy and "script-src 'self'" in policy
     for origin in ("https://worker.mturk.com", "https://workersandbox.mturk.com",
                    "https://www.mturk.com", SIM_ORIGIN):
         assert origin in policy
@@ -250,3 +250,22 @@ def test_plain_link_gets_a_participant_id_and_resumes(client, app):
     client.post("/api/complete", json={"token": config["token"], "total": 0})
     done = client.get(config["done_url"])
     assert b"FIXEDCODE" in done.data
+
+
+def test_content_security_policies(client, start_run):
+    config = start_run()
+    task = client.get("/exp/basic", query_string=config["args"])
+    assert "style-src 'self' 'unsafe-inline'" in task.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in task.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    client.post("/api/complete", json={"token": config["token"], "total": 0})
+    done = client.get(config["done_url"]).headers["Content-Security-Policy"]
+    assert "form-action 'self' https://www.mturk.com https://workersandbox.mturk.com" in done
+    api = client.post("/api/heartbeat", json={"token": config["token"]}).headers
+    assert api["Content-Security-Policy"].startswith("default-src 'none'")
+    assert api["Cache-Control"] == "no-store" and api["Referrer-Policy"] == "no-referrer"
+
+
+def test_non_worker_pages_deny_framing(client):
+    response = client.get("/healthz")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

@@ -122,20 +122,18 @@ def test_network_failure_during_task_loses_nothing(servers: Servers, page: Page)
     assert_submitted(servers, run)
 
 
-def test_small_screen_is_screened_out_before_consent(servers: Servers, chromium_path: str):
+def test_small_screen_is_screened_out_before_consent(servers: Servers, playwright,
+                                                     chromium_path: str):
     # Playwright's screen emulation does not reach a cross-site (out-of-process) frame, so
     # this test runs its own headless Chromium with a small screen (--screen-info).
-    from playwright.sync_api import sync_playwright
-
     from tests.browser.conftest import CHROMIUM_ARGS
 
-    with sync_playwright() as playwright:
-        small = playwright.chromium.launch(executable_path=chromium_path,
-                                           args=[*CHROMIUM_ARGS, "--screen-info={640x480}"])
-        try:
-            page = small.new_page(viewport=None)
-            frame = accept_hit(page, servers.post_hit("stroop"), "ASMALLSCREEN01")
-            expect(frame.locator("#screen-too-small")).to_contain_text("needs at least 800")
-            assert frame.locator("#consent-agree").count() == 0
-        finally:
-            small.close()
+    small = playwright.chromium.launch(executable_path=chromium_path,
+                                       args=[*CHROMIUM_ARGS, "--screen-info={640x480}"])
+    try:
+        page = small.new_page(viewport=None)
+        frame = accept_hit(page, servers.post_hit("stroop"), "ASMALLSCREEN01")
+        expect(frame.locator("#screen-too-small")).to_contain_text("needs at least 800")
+        assert frame.locator("#consent-agree").count() == 0
+    finally:
+        small.close()

@@ -1,0 +1,25 @@
+"""Fixed-window rate limits stored in the database, so they hold across processes and hosts."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import delete
+
+from .database import upsert_increment
+from .extensions import db
+from .models import RateLimit
+
+
+def count_hit(key: str, window_seconds: int) -> int:
+    """Count one event for ``key`` in the current window; return the window's count."""
+    window = int(time.time() // window_seconds)
+    count = db.session.execute(upsert_increment(RateLimit, key, window)).scalar_one()
+    if count == 1:  # first event of a new window: forget this key's older windows
+        db.session.execute(delete(RateLimit).where(RateLimit.key == key, RateLimit.window < window))
+    return count
+
+
+def over_limit(key: str, limit: int, window_seconds: int) -> bool:
+    """Count one event and say whether ``key`` has now gone over ``limit`` in this window."""
+    return count_hit(key, window_seconds) > limit

@@ -1,0 +1,43 @@
+"""gunicorn settings for experiment_host: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+The workload is many slow clients inside iframes sending small JSON requests, so each worker
+process runs threads (``gthread``): a slow client holds a thread, not a process, and the app
+itself is stateless between requests (everything lives in the database). Every setting can
+be overridden with an environment variable of the same name in upper case with a
+``GUNICORN_`` prefix, e.g. ``GUNICORN_WORKERS=8``.
+"""
+
+import multiprocessing
+import os
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"GUNICORN_{name.upper()}", default)
+
+
+bind = _env("bind", "127.0.0.1:8000")
+worker_class = "gthread"
+#: Processes: two per core is plenty for I/O-bound requests.
+workers = int(_env("workers", str(max(2, multiprocessing.cpu_count() * 2))))
+#: Threads per process; each may hold one database connection.
+threads = int(_env("threads", "8"))
+#: A request that takes longer than this is killed (the client retries; nothing is half-saved
+#: because every request is one transaction).
+timeout = int(_env("timeout", "30"))
+#: On SIGHUP / SIGTERM, workers finish their in-flight requests for up to this long.
+graceful_timeout = int(_env("graceful_timeout", "30"))
+#: Browsers in iframes reuse connections between saves and heartbeats.
+keepalive = int(_env("keepalive", "5"))
+#: Recycle workers now and then, with jitter so they do not all restart together.
+max_requests = int(_env("max_requests", "20000"))
+max_requests_jitter = int(_env("max_requests_jitter", "2000"))
+accesslog = _env("accesslog", "-")
+errorlog = _env("errorlog", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+#: Behind a TLS-terminating proxy on the same host, trust its X-Forwarded-* headers.
+forwarded_allow_ips = _env("forwarded_allow_ips", "127.0.0.1")
+#: Never preload: each worker builds its own app and database pool after the fork.
+preload_app = False
+
+# The app sizes its connection pool from this (one connection per thread, plus headroom).
+os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))
