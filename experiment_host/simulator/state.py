@@ -140,7 +140,8 @@ class SimulatorState:
                 1 for a in self.assignments.values()
                 if a.hit_id == hit_id and a.status != "Returned"
             )
-            if taken >= hit.max_assignments or hit.status != "Assignable" or hit.expires_at <= now():
+            closed = hit.status != "Assignable" or hit.expires_at <= now()
+            if taken >= hit.max_assignments or closed:
                 raise LookupError("This HIT has no more assignments available.")
             if self.is_excluded(hit, worker_id):
                 raise LookupError("You do not meet the qualification requirements of this HIT.")

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from .state import SimulatorState, new_id
 
@@ -69,7 +78,8 @@ def accept(hit_id: str) -> Any:
         assignment = state().accept(hit_id, worker_id)
     except LookupError as error:
         return render_template("simulator/message.html", message=str(error)), 409
-    return redirect(url_for("sim_worker.assignment_page", assignment_id=assignment.assignment_id), 303)
+    return redirect(
+        url_for("sim_worker.assignment_page", assignment_id=assignment.assignment_id), 303)
 
 
 @bp.get("/assignments/<assignment_id>")

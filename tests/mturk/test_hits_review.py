@@ -173,12 +173,10 @@ def test_bonus_from_csv_and_insufficient_funds(hits, sim, created_hit, work, tmp
     assert bad.exit_code == 1 and "line 2" in bad.output
 
 
-def test_insufficient_funds_from_mturk_is_clear(hits, sim, client, created_hit, work):
-    hit_id = created_hit()
-    worked = work(hit_id)
-    set_bonus(client, worked.token, "1.00")
-    sim.faults.operations = frozenset()
-    sim.balance = Decimal("1.20")  # enough for the plan's check, then spent elsewhere:
-    sim.balance -= Decimal("1.00")
-    result = hits("bonus", hit_id, "--yes")
-    assert result.exit_code == 1 and "does not cover" in result.output
+def test_insufficient_funds_from_mturk_is_clear(hits, sim, created_hit):
+    hit_id = created_hit("basic", "--assignments", "2")
+    sim.balance = Decimal("0.10")  # extend has no balance check of its own: MTurk refuses
+    result = hits("extend", hit_id, "--add", "2", "--yes")
+    assert result.exit_code == 1
+    assert "does not hold enough money" in result.output and "Add funds" in result.output
+    assert "Traceback" not in result.output and sim.hits[hit_id].max_assignments == 2
