@@ -31,7 +31,7 @@ keepalive = int(_env("keepalive", "5"))
 #: Recycle workers now and then, with jitter so they do not all restart together.
 max_requests = int(_env("max_requests", "20000"))
 max_requests_jitter = int(_env("max_requests_jitter", "2000"))
-accesslog = _env("accesslog", "-")
+accesslog = _env("accesslog", "-") or None  # GUNICORN_ACCESSLOG="" turns it off
 errorlog = _env("errorlog", "-")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 #: Behind a TLS-terminating proxy on the same host, trust its X-Forwarded-* headers.

@@ -63,10 +63,12 @@ def _trust_proxies(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from . import database, experiments
-    from .extensions import csrf
+    from .extensions import compress, csrf, migrate
 
     database.init_app(app)
+    migrate.init_app(app, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    compress.init_app(app)
     experiments.init_app(app)
 
 

@@ -54,6 +54,16 @@ class Defaults:
     TRUSTED_PROXIES = 0
     #: Database connections per process (gunicorn.conf.py sets it to its thread count).
     DATABASE_POOL_SIZE = 10
+    #: Browser cache lifetime of static files, experiment assets and jsPsych (seconds);
+    #: after it, browsers revalidate with ETag / If-Modified-Since and get a 304.
+    SEND_FILE_MAX_AGE_DEFAULT = 300
+    #: Responses compressed with gzip/brotli when the browser accepts it (not CSV exports,
+    #: which stream, nor the small JSON answers of the data API).
+    COMPRESS_MIMETYPES = (
+        "text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml",
+    )
+    COMPRESS_ALGORITHM = ("br", "gzip")
+    COMPRESS_STREAMS = False
     #: Local MTurk simulator address used by ``flask simulator run``.
     SIMULATOR_HOST = "localhost"
     SIMULATOR_PORT = 5001
@@ -98,6 +108,7 @@ _INT_KEYS = {
     "RUN_REQUESTS_PER_MINUTE",
     "NEW_RUNS_PER_IP_PER_HOUR",
     "TRUSTED_PROXIES",
+    "SEND_FILE_MAX_AGE_DEFAULT",
     "MTURK_MAX_ATTEMPTS",
     "MTURK_CONCURRENCY",
     "PERMANENT_SESSION_LIFETIME",

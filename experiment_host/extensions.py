@@ -1,5 +1,7 @@
 """Unbound extension instances, bound to an app in ``create_app``."""
 
+from flask_compress import Compress
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -20,3 +22,5 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 csrf = CSRFProtect()
+migrate = Migrate()
+compress = Compress()

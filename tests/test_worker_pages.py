@@ -269,3 +269,16 @@ def test_non_worker_pages_deny_framing(client):
     response = client.get("/healthz")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_scripts_are_compressed_and_cacheable(client):
+    with client.get("/static/js/experiment-host.js", headers={"Accept-Encoding": "gzip"}) as js:
+        assert js.status_code == 200
+        assert js.headers["Content-Encoding"] == "gzip"
+        assert "max-age=300" in js.headers["Cache-Control"]
+        etag = js.headers["ETag"]
+    with client.get("/static/js/experiment-host.js",
+                    headers={"If-None-Match": etag, "Accept-Encoding": "gzip"}) as again:
+        assert again.status_code == 304
+    with client.get("/exp/basic/files/task.js") as asset:
+        assert "max-age=300" in asset.headers["Cache-Control"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,18 @@ class Servers:
     def simulator_url(self) -> str:
         return f"http://localhost:{self.simulator.server.port}"
 
+    def restart_host(self, down_while: Callable[[], None]) -> None:
+        """Stop the experiment host, run ``down_while``, then start a new app on the same port."""
+        port = self.host.server.port
+        self.host.stop()
+        self.host.server.server_close()
+        down_while()
+        self.app = build_app(self.app.config["SQLALCHEMY_DATABASE_URI"], fresh_schema=False,
+                             **{k: self.app.config[k] for k in ("EXPERIMENTS_DIR",
+                                                                 "MTURK_SUBMIT_ORIGINS")},
+                             TESTING=False)
+        self.host = serve_in_thread(self.app, "127.0.0.1", port)
+
     def post_hit(self, slug: str) -> str:
         """Post the experiment as a simulator HIT; return the worker's HIT page URL."""
         hit = self.state.create_hit(f"{self.host_url}/exp/{slug}", title=slug, max_assignments=9)
@@ -78,10 +90,13 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
         TESTING=False,
     )
     host = serve_in_thread(app, "127.0.0.1", 0)
-    yield Servers(app, host, simulator, state)
-    host.stop()
+    servers = Servers(app, host, simulator, state)
+    yield servers
+    servers.host.stop()
     simulator.stop()
     dispose(app)
+    if servers.app is not app:
+        dispose(servers.app)
 
 
 @pytest.fixture(scope="session")

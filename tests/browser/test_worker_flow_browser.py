@@ -137,3 +137,21 @@ def test_small_screen_is_screened_out_before_consent(servers: Servers, playwrigh
         assert frame.locator("#consent-agree").count() == 0
     finally:
         small.close()
+
+
+def test_server_restart_mid_run_loses_nothing(servers: Servers, page: Page):
+    frame = accept_hit(page, servers.post_hit("stroop"), "ARESTARTWORKR1")
+    agree_to_consent(frame)
+    start_stroop(page)
+    stroop_trials(page, 4)
+
+    def while_down() -> None:
+        stroop_trials(page, 4, start=4)  # answers queue in the page while the host is down
+        expect(experiment_frame(page).locator("#experiment-host-banner")).to_be_visible()
+
+    servers.restart_host(while_down)
+    stroop_trials(page, 4, start=8)
+    wait_for_submission(page)
+    run, seqs = run_and_seqs(servers, "ARESTARTWORKR1")
+    assert seqs == list(range(12)) and run.record_count == 12
+    assert_submitted(servers, run)

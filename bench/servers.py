@@ -1,0 +1,77 @@
+"""Start gunicorn (with the project's gunicorn.conf.py) on a free port, for bench/ and fault tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_EXPERIMENTS = ROOT / "bench" / "experiments"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """A gunicorn master serving ``app`` (``wsgi:app`` by default) from the repository root."""
+
+    def __init__(self, env: dict[str, str], app: str = "wsgi:app", workers: int = 2,
+                 threads: int = 8, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+                    "GUNICORN_WORKERS": str(workers), "GUNICORN_THREADS": str(threads),
+                    "GUNICORN_ACCESSLOG": "", "GUNICORN_MAX_REQUESTS": "0"}
+        self.app = app
+        self.process: subprocess.Popen[bytes] | None = None
+        #: gunicorn's own log (errors, worker boots and deaths), kept for inspection.
+        self.log = tempfile.TemporaryFile()
+
+    def start(self, health_path: str = "/healthz", timeout: float = 30) -> Gunicorn:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), self.app],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + health_path, timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        log = self.read_log()
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer {health_path} within {timeout}s:\n"
+                           + log[-3000:])
+
+    def read_log(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        """The master's current worker processes."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
