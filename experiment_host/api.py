@@ -23,7 +23,6 @@ from .records import (
     RecordError,
     RecordIn,
     complete_run,
-    next_seq,
     save_records,
     set_bonus,
     touch_in_progress,
@@ -148,7 +147,7 @@ def read() -> Any:
         .limit(max(limit, 0))
     )
     records = [{"seq": seq, "data": data} for seq, data in rows]
-    return jsonify(records=records, next_seq=next_seq(run.id))
+    return jsonify(records=records, next_seq=run.next_seq)
 
 
 @bp.post("/heartbeat")

@@ -138,6 +138,8 @@ class Run(db.Model):
         _enum(RunStatus, "run_status"), default=RunStatus.IN_PROGRESS
     )
     record_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: One more than the highest stored seq: where a resumed page continues numbering.
+    next_seq: Mapped[int] = mapped_column(Integer, default=0)
     completion_code: Mapped[str | None] = mapped_column(String(64))
     bonus_cents: Mapped[int | None] = mapped_column(Integer)
     bonus_reason: Mapped[str | None] = mapped_column(Text)

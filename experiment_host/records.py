@@ -6,6 +6,7 @@ the run's counter: O(1) in the records already saved, and idempotent per (run, s
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -14,12 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, text, update
 
-from .database import insert_ignoring_duplicates
 from .experiments import Experiment
 from .extensions import db
-from .models import Run, RunStatus, TrialRecord, utcnow
+from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
 
 MAX_MISSING_REPORTED = 100
 
@@ -93,41 +93,96 @@ def _stored_rows(run_id: int, seqs: Sequence[int]) -> dict[int, Any]:
     return {seq: data for seq, data in rows}
 
 
-def next_seq(run_id: int) -> int:
-    """One more than the highest stored seq (0 when there is none)."""
-    highest = db.session.scalar(select(func.max(TrialRecord.seq)).where(TrialRecord.run_id == run_id))
-    return 0 if highest is None else highest + 1
+#: The batch travels as array / JSON parameters that the database unpacks: a short
+#: statement, compiled and parsed once, whatever the batch size (a multi-row VALUES list
+#: makes drivers re-parse a long statement on every save). PostgreSQL gets the data as text
+#: cast to json, which keeps every string JSON can carry ("\u0000" included) verbatim.
+INSERT_BATCH = {
+    "postgresql": """
+        INSERT INTO trial_records (run_id, seq, data, received_at)
+        SELECT :run_id, item.seq, CAST(item.data AS json), :now
+        FROM unnest(CAST(:seqs AS integer[]), CAST(:datas AS text[])) AS item(seq, data)
+        ON CONFLICT (run_id, seq) DO NOTHING
+        RETURNING seq""",
+    "sqlite": """
+        INSERT INTO trial_records (run_id, seq, data, received_at)
+        SELECT :run_id, json_extract(value, '$.seq'), json_extract(value, '$.data'), :now
+        FROM json_each(:records) WHERE true
+        ON CONFLICT (run_id, seq) DO NOTHING
+        RETURNING seq""",
+}
+
+
+def _batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any]:
+    if dialect == "postgresql":
+        return {"seqs": [r.seq for r in records],
+                "datas": [json.dumps(r.data, ensure_ascii=False) for r in records]}
+    return {"records": json.dumps([{"seq": r.seq, "data": r.data} for r in records],
+                                  ensure_ascii=False)}
+
+
+def _insert_new(run_id: int, records: Sequence[RecordIn]) -> set[int]:
+    """Insert the records the run does not hold yet; return their seqs."""
+    if not records:
+        return set()
+    dialect = db.session.get_bind().dialect.name
+    statement = text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
+    parameters = {"run_id": run_id, "now": utcnow(), **_batch_parameters(dialect, records)}
+    return set(db.session.scalars(statement, parameters))
+
+
+def _check_resent(run_id: int, resent: Sequence[RecordIn]) -> None:
+    """A resent seq must carry the data already stored, or it is a conflict."""
+    stored = _stored_rows(run_id, [r.seq for r in resent])
+    conflicting = [r.seq for r in resent if stored.get(r.seq) != r.data]
+    if conflicting:
+        raise RecordError(
+            "seq_conflict",
+            "Some records reuse a sequence number already stored with different data.",
+            seqs=conflicting[:MAX_MISSING_REPORTED],
+        )
+
+
+def _count_saved(run: Run, inserted: int, batch_next: int) -> tuple[int, int]:
+    """One guarded update of the run: seen now, request budget, counters; locks its row."""
+    window = int(time.time() // 60)
+    counters = db.session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.status == RunStatus.IN_PROGRESS)
+        .values(
+            last_seen_at=utcnow(),
+            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
+            rate_window=window,
+            record_count=Run.record_count + inserted,
+            next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
+        )
+        .returning(Run.rate_count, Run.record_count, Run.next_seq)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if counters is None:  # completed meanwhile: nothing of this request may stay
+        db.session.rollback()
+        db.session.refresh(run)
+        raise _finished_error(run)
+    if counters[0] > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
+        raise RecordError("rate_limited", "Too many requests for this run; slow down and retry.",
+                          status=429)
+    return counters[1], counters[2]
 
 
 def save_records(run: Run, records: Sequence[RecordIn]) -> SaveResult:
-    """Store new records of an in-progress run once each; the caller commits."""
-    if not touch_in_progress(run.id):
-        db.session.refresh(run)
+    """Store new records of an in-progress run once each; the caller commits.
+
+    Two statements in the common case: the insert, and one update of the run's row.
+    """
+    if run.status != RunStatus.IN_PROGRESS:
         raise _finished_error(run)
-    now = utcnow()
-    rows = [{"run_id": run.id, "seq": r.seq, "data": r.data, "received_at": now} for r in records]
-    inserted: set[int] = set()
-    if rows:
-        statement = insert_ignoring_duplicates(TrialRecord, rows, ["run_id", "seq"])
-        inserted = set(db.session.scalars(statement.returning(TrialRecord.seq)))
+    inserted = _insert_new(run.id, records)
     resent = [r for r in records if r.seq not in inserted]
     if resent:
-        stored = _stored_rows(run.id, [r.seq for r in resent])
-        conflicting = [r.seq for r in resent if stored.get(r.seq) != r.data]
-        if conflicting:
-            raise RecordError(
-                "seq_conflict",
-                "Some records reuse a sequence number already stored with different data.",
-                seqs=conflicting[:MAX_MISSING_REPORTED],
-            )
-    saved = db.session.execute(
-        update(Run)
-        .where(Run.id == run.id)
-        .values(record_count=Run.record_count + len(inserted))
-        .returning(Run.record_count)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    return SaveResult(len(inserted), len(resent), saved, next_seq(run.id))
+        _check_resent(run.id, resent)
+    batch_next = max((r.seq for r in records), default=-1) + 1
+    saved, next_seq_value = _count_saved(run, len(inserted), batch_next)
+    return SaveResult(len(inserted), len(resent), saved, next_seq_value)
 
 
 def missing_seqs(run_id: int, total: int) -> list[int]:

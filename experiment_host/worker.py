@@ -28,7 +28,6 @@ from .extensions import db
 from .models import Run, RunStatus
 from .platforms import EntryError, Identity, Preview, adapter_for, detect
 from .rate_limits import over_limit
-from .records import next_seq
 from .runs import AlreadyTookPart, Entered, ExperimentFull, enter, give_consent, record_preview
 from .screening import screening_problem
 from .security_headers import mark_task_page
@@ -151,7 +150,7 @@ def task_page(experiment: Experiment, run: Run, token: str) -> Response:
             "id": run.id,
             "condition": run.condition,
             "saved": run.record_count,
-            "next_seq": next_seq(run.id),
+            "next_seq": run.next_seq,
             "status": run.status.value,
         },
         "experiment": {"slug": experiment.slug, "title": experiment.title},

@@ -1,0 +1,206 @@
+"""Save-path benchmarks against gunicorn: the real flow vs a bare-Flask baseline, same run.
+
+    .venv/bin/python bench/save_path.py [--participants 500] [--postgres URL] [--only NAME]
+
+Scenarios (each bounded in count; the load generator runs on the same 2-core machine):
+  save      N participants (enter, 200 trials in batches of 50, complete) at concurrency 16
+            and 64, on SQLite and PostgreSQL, against the baseline app's requests/s.
+  growth    saves/s and p99 with 10, 200 and 2,000 trials per participant (flat = O(1)).
+  entry     new participants per second on an empty database vs one holding 100,000 runs.
+  pages     the task page (a resumed run) and its script, gzip, at concurrency 64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.participants import Outcome, Participant  # noqa: E402
+from bench.servers import BENCH_EXPERIMENTS, Gunicorn  # noqa: E402
+
+LIMITS = {"NEW_RUNS_PER_IP_PER_HOUR": "10000000", "RUN_REQUESTS_PER_MINUTE": "10000000"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else 0.0
+
+
+def drive(url: str, participants: int, trials: int, concurrency: int, first: int = 0,
+          batch: int = 50) -> dict[str, float]:
+    """Run participants through the flow; return throughput and latency figures."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        outcomes: list[Outcome] = list(pool.map(
+            lambda n: Participant(url, "bench", first + n).run(trials, batch),
+            range(participants)))
+    elapsed = time.perf_counter() - started
+    latencies = [s for o in outcomes for _, s in o.latencies]
+    saves = [s for o in outcomes for kind, s in o.latencies if kind == "save"]
+    return {
+        "seconds": elapsed,
+        "requests_per_s": len(latencies) / elapsed,
+        "records_per_s": sum(len(o.acknowledged) for o in outcomes) / elapsed,
+        "saves_per_s": len(saves) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "save_p99_ms": percentile(saves, 99) * 1000,
+        "errors": sum(len(o.errors) for o in outcomes),
+        "retries": sum(o.retries for o in outcomes),
+    }
+
+
+def host(database_url: str) -> Gunicorn:
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": "bench",
+           "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS), **LIMITS}
+    return Gunicorn(env)
+
+
+def fresh_schema(database_url: str, runs: int = 0) -> None:
+    """Drop and create the tables; optionally prefill ``runs`` completed runs."""
+    from experiment_host import create_app
+    from experiment_host.extensions import db
+    from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
+
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
+                      "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS)})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        if runs:
+            db.session.add(ExperimentRow(slug="bench", previews=0, arrivals=runs))
+            now = utcnow()
+            rows = [{"experiment_slug": "bench", "platform": Platform.MTURK,
+                     "worker_id": f"APREFILL{i:09d}", "session_key": f"PREFILL{i:023d}",
+                     "condition": "ab"[i % 2], "status": RunStatus.COMPLETED, "attempt": 1,
+                     "record_count": 0, "created_at": now, "last_seen_at": now,
+                     "completed_at": now, "rate_window": 0, "rate_count": 0}
+                    for i in range(runs)]
+            for start in range(0, runs, 10_000):
+                db.session.execute(db.insert(Run), rows[start:start + 10_000])
+        db.session.commit()
+        db.engine.dispose()
+
+
+def show(label: str, figures: dict[str, float], baseline: dict[str, float] | None = None) -> None:
+    ratio = f"  ratio vs baseline req/s {figures['requests_per_s'] / baseline['requests_per_s']:.2f}" \
+        if baseline else ""
+    print(f"{label:<34} {figures['requests_per_s']:8.0f} req/s {figures['records_per_s']:9.0f} "
+          f"records/s  p50 {figures['p50_ms']:6.1f} ms  p95 {figures['p95_ms']:6.1f} ms  "
+          f"p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}{ratio}", flush=True)
+
+
+def save_scenario(databases: dict[str, str], participants: int) -> None:
+    print(f"\n== save path: {participants} participants x 200 trials (batches of 50)")
+    for concurrency in (16, 64):
+        baseline_server = Gunicorn({}, app="bench.baseline_app:app").start()
+        try:
+            baseline = drive(baseline_server.url, participants, 200, concurrency)
+        finally:
+            baseline_server.stop()
+        show(f"baseline (bare Flask) c={concurrency}", baseline)
+        for name, url in databases.items():
+            fresh_schema(url)
+            server = host(url).start()
+            try:
+                show(f"experiment_host {name} c={concurrency}",
+                     drive(server.url, participants, 200, concurrency), baseline)
+            finally:
+                server.stop()
+
+
+def growth_scenario(databases: dict[str, str]) -> None:
+    print("\n== cost growth: saves/s and save p99 by trials per participant (c=16)")
+    for name, url in databases.items():
+        fresh_schema(url)
+        server = host(url).start()
+        try:
+            for trials, people in ((10, 400), (200, 100), (2000, 20)):
+                figures = drive(server.url, people, trials, 16, first=trials * 1000)
+                print(f"{name:<10} {trials:>5} trials x {people:>3}: {figures['saves_per_s']:7.0f} "
+                      f"saves/s  save p99 {figures['save_p99_ms']:6.1f} ms  "
+                      f"errors {figures['errors']:.0f}", flush=True)
+        finally:
+            server.stop()
+
+
+def entry_scenario(databases: dict[str, str], entries: int = 1000) -> None:
+    print(f"\n== entry: {entries} new participants (enter only) at c=16")
+    for name, url in databases.items():
+        for prefill in (0, 100_000):
+            fresh_schema(url, runs=prefill)
+            server = host(url).start()
+            try:
+                figures = drive(server.url, entries, 0, 16, first=10_000_000)
+            finally:
+                server.stop()
+            print(f"{name:<10} with {prefill:>7} runs: {figures['requests_per_s'] / 2:7.0f} "
+                  f"entries/s  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}",
+                  flush=True)
+
+
+def pages_scenario(url: str, requests: int = 3000) -> None:
+    import http.client
+
+    print(f"\n== page serving at c=64: {requests} requests each")
+    fresh_schema(url)
+    server = host(url).start()
+    try:
+        participant = Participant(server.url, "bench", 1)
+        participant.enter()
+        query = ("assignmentId=BENCHASSIGN0000000000000000001&hitId=BENCHHIT&workerId=ABENCH00000001"
+                 "&turkSubmitTo=https://workersandbox.mturk.com")
+        for label, path in (("task page (resume)", f"/exp/bench?{query}"),
+                            ("static/js/experiment-host.js", "/static/js/experiment-host.js")):
+            def fetch(_: int, path: str = path) -> tuple[float, int, str]:
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+                started = time.perf_counter()
+                connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
+                response = connection.getresponse()
+                size = len(response.read())
+                connection.close()
+                return time.perf_counter() - started, size, response.getheader("Content-Encoding") or "-"
+            started = time.perf_counter()
+            with ThreadPoolExecutor(64) as pool:
+                results = list(pool.map(fetch, range(requests)))
+            elapsed = time.perf_counter() - started
+            latencies = [r[0] for r in results]
+            print(f"{label:<30} {requests / elapsed:7.0f} req/s  p50 {percentile(latencies, 50) * 1000:6.1f} ms"
+                  f"  p99 {percentile(latencies, 99) * 1000:6.1f} ms  {results[0][1]} bytes "
+                  f"({results[0][2]})", flush=True)
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--participants", type=int, default=500)
+    parser.add_argument("--postgres", default="", help="PostgreSQL URL to benchmark as well")
+    parser.add_argument("--only", choices=["save", "growth", "entry", "pages"])
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="experiment-host-bench-"))
+    databases = {"sqlite": f"sqlite:///{folder / 'bench.sqlite3'}"}
+    if args.postgres:
+        databases["postgresql"] = args.postgres
+    if args.only in (None, "save"):
+        save_scenario(databases, args.participants)
+    if args.only in (None, "growth"):
+        growth_scenario(databases)
+    if args.only in (None, "entry"):
+        entry_scenario(databases)
+    if args.only in (None, "pages"):
+        pages_scenario(databases["sqlite"])
+    print(json.dumps({"done": True}))
+
+
+if __name__ == "__main__":
+    main()
