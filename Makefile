@@ -32,7 +32,7 @@ chromium:
 	@test -x $(CHROMIUM)
 
 db: setup
-	$(BIN)/flask init-db
+	$(BIN)/flask db upgrade
 
 # Serve the example experiments on SQLite, plus the local MTurk simulator.
 run: db

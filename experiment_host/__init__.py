@@ -63,10 +63,10 @@ def _trust_proxies(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from . import database, experiments
-    from .extensions import compress, csrf, migrate
+    from .extensions import compress, csrf, db, migrate
 
     database.init_app(app)
-    migrate.init_app(app, directory=str(PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     compress.init_app(app)
     experiments.init_app(app)

@@ -1,4 +1,4 @@
-"""Flask CLI commands: database setup and the local MTurk simulator."""
+"""Flask CLI commands: the local MTurk simulator, and registration of every command group."""
 
 from __future__ import annotations
 
@@ -6,23 +6,11 @@ import time
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
 from .experiments import registry
-from .extensions import db
 
 simulator_cli = AppGroup("simulator", help="Run the local MTurk simulator.")
-
-
-@click.command("init-db")
-@with_appcontext
-def init_db_command() -> None:
-    """Create the database tables that do not exist yet."""
-    from . import models  # noqa: F401  (registers the tables)
-    from .mturk import models as mturk_models  # noqa: F401
-
-    db.create_all()
-    click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
 @simulator_cli.command("run")
@@ -56,7 +44,6 @@ def init_app(app: Flask) -> None:
     """Register the commands on the app."""
     from . import mturk
 
-    app.cli.add_command(init_db_command)
     app.cli.add_command(simulator_cli)
     mturk.init_app(app)
     from .researcher.commands import export_cli, researchers_cli

@@ -139,7 +139,7 @@ class Run(db.Model):
     )
     record_count: Mapped[int] = mapped_column(Integer, default=0)
     #: One more than the highest stored seq: where a resumed page continues numbering.
-    next_seq: Mapped[int] = mapped_column(Integer, default=0)
+    next_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     completion_code: Mapped[str | None] = mapped_column(String(64))
     bonus_cents: Mapped[int | None] = mapped_column(Integer)
     bonus_reason: Mapped[str | None] = mapped_column(Text)
@@ -151,8 +151,8 @@ class Run(db.Model):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Per-run request budget: the current minute (epoch minutes) and requests in it.
-    rate_window: Mapped[int] = mapped_column(Integer, default=0)
-    rate_count: Mapped[int] = mapped_column(Integer, default=0)
+    rate_window: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     records: Mapped[list[TrialRecord]] = relationship(
         back_populates="run", lazy="write_only", passive_deletes=True
