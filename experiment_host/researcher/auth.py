@@ -65,8 +65,10 @@ def _from_bearer(header: str) -> Researcher:
     return researcher
 
 
-def _wants_page() -> bool:
-    return request.method == "GET" and request.accept_mimetypes.best == "text/html"
+def wants_html() -> bool:
+    """True when the client names HTML in Accept (browsers do; curl's */* does not)."""
+    return any(value in ("text/html", "application/xhtml+xml") and quality > 0
+               for value, quality in request.accept_mimetypes)
 
 
 def safe_next(target: str | None) -> str:
@@ -89,7 +91,7 @@ def login_required(view: F) -> F:
         header = request.headers.get("Authorization")
         researcher = _from_bearer(header) if header else _from_session()
         if researcher is None:
-            if _wants_page():
+            if request.method == "GET" and wants_html():
                 return redirect(url_for("researcher.login", next=request.full_path))
             abort(401, "Log in, or send 'Authorization: Bearer <token>'.")
         g.researcher = researcher

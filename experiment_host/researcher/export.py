@@ -134,15 +134,19 @@ def data_column(key: str) -> str:
 
 def cell(value: Any, escape: bool) -> Any:
     """One CSV cell: "" for null, true/false, numbers as they are, JSON text for lists."""
+    kind = type(value)  # exact types: JSON gives only these, and it is the hot path
+    if kind is str:
+        return "'" + value if escape and value.startswith(FORMULA_STARTS) else value
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if kind is int or kind is float:
         return value
-    if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return escape_formula(value) if escape else value
+    if isinstance(value, str):  # StrEnum members (status, platform)
+        return cell(str(value), escape)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return escape_formula(text) if escape else text
 
 
 def is_checkpoint(data: dict[str, Any]) -> bool:
@@ -199,12 +203,19 @@ def _record_head(record: RecordInfo, options: ExportOptions) -> list[Any]:
 def trial_rows(records: Iterable[RecordInfo], columns: list[str],
                options: ExportOptions) -> Iterator[list[Any]]:
     """trials.csv rows for ``columns`` (from :func:`trial_columns`); missing keys are empty."""
-    data_columns = columns[len(TRIAL_RUN_COLUMNS):]
+    start = len(TRIAL_RUN_COLUMNS)
+    index = {name: position for position, name in enumerate(columns) if position >= start}
+    positions: dict[str, int] = {}  # flattened record key -> column position
     escape = options.escape_formulas
     for record in records:
-        flat = {data_column(key): value for key, value in flatten(record.data).items()}
-        head = [cell(value, escape) for value in _record_head(record, options)]
-        yield head + [cell(flat.get(name), escape) for name in data_columns]
+        row = [cell(value, escape) for value in _record_head(record, options)]
+        row.extend([""] * (len(columns) - start))
+        for key, value in flatten(record.data).items():
+            position = positions.get(key)
+            if position is None:
+                position = positions[key] = index[data_column(key)]
+            row[position] = cell(value, escape)
+        yield row
 
 
 def trial_objects(records: Iterable[RecordInfo], options: ExportOptions

@@ -24,6 +24,7 @@ from .export import (
     RecordInfo,
     RunInfo,
     csv_chunks,
+    is_checkpoint,
     jsonl_chunks,
     run_rows,
     trial_columns,
@@ -54,11 +55,14 @@ def runs_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
     return since_runs(where_runs(statement, run_filter, slug), run_filter.since).order_by(Run.id)
 
 
-def records_statement(slug: str, run_filter: RunFilter, data: bool = True) -> Select[Any]:
-    """The records of trials.csv / trials.jsonl, by run then seq."""
+def records_statement(slug: str, run_filter: RunFilter, data: bool = True,
+                      only_data: bool = False) -> Select[Any]:
+    """The records of trials.csv / trials.jsonl, by run then seq (``only_data``: just data)."""
     columns = [Run.id, Run.experiment_slug, Run.platform, Run.worker_id, Run.session_key,
                Run.study_key, Run.condition, Run.status, TrialRecord.seq,
                TrialRecord.received_at]
+    if only_data:
+        columns = []
     statement = select(*columns, TrialRecord.data) if data else select(func.count())
     statement = statement.select_from(Run).join(TrialRecord, TrialRecord.run_id == Run.id)
     statement = since_records(where_runs(statement, run_filter, slug), run_filter.since)
@@ -110,8 +114,11 @@ def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
 
 def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
                 options: ExportOptions) -> Chunks:
-    first_pass = wanted(_records(connection, slug, run_filter), options)
-    columns = trial_columns(record.data for record in first_pass)
+    # The header pass reads only the data column: no per-row run columns to convert.
+    datas = connection.execution_options(yield_per=BATCH_ROWS).scalars(
+        records_statement(slug, run_filter, only_data=True))
+    columns = trial_columns(data for data in datas
+                            if options.checkpoints or not is_checkpoint(data))
     records = wanted(_records(connection, slug, run_filter), options)
     yield from csv_chunks(columns, trial_rows(records, columns, options))
 

@@ -27,7 +27,15 @@ from ..extensions import db
 from ..models import Platform, Run, RunStatus
 from . import charts, dashboard
 from .accounts import authenticate, count_failure, too_many_failures
-from .auth import client_ip, log_in, log_out, login_limits, login_required, safe_next
+from .auth import (
+    client_ip,
+    log_in,
+    log_out,
+    login_limits,
+    login_required,
+    safe_next,
+    wants_html,
+)
 from .export import ExportOptions
 from .filters import FilterError, RunFilter, parse_filter
 from .forms import LoginForm, LogoutForm
@@ -181,7 +189,7 @@ def _error(error: HTTPException) -> Any:
     status = error.code or 500
     message = error.description or error.name
     headers = error.get_headers()
-    if request.accept_mimetypes.best != "text/html" and status in (400, 401, 403, 404, 429):
+    if not wants_html() and status in (400, 401, 403, 404, 429):
         return message + "\n", status, {**dict(headers), "Content-Type": "text/plain"}
     page = render_template("researcher/message.html", title=error.name, message=message)
     return page, status, [h for h in headers if h[0] != "Content-Type"]
