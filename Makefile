@@ -7,7 +7,7 @@ HOST_PORT ?= 5000
 SIM_PORT ?= 5001
 export FLASK_APP := wsgi.py
 
-.PHONY: run test setup python-deps node-deps chromium db lint clean
+.PHONY: run test serve setup python-deps node-deps chromium db lint clean
 
 setup: python-deps node-deps
 
@@ -55,3 +55,7 @@ lint: python-deps
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache
+
+# Production-style serving with gunicorn.conf.py (see README, "Going live").
+serve: db
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app

@@ -17,8 +17,12 @@ def _env(name: str, default: str) -> str:
 
 bind = _env("bind", "127.0.0.1:8000")
 worker_class = "gthread"
-#: Processes: two per core is plenty for I/O-bound requests.
-workers = int(_env("workers", str(max(2, multiprocessing.cpu_count() * 2))))
+_SQLITE = os.environ.get("DATABASE_URL", "").startswith("sqlite") or not os.environ.get(
+    "DATABASE_URL"
+)
+#: Processes: two per core for PostgreSQL; one for SQLite, which takes a single writer at a
+#: time anyway (more processes would only queue on its lock).
+workers = int(_env("workers", "1" if _SQLITE else str(max(2, multiprocessing.cpu_count() * 2))))
 #: Threads per process; each may hold one database connection.
 threads = int(_env("threads", "8"))
 #: A request that takes longer than this is killed (the client retries; nothing is half-saved

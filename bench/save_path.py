@@ -102,13 +102,14 @@ def show(label: str, figures: dict[str, float], baseline: dict[str, float] | Non
 def save_scenario(databases: dict[str, str], participants: int) -> None:
     print(f"\n== save path: {participants} participants x 200 trials (batches of 50)")
     for concurrency in (16, 64):
-        baseline_server = Gunicorn({}, app="bench.baseline_app:app").start()
-        try:
-            baseline = drive(baseline_server.url, participants, 200, concurrency)
-        finally:
-            baseline_server.stop()
-        show(f"baseline (bare Flask) c={concurrency}", baseline)
         for name, url in databases.items():
+            # Same gunicorn.conf.py and environment (so the same worker count) as the app.
+            baseline_server = Gunicorn({"DATABASE_URL": url}, app="bench.baseline_app:app").start()
+            try:
+                baseline = drive(baseline_server.url, participants, 200, concurrency)
+            finally:
+                baseline_server.stop()
+            show(f"baseline for {name} c={concurrency}", baseline)
             fresh_schema(url)
             server = host(url).start()
             try:

@@ -25,13 +25,15 @@ def free_port() -> int:
 class Gunicorn:
     """A gunicorn master serving ``app`` (``wsgi:app`` by default) from the repository root."""
 
-    def __init__(self, env: dict[str, str], app: str = "wsgi:app", workers: int = 2,
-                 threads: int = 8, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], app: str = "wsgi:app", workers: int | None = None,
+                 threads: int | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Workers and threads default to gunicorn.conf.py's own choice.
+        sizes = {"GUNICORN_WORKERS": workers, "GUNICORN_THREADS": threads}
         self.env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-                    "GUNICORN_WORKERS": str(workers), "GUNICORN_THREADS": str(threads),
-                    "GUNICORN_ACCESSLOG": "", "GUNICORN_MAX_REQUESTS": "0"}
+                    "GUNICORN_ACCESSLOG": "", "GUNICORN_MAX_REQUESTS": "0",
+                    **{name: str(value) for name, value in sizes.items() if value}}
         self.app = app
         self.process: subprocess.Popen[bytes] | None = None
         #: gunicorn's own log (errors, worker boots and deaths), kept for inspection.

@@ -12,10 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import TextClause, Update, bindparam, case, func, select, text, update
 
 from .experiments import Experiment
 from .extensions import db
@@ -113,6 +114,11 @@ INSERT_BATCH = {
 }
 
 
+@cache
+def _insert_statement(dialect: str) -> TextClause:
+    return text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 def _batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any]:
     if dialect == "postgresql":
         return {"seqs": [r.seq for r in records],
@@ -126,7 +132,7 @@ def _insert_new(run_id: int, records: Sequence[RecordIn]) -> set[int]:
     if not records:
         return set()
     dialect = db.session.get_bind().dialect.name
-    statement = text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
+    statement = _insert_statement(dialect)
     parameters = {"run_id": run_id, "now": utcnow(), **_batch_parameters(dialect, records)}
     return set(db.session.scalars(statement, parameters))
 
@@ -143,22 +149,31 @@ def _check_resent(run_id: int, resent: Sequence[RecordIn]) -> None:
         )
 
 
-def _count_saved(run: Run, inserted: int, batch_next: int) -> tuple[int, int]:
-    """One guarded update of the run: seen now, request budget, counters; locks its row."""
-    window = int(time.time() // 60)
-    counters = db.session.execute(
+@cache
+def _count_saved_statement() -> Update:
+    """The save path's run update, built once (constructing SQL expressions costs time)."""
+    window, batch_next = bindparam("window"), bindparam("batch_next")
+    return (
         update(Run)
-        .where(Run.id == run.id, Run.status == RunStatus.IN_PROGRESS)
+        .where(Run.id == bindparam("run_id"), Run.status == RunStatus.IN_PROGRESS)
         .values(
-            last_seen_at=utcnow(),
+            last_seen_at=bindparam("now", type_=UTCDateTime()),
             rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
             rate_window=window,
-            record_count=Run.record_count + inserted,
+            record_count=Run.record_count + bindparam("inserted"),
             next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
         )
         .returning(Run.rate_count, Run.record_count, Run.next_seq)
         .execution_options(synchronize_session=False)
-    ).one_or_none()
+    )
+
+
+def _count_saved(run: Run, inserted: int, batch_next: int) -> tuple[int, int]:
+    """One guarded update of the run: seen now, request budget, counters; locks its row."""
+    counters = db.session.execute(_count_saved_statement(), {
+        "run_id": run.id, "now": utcnow(), "window": int(time.time() // 60),
+        "inserted": inserted, "batch_next": batch_next,
+    }).one_or_none()
     if counters is None:  # completed meanwhile: nothing of this request may stay
         db.session.rollback()
         db.session.refresh(run)
