@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -23,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.participants import Outcome, Participant  # noqa: E402
-from bench.servers import BENCH_EXPERIMENTS, Gunicorn  # noqa: E402
+from bench.participants import Outcome, Participant
+from bench.servers import BENCH_EXPERIMENTS, Gunicorn
 
 LIMITS = {"NEW_RUNS_PER_IP_PER_HOUR": "10000000", "RUN_REQUESTS_PER_MINUTE": "10000000"}
 
@@ -92,8 +91,10 @@ def fresh_schema(database_url: str, runs: int = 0) -> None:
 
 
 def show(label: str, figures: dict[str, float], baseline: dict[str, float] | None = None) -> None:
-    ratio = f"  ratio vs baseline req/s {figures['requests_per_s'] / baseline['requests_per_s']:.2f}" \
-        if baseline else ""
+    ratio = ""
+    if baseline:
+        share = figures["requests_per_s"] / baseline["requests_per_s"]
+        ratio = f"  ratio vs baseline req/s {share:.2f}"
     print(f"{label:<34} {figures['requests_per_s']:8.0f} req/s {figures['records_per_s']:9.0f} "
           f"records/s  p50 {figures['p50_ms']:6.1f} ms  p95 {figures['p95_ms']:6.1f} ms  "
           f"p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}{ratio}", flush=True)
@@ -158,8 +159,8 @@ def pages_scenario(url: str, requests: int = 3000) -> None:
     try:
         participant = Participant(server.url, "bench", 1)
         participant.enter()
-        query = ("assignmentId=BENCHASSIGN0000000000000000001&hitId=BENCHHIT&workerId=ABENCH00000001"
-                 "&turkSubmitTo=https://workersandbox.mturk.com")
+        query = ("assignmentId=BENCHASSIGN0000000000000000001&hitId=BENCHHIT"
+                 "&workerId=ABENCH00000001&turkSubmitTo=https://workersandbox.mturk.com")
         for label, path in (("task page (resume)", f"/exp/bench?{query}"),
                             ("static/js/experiment-host.js", "/static/js/experiment-host.js")):
             def fetch(_: int, path: str = path) -> tuple[float, int, str]:
@@ -169,21 +170,24 @@ def pages_scenario(url: str, requests: int = 3000) -> None:
                 response = connection.getresponse()
                 size = len(response.read())
                 connection.close()
-                return time.perf_counter() - started, size, response.getheader("Content-Encoding") or "-"
+                encoding = response.getheader("Content-Encoding") or "-"
+                return time.perf_counter() - started, size, encoding
             started = time.perf_counter()
             with ThreadPoolExecutor(64) as pool:
                 results = list(pool.map(fetch, range(requests)))
             elapsed = time.perf_counter() - started
             latencies = [r[0] for r in results]
-            print(f"{label:<30} {requests / elapsed:7.0f} req/s  p50 {percentile(latencies, 50) * 1000:6.1f} ms"
-                  f"  p99 {percentile(latencies, 99) * 1000:6.1f} ms  {results[0][1]} bytes "
+            p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+            print(f"{label:<30} {requests / elapsed:7.0f} req/s  p50 {p50:6.1f} ms"
+                  f"  p99 {p99:6.1f} ms  {results[0][1]} bytes "
                   f"({results[0][2]})", flush=True)
     finally:
         server.stop()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--participants", type=int, default=500)
     parser.add_argument("--postgres", default="", help="PostgreSQL URL to benchmark as well")
     parser.add_argument("--only", choices=["save", "growth", "entry", "pages"])

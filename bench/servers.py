@@ -1,4 +1,4 @@
-"""Start gunicorn (with the project's gunicorn.conf.py) on a free port, for bench/ and fault tests."""
+"""Start gunicorn with the project's gunicorn.conf.py on a free port (bench/, fault tests)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Gunicorn:
         self.app = app
         self.process: subprocess.Popen[bytes] | None = None
         #: gunicorn's own log (errors, worker boots and deaths), kept for inspection.
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
 
     def start(self, health_path: str = "/healthz", timeout: float = 30) -> Gunicorn:
         self.process = subprocess.Popen(

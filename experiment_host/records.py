@@ -50,24 +50,31 @@ class SaveResult:
     next_seq: int
 
 
+@cache
+def _touch_statement() -> Update:
+    window = bindparam("window")
+    return (
+        update(Run)
+        .where(Run.id == bindparam("run_id"), Run.status == RunStatus.IN_PROGRESS)
+        .values(
+            last_seen_at=bindparam("now", type_=UTCDateTime()),
+            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
+            rate_window=window,
+        )
+        .returning(Run.rate_count)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def touch_in_progress(run_id: int) -> bool:
     """Mark the run as seen now and count the request, if the run still takes records.
 
     Locks the run's row. The per-run request budget (RUN_REQUESTS_PER_MINUTE) is counted on
     the row itself, so it holds across every gunicorn worker and host at no extra query.
     """
-    window = int(time.time() // 60)
-    count = db.session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.IN_PROGRESS)
-        .values(
-            last_seen_at=utcnow(),
-            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
-            rate_window=window,
-        )
-        .returning(Run.rate_count)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+    count = db.session.execute(_touch_statement(), {
+        "run_id": run_id, "now": utcnow(), "window": int(time.time() // 60),
+    }).scalar_one_or_none()
     if count is None:
         return False
     if count > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
@@ -247,8 +254,7 @@ def complete_run(run: Run, experiment: Experiment, total: int) -> Run:
             missing=missing_seqs(run.id, total),
             saved=count,
         )
-    db.session.refresh(run)
-    run.status = RunStatus.COMPLETED
+    run.status = RunStatus.COMPLETED  # only the changed columns are written
     run.completed_at = utcnow()
     run.completion_code = completion_code(experiment)
     return run

@@ -39,7 +39,8 @@ def test_save_batch_and_resend_is_stored_once(client, app, start_run):
 def test_out_of_order_records_are_kept(client, app, start_run):
     config = start_run()
     client.post("/api/records", json={"token": config["token"], "records": records(5, 7)})
-    response = client.post("/api/records", json={"token": config["token"], "records": records(0, 5)})
+    response = client.post("/api/records",
+                           json={"token": config["token"], "records": records(0, 5)})
     assert response.get_json()["saved"] == 7
     assert [seq for seq, _ in stored(app, config["run"]["id"])] == list(range(7))
 
@@ -173,7 +174,8 @@ def test_wrong_types_change_nothing(client, app, start_run, bad_records):
 
 def test_lone_surrogate_escape_in_raw_json_is_refused(client, app, start_run):
     config = start_run()
-    body = '{"token": "%s", "records": [{"seq": 0, "data": {"s": "\\ud800"}}]}' % config["token"]
+    body = ('{"token": "' + config["token"]
+            + '", "records": [{"seq": 0, "data": {"s": "\\ud800"}}]}')
     response = client.post("/api/records", data=body, content_type="application/json")
     assert response.status_code == 400
     assert stored(app, config["run"]["id"]) == []
@@ -221,7 +223,8 @@ def test_token_signed_with_another_key_is_refused(client, app, start_run, make_a
 def test_expired_token(client, app, start_run):
     config = start_run()
     app.config["RUN_TOKEN_MAX_AGE"] = -1
-    response = client.post("/api/records", json={"token": config["token"], "records": records(0, 1)})
+    response = client.post("/api/records",
+                           json={"token": config["token"], "records": records(0, 1)})
     assert response.status_code == 401
     assert response.get_json()["error"] == "expired_token"
     assert "reload" in response.get_json()["message"]

@@ -66,7 +66,7 @@ def test_bad_folder_name(tmp_path):
 
 def test_app_refuses_to_start_with_a_broken_experiment(tmp_path):
     make_experiment(tmp_path, MINIMAL + "[hit]\nassignments = 0\n")
-    with pytest.raises(ExperimentConfigError, match="hit.assignments"):
+    with pytest.raises(ExperimentConfigError, match=r"hit\.assignments"):
         create_app({"EXPERIMENTS_DIR": str(tmp_path), "SECRET_KEY": "x",
                     "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"})
 

@@ -69,14 +69,15 @@ def test_json_api_never_500_never_touches_other_runs(app, client, victim_and_att
         body["records"] = items
     response = client.post(path, data=json.dumps(body), content_type="application/json")
     assert response.status_code < 500, response.get_json()
-    assert response.is_json and "error" in response.get_json() or response.status_code == 200
+    assert (response.is_json and "error" in response.get_json()) or response.status_code == 200
     assert snapshot(app, victim["run"]["id"]) == before
 
 
 @FUZZ
 @given(body=st.binary(max_size=300),
        path=st.sampled_from(["/api/records", "/api/heartbeat", "/api/complete"]),
-       content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]))
+       content_type=st.sampled_from(["application/json", "text/plain",
+                                     "application/x-www-form-urlencoded", ""]))
 def test_raw_bodies_never_500(app, client, victim_and_attacker, body, path, content_type):
     before = snapshot(app, victim_and_attacker["victim"]["run"]["id"])
     response = client.post(path, data=body, content_type=content_type or None)

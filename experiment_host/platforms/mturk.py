@@ -39,7 +39,9 @@ class MTurkAdapter:
         self, args: Mapping[str, str], allowed_submit_origins: tuple[str, ...]
     ) -> Preview | Identity:
         turk_submit_to = args.get("turkSubmitTo", "")
-        submit_to = submit_origin(turk_submit_to, allowed_submit_origins) if turk_submit_to else None
+        submit_to = (
+            submit_origin(turk_submit_to, allowed_submit_origins) if turk_submit_to else None
+        )
         if args.get("assignmentId") == PREVIEW_ASSIGNMENT:
             return Preview()
         assignment_id = required_id(args, "assignmentId", "Mechanical Turk")

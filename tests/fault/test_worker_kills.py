@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,7 +43,8 @@ def kill_workers_until(server: Gunicorn, stop: threading.Event, every: float) ->
 def test_sigkilled_workers_lose_and_duplicate_nothing(database: str, tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'fault.sqlite3'}" if database == "sqlite" else POSTGRES_URL
     app = build_app(url, EXPERIMENTS_DIR=str(BENCH_EXPERIMENTS))  # fresh schema
-    env = {"DATABASE_URL": url, "SECRET_KEY": "fault-test", "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS),
+    env = {"DATABASE_URL": url, "SECRET_KEY": "fault-test",
+           "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS),
            "NEW_RUNS_PER_IP_PER_HOUR": "100000", "RUN_REQUESTS_PER_MINUTE": "100000"}
     server = Gunicorn(env, workers=2, threads=4).start()
     stop = threading.Event()
