@@ -6,12 +6,12 @@ import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 
 from .database import insert_ignoring_duplicates
 from .experiments import Experiment
 from .extensions import db
-from .models import COUNTED_STATUSES, ExperimentRow, Run, RunStatus, utcnow
+from .models import ConditionTally, ExperimentRow, Run, RunStatus, utcnow
 
 
 def lock_experiment(slug: str) -> None:
@@ -35,17 +35,25 @@ def abandon_cutoff(experiment: Experiment, default_minutes: float, now: datetime
 
 
 def condition_counts(slug: str, cutoff: datetime) -> dict[str, int]:
-    """Runs holding a slot per condition: finished ones, and in-progress ones seen lately."""
-    holding = or_(
-        Run.status.in_(COUNTED_STATUSES),
-        and_(Run.status == RunStatus.IN_PROGRESS, Run.last_seen_at >= cutoff),
-    )
-    rows = db.session.execute(
+    """Runs holding a place per condition: finished ones, and in-progress ones seen lately.
+
+    The finished ones come from the trigger-kept tally, the in-progress ones from a range
+    scan of (slug, status, last_seen_at): neither grows with the runs already finished.
+    """
+    counts = dict(db.session.execute(
+        select(ConditionTally.condition, ConditionTally.held)
+        .where(ConditionTally.experiment_slug == slug)
+    ).all())
+    active = db.session.execute(
         select(Run.condition, func.count())
-        .where(Run.experiment_slug == slug, holding)
+        .where(Run.experiment_slug == slug, Run.status == RunStatus.IN_PROGRESS,
+               Run.last_seen_at >= cutoff)
         .group_by(Run.condition)
     )
-    return {condition: count for condition, count in rows if condition is not None}
+    for condition, count in active:
+        if condition is not None:
+            counts[condition] = counts.get(condition, 0) + count
+    return counts
 
 
 def choose_condition(experiment: Experiment, counts: Mapping[str, int],

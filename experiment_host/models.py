@@ -111,7 +111,8 @@ class Run(db.Model):
     __table_args__ = (
         UniqueConstraint("experiment_slug", "platform", "session_key"),
         UniqueConstraint("experiment_slug", "platform", "worker_id", "attempt"),
-        Index("ix_runs_experiment_status", "experiment_slug", "status"),
+        # Leading (slug, status) serves status filters; last_seen_at the abandonment cutoff.
+        Index("ix_runs_experiment_status_seen", "experiment_slug", "status", "last_seen_at"),
         Index("ix_runs_experiment_condition", "experiment_slug", "condition", "status"),
         # The researcher dashboard: completions over time, recent activity, drop-off.
         Index("ix_runs_experiment_completed", "experiment_slug", "completed_at"),
@@ -187,3 +188,19 @@ class RateLimit(db.Model):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConditionTally(db.Model):
+    """Runs holding a place for good (COUNTED_STATUSES) per condition; kept by triggers."""
+
+    __tablename__ = "condition_tallies"
+
+    experiment_slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    condition: Mapped[str] = mapped_column(String(64), primary_key=True)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The tally triggers belong to the runs table's definition, like its constraints.
+from .tallies import install_on_create  # noqa: E402
+
+install_on_create(Run.__table__)

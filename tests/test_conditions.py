@@ -108,3 +108,28 @@ def test_rejected_and_returned_runs_free_their_place(app, start_run, client, mtu
     assert client.get("/exp/solo", query_string=mturk_args()).status_code == 200
     assert client.get("/exp/solo", query_string=mturk_args()).status_code == 200
     assert client.get("/exp/solo", query_string=mturk_args()).status_code == 409
+
+
+def test_tallies_follow_every_status_change(app, start_run, client):
+    from experiment_host.models import ConditionTally
+
+    def held() -> dict[str, int]:
+        with app.app_context():
+            rows = db.session.execute(select(ConditionTally.condition, ConditionTally.held))
+            return {condition: count for condition, count in rows if count}
+
+    first, second = start_run("balanced"), start_run("balanced")
+    assert held() == {}
+    for run in (first, second):
+        client.post("/api/complete", json={"token": run["token"], "total": 0})
+    conditions = Counter([first["run"]["condition"], second["run"]["condition"]])
+    assert held() == dict(conditions)
+    with app.app_context():
+        db.session.get(Run, first["run"]["id"]).status = RunStatus.SUBMITTED  # still held
+        db.session.commit()
+    assert held() == dict(conditions)
+    with app.app_context():
+        db.session.get(Run, first["run"]["id"]).status = RunStatus.REJECTED
+        db.session.delete(db.session.get(Run, second["run"]["id"]))
+        db.session.commit()
+    assert held() == {}

@@ -67,6 +67,31 @@ def test_upgrade_keeps_existing_data(empty_app):
     assert list(seqs) == [0, 1] and previews == 3
 
 
+def test_upgrade_backfills_condition_tallies_and_installs_triggers(empty_app):
+    with empty_app.app_context():
+        upgrade(revision="0002_researchers_hits_limits")
+        db.session.execute(text(
+            "INSERT INTO experiments (slug, previews, arrivals, created_at) "
+            "VALUES ('basic', 0, 3, '2026-11-01 10:00:00')"))
+        for n, status in enumerate(("completed", "approved", "in_progress")):
+            db.session.execute(text(
+                "INSERT INTO runs (experiment_slug, platform, worker_id, session_key, attempt, "
+                "condition, status, record_count, created_at, last_seen_at) VALUES ('basic', "
+                f"'mturk', 'AW{n}', 'AS{n}', 1, 'A', '{status}', 0, '2026-11-01 10:00:00', "
+                "'2026-11-01 10:05:00')"))
+        db.session.commit()
+        upgrade()
+        held = lambda: db.session.execute(text(  # noqa: E731
+            "SELECT held FROM condition_tallies WHERE condition = 'A'")).scalar_one()
+        assert held() == 2
+        db.session.execute(text("UPDATE runs SET status = 'completed' WHERE worker_id = 'AW2'"))
+        db.session.execute(text("UPDATE runs SET status = 'rejected' WHERE worker_id = 'AW0'"))
+        assert held() == 2
+        db.session.execute(text("DELETE FROM runs WHERE worker_id = 'AW1'"))
+        assert held() == 1
+        db.session.rollback()
+
+
 def test_upgraded_database_serves_the_resumed_run(empty_app, database_url):
     with empty_app.app_context():
         upgrade()
