@@ -6,9 +6,9 @@ import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from .database import insert_ignoring_duplicates
+from .database import upsert_increment
 from .experiments import Experiment
 from .extensions import db
 from .models import ConditionTally, ExperimentRow, Run, RunStatus, utcnow
@@ -17,15 +17,10 @@ from .models import ConditionTally, ExperimentRow, Run, RunStatus, utcnow
 def lock_experiment(slug: str) -> None:
     """Serialise arrivals for one experiment until the transaction ends.
 
-    The first statement is a write: PostgreSQL locks the experiment's row, SQLite takes
-    its database write lock; either way the counts read next are current.
+    The statement is a write: PostgreSQL locks the experiment's row, SQLite takes its
+    database write lock; either way the counts read next are current.
     """
-    db.session.execute(insert_ignoring_duplicates(ExperimentRow, [{"slug": slug}], ["slug"]))
-    db.session.execute(
-        update(ExperimentRow)
-        .where(ExperimentRow.slug == slug)
-        .values(arrivals=ExperimentRow.arrivals + 1)
-    )
+    db.session.execute(upsert_increment(ExperimentRow, {"slug": slug}, "arrivals"))
 
 
 def abandon_cutoff(experiment: Experiment, default_minutes: float, now: datetime) -> datetime:

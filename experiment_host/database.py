@@ -59,11 +59,16 @@ def insert_ignoring_duplicates(model: Any, rows: list[dict[str, Any]],
     )
 
 
-def upsert_increment(model: Any, key: str, window: int) -> Insert:
-    """Insert (key, window) with count 1, or add one to it; returns the new count."""
+def upsert_increment(model: Any, keys: dict[str, Any], column: str) -> Insert:
+    """Insert the row ``keys`` with ``column`` = 1, or add one to it; returns the new value.
+
+    One statement, which also locks the row until the transaction ends (PostgreSQL) or
+    takes the database write lock (SQLite).
+    """
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(model).values(key=key, window=window, count=1)
+    counter = getattr(model, column)
+    statement = module.insert(model).values(**keys, **{column: 1})
     return statement.on_conflict_do_update(
-        index_elements=["key", "window"], set_={"count": model.count + 1}
-    ).returning(model.count)
+        index_elements=list(keys), set_={column: counter + 1}
+    ).returning(counter)

@@ -20,7 +20,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+#: Objects stay readable after commit: a request commits once, then renders from them
+#: (reloading every attribute after commit would cost one more query per request).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
 migrate = Migrate()
 compress = Compress()

@@ -14,7 +14,8 @@ from .models import RateLimit
 def count_hit(key: str, window_seconds: int) -> int:
     """Count one event for ``key`` in the current window; return the window's count."""
     window = int(time.time() // window_seconds)
-    count = db.session.execute(upsert_increment(RateLimit, key, window)).scalar_one()
+    statement = upsert_increment(RateLimit, {"key": key, "window": window}, "count")
+    count = db.session.execute(statement).scalar_one()
     if count == 1:  # first event of a new window: forget this key's older windows
         db.session.execute(delete(RateLimit).where(RateLimit.key == key, RateLimit.window < window))
     return count

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .conditions import assign_condition, lock_experiment
-from .database import insert_ignoring_duplicates
+from .database import upsert_increment
 from .experiments import Experiment
 from .extensions import db
 from .models import ExperimentRow, Run, RunStatus, utcnow
@@ -49,12 +49,7 @@ EntryOutcome = Entered | AlreadyTookPart | ExperimentFull
 
 def record_preview(slug: str) -> None:
     """Count one preview of the experiment (for the dashboard funnel)."""
-    db.session.execute(insert_ignoring_duplicates(ExperimentRow, [{"slug": slug}], ["slug"]))
-    db.session.execute(
-        update(ExperimentRow)
-        .where(ExperimentRow.slug == slug)
-        .values(previews=ExperimentRow.previews + 1)
-    )
+    db.session.execute(upsert_increment(ExperimentRow, {"slug": slug}, "previews"))
 
 
 def _run_for_session(slug: str, identity: Identity) -> Run | None:
