@@ -111,7 +111,7 @@ class Participant:
             token = self.enter()
             self.save(token, trials, batch)
             self.complete(token, trials)
-        except Exception as error:  # noqa: BLE001 - a participant reports, the caller judges
+        except Exception as error:
             self.outcome.errors.append(str(error))
         finally:
             if self.connection is not None:

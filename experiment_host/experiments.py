@@ -12,7 +12,14 @@ from types import MappingProxyType
 from typing import Annotated, Any
 
 from flask import Flask, current_app
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 CONFIG_FILE = "experiment.toml"
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
