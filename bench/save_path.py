@@ -132,7 +132,7 @@ def save_only(url: str, participants: int, trials: int, concurrency: int, first:
         for person in people:
             person.outcome.latencies.clear()
         started = time.perf_counter()
-        list(pool.map(lambda pair: pair[0].save(pair[1], trials), zip(people, tokens)))
+        list(pool.map(lambda pair: pair[0].save(pair[1], trials), zip(people, tokens, strict=True)))
         elapsed = time.perf_counter() - started
     saves = [s for p in people for kind, s in p.outcome.latencies if kind == "save"]
     return {"saves_per_s": len(saves) / elapsed, "save_p50_ms": percentile(saves, 50) * 1000,

@@ -21,14 +21,17 @@ simulator_cli = AppGroup("simulator", help="Run the local MTurk simulator.")
 def simulator_run(host: str | None, port: int | None, experiment_base: str) -> None:
     """Serve the simulated MTurk worker site and requester API, one HIT per experiment."""
     from .simulator import create_simulator_app, serve_in_thread
+    from .simulator.state import SimulatorState
 
     host = host or current_app.config["SIMULATOR_HOST"]
     port = port or current_app.config["SIMULATOR_PORT"]
-    experiments = {
-        experiment.title: f"{experiment_base.rstrip('/')}/exp/{slug}"
-        for slug, experiment in registry().items()
-    }
-    running = serve_in_thread(create_simulator_app(experiments=experiments), host, port)
+    state = SimulatorState()
+    for slug, experiment in registry().items():
+        hit = experiment.config.hit
+        state.create_hit(f"{experiment_base.rstrip('/')}/exp/{slug}", title=experiment.title,
+                         description=experiment.config.description, reward=hit.reward,
+                         max_assignments=hit.assignments)
+    running = serve_in_thread(create_simulator_app(state), host, port)
     click.echo(f"MTurk simulator: http://{host}:{port}/  (Ctrl+C to stop)")
     click.echo(f"Requester API on the same port; for `flask hits`, in another shell:\n"
                f"  export MTURK_ENDPOINT_URL=http://{host}:{port}\n"

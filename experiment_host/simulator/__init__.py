@@ -5,7 +5,6 @@ its own origin so the experiment is framed cross-site as on MTurk."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,17 +16,14 @@ from .state import SimulatorState
 
 
 def create_simulator_app(state: SimulatorState | None = None,
-                         experiments: Mapping[str, str] | None = None,
                          config: dict[str, Any] | None = None) -> Flask:
-    """Build the simulator app; ``experiments`` maps titles to entry URLs to pre-post as HITs."""
+    """Build the simulator app around ``state`` (a fresh one by default)."""
     from . import requester_api, worker_site
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))
     app.config.update(config or {})
     app.extensions["mturk_simulator"] = state or SimulatorState()
-    for title, url in (experiments or {}).items():
-        app.extensions["mturk_simulator"].create_hit(url, title=title, max_assignments=9)
     app.register_blueprint(worker_site.bp)
     app.register_blueprint(requester_api.bp)  # POST / with X-Amz-Target; GET / stays the list
     return app
