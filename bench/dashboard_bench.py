@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import BENCH_EXPERIMENTS  # noqa: E402
+from bench.servers import BENCH_EXPERIMENTS
 
 FILL = [
     "INSERT INTO experiments (slug, previews, arrivals, created_at) "
