@@ -50,8 +50,8 @@ class SaveResult:
     next_seq: int
 
 
-@cache
-def _touch_statement() -> Update:
+def _in_progress_update(**values: Any) -> Update:
+    """Update an in-progress run: seen now, one more request in this minute, ``values``."""
     window = bindparam("window")
     return (
         update(Run)
@@ -60,10 +60,21 @@ def _touch_statement() -> Update:
             last_seen_at=bindparam("now", type_=UTCDateTime()),
             rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
             rate_window=window,
+            **values,
         )
-        .returning(Run.rate_count)
         .execution_options(synchronize_session=False)
     )
+
+
+def _within_budget(requests_this_minute: int) -> None:
+    if requests_this_minute > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
+        raise RecordError("rate_limited", "Too many requests for this run; slow down and retry.",
+                          status=429)
+
+
+@cache
+def _touch_statement() -> Update:
+    return _in_progress_update().returning(Run.rate_count)
 
 
 def touch_in_progress(run_id: int) -> bool:
@@ -77,9 +88,7 @@ def touch_in_progress(run_id: int) -> bool:
     }).scalar_one_or_none()
     if count is None:
         return False
-    if count > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
-        raise RecordError("rate_limited", "Too many requests for this run; slow down and retry.",
-                          status=429)
+    _within_budget(count)
     return True
 
 
@@ -159,20 +168,11 @@ def _check_resent(run_id: int, resent: Sequence[RecordIn]) -> None:
 @cache
 def _count_saved_statement() -> Update:
     """The save path's run update, built once (constructing SQL expressions costs time)."""
-    window, batch_next = bindparam("window"), bindparam("batch_next")
-    return (
-        update(Run)
-        .where(Run.id == bindparam("run_id"), Run.status == RunStatus.IN_PROGRESS)
-        .values(
-            last_seen_at=bindparam("now", type_=UTCDateTime()),
-            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
-            rate_window=window,
-            record_count=Run.record_count + bindparam("inserted"),
-            next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
-        )
-        .returning(Run.rate_count, Run.record_count, Run.next_seq)
-        .execution_options(synchronize_session=False)
-    )
+    batch_next = bindparam("batch_next")
+    return _in_progress_update(
+        record_count=Run.record_count + bindparam("inserted"),
+        next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
+    ).returning(Run.rate_count, Run.record_count, Run.next_seq)
 
 
 def _count_saved(run: Run, inserted: int, batch_next: int) -> tuple[int, int]:
@@ -185,9 +185,7 @@ def _count_saved(run: Run, inserted: int, batch_next: int) -> tuple[int, int]:
         db.session.rollback()
         db.session.refresh(run)
         raise _finished_error(run)
-    if counters[0] > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
-        raise RecordError("rate_limited", "Too many requests for this run; slow down and retry.",
-                          status=429)
+    _within_budget(counters[0])
     return counters[1], counters[2]
 
 
