@@ -27,6 +27,7 @@ from .records import (
     set_bonus,
     touch_in_progress,
 )
+from .runs import run_for_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -64,20 +65,9 @@ def json_body() -> dict[str, Any]:
 def run_from_token(token: object) -> Run:
     """The run a token speaks for, or a 401 ApiError."""
     try:
-        claim = tokens.verify(token)
+        return run_for_token(token)
     except tokens.TokenError as error:
         raise ApiError(401, error.code, error.message) from error
-    run = db.session.get(Run, claim.run_id)
-    if run is None:
-        raise ApiError(401, "invalid_token", "The run token is not valid.")
-    if run.session_key != claim.session_key:
-        raise ApiError(
-            401,
-            "superseded_token",
-            "This run now continues in another window or assignment; this page can no "
-            "longer save data. Please reload the page.",
-        )
-    return run
 
 
 def parse_records(value: object) -> list[RecordIn]:
@@ -98,20 +88,31 @@ def parse_records(value: object) -> list[RecordIn]:
                            f"records[{index}].seq must be a whole number from 0 to {MAX_SEQ - 1}.")
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_records", f"records[{index}].data must be an object.")
-        _check_text(data, index)
         records.append(RecordIn(seq, data))
+    _check_text(records)
     if len({r.seq for r in records}) != len(records):
         raise ApiError(400, "invalid_records", "Each seq may appear only once per request.")
     return records
 
 
-def _check_text(data: dict[str, Any], index: int) -> None:
-    # Lone surrogates cannot be stored as UTF-8 text by any database.
+def _encodable(value: object) -> bool:
     try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ApiError(400, "invalid_records",
-                       f"records[{index}].data holds text that is not valid Unicode.") from exc
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(records: list[RecordIn]) -> None:
+    """Refuse lone surrogates, which no database can store as UTF-8 text.
+
+    One pass over the whole batch; only a failing batch is searched record by record.
+    """
+    if _encodable([r.data for r in records]):
+        return
+    index = next(i for i, r in enumerate(records) if not _encodable(r.data))
+    raise ApiError(400, "invalid_records",
+                   f"records[{index}].data holds text that is not valid Unicode.")
 
 
 def _total(value: object) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from . import tokens
 from .conditions import assign_condition, lock_experiment
 from .database import upsert_increment
 from .experiments import Experiment
@@ -146,6 +147,21 @@ def enter(experiment: Experiment, identity: Identity, user_agent: str,
     except IntegrityError:
         db.session.rollback()
         return _enter_once(experiment, identity, user_agent, abandon_minutes)
+
+
+def run_for_token(token: object) -> Run:
+    """The run a signed token speaks for; TokenError if forged, expired or superseded."""
+    claim = tokens.verify(token)
+    run = db.session.get(Run, claim.run_id)
+    if run is None:
+        raise tokens.TokenError("invalid_token", "The run token is not valid.")
+    if run.session_key != claim.session_key:
+        raise tokens.TokenError(
+            "superseded_token",
+            "This run now continues in another window or assignment; this page can no "
+            "longer save data. Please reload the page.",
+        )
+    return run
 
 
 def give_consent(run: Run, agreed: bool) -> None:

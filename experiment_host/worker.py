@@ -28,7 +28,15 @@ from .extensions import db
 from .models import Run, RunStatus
 from .platforms import EntryError, Identity, Preview, adapter_for, detect
 from .rate_limits import over_limit
-from .runs import AlreadyTookPart, Entered, ExperimentFull, enter, give_consent, record_preview
+from .runs import (
+    AlreadyTookPart,
+    Entered,
+    ExperimentFull,
+    enter,
+    give_consent,
+    record_preview,
+    run_for_token,
+)
 from .screening import screening_problem
 from .security_headers import mark_task_page
 
@@ -182,12 +190,13 @@ def done_page(experiment: Experiment, run: Run, token: str) -> Any:
 
 def _run_from_token(token: str | None, slug: str) -> Run | tuple[str, int]:
     try:
-        claim = tokens.verify(token)
+        run = run_for_token(token)
     except tokens.TokenError as error:
-        return message_page("This page has expired", error.message + " If the problem "
-                            "persists, reopen the task from where you started it.", 401)
-    run = db.session.get(Run, claim.run_id)
-    if run is None or run.session_key != claim.session_key or run.experiment_slug != slug:
+        if error.code != "superseded_token":
+            return message_page("This page has expired", error.message + " If the problem "
+                                "persists, reopen the task from where you started it.", 401)
+        run = None
+    if run is None or run.experiment_slug != slug:
         return message_page(
             "This page is out of date",
             "This task continues in another window or assignment. Please reopen it from "

@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 RUN_COLUMNS = (
@@ -94,6 +95,7 @@ class ExportOptions:
             else worker_id
 
 
+@lru_cache(maxsize=65_536)  # trials.csv asks once per record; a worker has many records
 def pseudonym(key: bytes, platform: str, worker_id: str) -> str:
     """A stable pseudonym: HMAC-SHA256 of ``platform:worker_id`` under the project's key."""
     digest = hmac.new(key, f"{platform}:{worker_id}".encode(), hashlib.sha256).hexdigest()
