@@ -3,8 +3,11 @@
     .venv/bin/python bench/save_path.py [--participants 500] [--postgres URL] [--only NAME]
 
 Scenarios (each bounded in count; the load generator runs on the same 2-core machine):
-  save      N participants (enter, 200 trials in batches of 50, complete) at concurrency 16
-            and 64, on SQLite and PostgreSQL, against the baseline app's requests/s.
+  save      N participants (enter, 200 trials, complete) at concurrency 16 and 64, on SQLite
+            and PostgreSQL, against the baseline app's requests/s. Trials go one record per
+            request, as static/js/experiment-host.js sends them while the server keeps up
+            (it batches up to 50 only what queued while a request was out or the network
+            was down); --batch 50 measures that catch-up shape instead.
   growth    saves/s and p99 with 10, 200 and 2,000 trials per participant (flat = O(1)).
   entry     new participants per second on an empty database vs one holding 100,000 runs.
   pages     the task page (a resumed run) and its script, gzip, at concurrency 64.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -26,6 +30,26 @@ from bench.participants import Outcome, Participant
 from bench.servers import BENCH_EXPERIMENTS, Gunicorn
 
 LIMITS = {"NEW_RUNS_PER_IP_PER_HOUR": "10000000", "RUN_REQUESTS_PER_MINUTE": "10000000"}
+#: Records per save request: the client library sends each record as soon as it is queued.
+CLIENT_BATCH = 1
+
+
+def cpu_seconds(names: tuple[str, ...] = ("gunicorn", "postgres")) -> dict[str, float]:
+    """CPU time (user + system) used so far by this machine's processes of each kind."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(names, 0.0)
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
+        kind = next((n for n in names if n in name or n in command), None)
+        if kind:
+            values = fields.split()
+            used[kind] += (int(values[11]) + int(values[12])) / ticks
+    return used
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -34,14 +58,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def drive(url: str, participants: int, trials: int, concurrency: int, first: int = 0,
-          batch: int = 50) -> dict[str, float]:
-    """Run participants through the flow; return throughput and latency figures."""
+          batch: int = CLIENT_BATCH) -> dict[str, float]:
+    """Run participants through the flow; return throughput, latency and server CPU figures."""
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         outcomes: list[Outcome] = list(pool.map(
             lambda n: Participant(url, "bench", first + n).run(trials, batch),
             range(participants)))
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_seconds()
     latencies = [s for o in outcomes for _, s in o.latencies]
     saves = [s for o in outcomes for kind, s in o.latencies if kind == "save"]
     return {
@@ -55,6 +81,9 @@ def drive(url: str, participants: int, trials: int, concurrency: int, first: int
         "save_p99_ms": percentile(saves, 99) * 1000,
         "errors": sum(len(o.errors) for o in outcomes),
         "retries": sum(o.retries for o in outcomes),
+        # Server CPU per request, in microseconds, by kind of process.
+        **{f"{kind}_us": (cpu_after[kind] - cpu_before[kind]) / max(len(latencies), 1) * 1e6
+           for kind in cpu_after},
     }
 
 
@@ -100,17 +129,20 @@ def show(label: str, figures: dict[str, float], baseline: dict[str, float] | Non
         ratio = f"  ratio vs baseline req/s {share:.2f}"
     print(f"{label:<34} {figures['requests_per_s']:8.0f} req/s {figures['records_per_s']:9.0f} "
           f"records/s  p50 {figures['p50_ms']:6.1f} ms  p95 {figures['p95_ms']:6.1f} ms  "
-          f"p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}{ratio}", flush=True)
+          f"p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}  cpu/req gunicorn "
+          f"{figures['gunicorn_us']:4.0f} us postgres {figures['postgres_us']:4.0f} us{ratio}",
+          flush=True)
 
 
-def save_scenario(databases: dict[str, str], participants: int) -> None:
-    print(f"\n== save path: {participants} participants x 200 trials (batches of 50)")
+def save_scenario(databases: dict[str, str], participants: int, batch: int) -> None:
+    print(f"\n== save path: {participants} participants x 200 trials ({batch} per request)")
     for concurrency in (16, 64):
         for name, url in databases.items():
             # Same gunicorn.conf.py and environment (so the same worker count) as the app.
             baseline_server = Gunicorn({"DATABASE_URL": url}, app="bench.baseline_app:app").start()
             try:
-                baseline = drive(baseline_server.url, participants, 200, concurrency)
+                baseline = drive(baseline_server.url, participants, 200, concurrency,
+                                 batch=batch)
             finally:
                 baseline_server.stop()
             show(f"baseline for {name} c={concurrency}", baseline)
@@ -118,7 +150,7 @@ def save_scenario(databases: dict[str, str], participants: int) -> None:
             server = host(url).start()
             try:
                 show(f"experiment_host {name} c={concurrency}",
-                     drive(server.url, participants, 200, concurrency), baseline)
+                     drive(server.url, participants, 200, concurrency, batch=batch), baseline)
             finally:
                 server.stop()
 
@@ -132,7 +164,8 @@ def save_only(url: str, participants: int, trials: int, concurrency: int, first:
         for person in people:
             person.outcome.latencies.clear()
         started = time.perf_counter()
-        list(pool.map(lambda pair: pair[0].save(pair[1], trials), zip(people, tokens, strict=True)))
+        list(pool.map(lambda pair: pair[0].save(pair[1], trials, CLIENT_BATCH),
+                      zip(people, tokens, strict=True)))
         elapsed = time.perf_counter() - started
     saves = [s for p in people for kind, s in p.outcome.latencies if kind == "save"]
     return {"saves_per_s": len(saves) / elapsed, "save_p50_ms": percentile(saves, 50) * 1000,
@@ -141,7 +174,7 @@ def save_only(url: str, participants: int, trials: int, concurrency: int, first:
 
 
 def growth_scenario(databases: dict[str, str]) -> None:
-    print("\n== cost growth: save requests only (batches of 50), by trials per participant, c=16")
+    print("\n== cost growth: save requests only (one record each), by trials per participant, c=16")
     for name, url in databases.items():
         fresh_schema(url)
         server = host(url).start()
@@ -210,6 +243,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--participants", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=CLIENT_BATCH,
+                        help="records per save request (default: %(default)s, as the client)")
     parser.add_argument("--postgres", default="", help="PostgreSQL URL to benchmark as well")
     parser.add_argument("--only", choices=["save", "growth", "entry", "pages"])
     args = parser.parse_args()
@@ -218,7 +253,7 @@ def main() -> None:
     if args.postgres:
         databases["postgresql"] = args.postgres
     if args.only in (None, "save"):
-        save_scenario(databases, args.participants)
+        save_scenario(databases, args.participants, args.batch)
     if args.only in (None, "growth"):
         growth_scenario(databases)
     if args.only in (None, "entry"):

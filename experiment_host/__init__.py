@@ -62,9 +62,10 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import database, experiments
+    from . import database, experiments, sessions
     from .extensions import compress, csrf, db, migrate
 
+    sessions.init_app(app)
     database.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)

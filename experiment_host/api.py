@@ -18,15 +18,8 @@ from werkzeug.exceptions import HTTPException
 from . import tokens
 from .experiments import registry
 from .extensions import db
-from .models import Run, RunStatus, TrialRecord
-from .records import (
-    RecordError,
-    RecordIn,
-    complete_run,
-    save_records,
-    set_bonus,
-    touch_in_progress,
-)
+from .models import Run, TrialRecord
+from .records import RecordError, RecordIn, complete_run, save_records, set_bonus, touch
 from .runs import run_for_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -70,6 +63,15 @@ def run_from_token(token: object) -> Run:
         raise ApiError(401, error.code, error.message) from error
 
 
+def claim_from_token(token: object) -> tokens.RunClaim:
+    """What a token claims, checked for signature and age only (the hot path's guards
+    check the run itself); a 401 ApiError otherwise."""
+    try:
+        return tokens.verify(token)
+    except tokens.TokenError as error:
+        raise ApiError(401, error.code, error.message) from error
+
+
 def parse_records(value: object) -> list[RecordIn]:
     """Validate the ``records`` array: objects with an int ``seq`` and an object ``data``."""
     limit = current_app.config["MAX_RECORDS_PER_REQUEST"]
@@ -89,30 +91,9 @@ def parse_records(value: object) -> list[RecordIn]:
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_records", f"records[{index}].data must be an object.")
         records.append(RecordIn(seq, data))
-    _check_text(records)
     if len({r.seq for r in records}) != len(records):
         raise ApiError(400, "invalid_records", "Each seq may appear only once per request.")
     return records
-
-
-def _encodable(value: object) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check_text(records: list[RecordIn]) -> None:
-    """Refuse lone surrogates, which no database can store as UTF-8 text.
-
-    One pass over the whole batch; only a failing batch is searched record by record.
-    """
-    if _encodable([r.data for r in records]):
-        return
-    index = next(i for i, r in enumerate(records) if not _encodable(r.data))
-    raise ApiError(400, "invalid_records",
-                   f"records[{index}].data holds text that is not valid Unicode.")
 
 
 def _total(value: object) -> int:
@@ -125,9 +106,8 @@ def _total(value: object) -> int:
 def save() -> Any:
     """Store a batch of trial records (idempotent per seq)."""
     body = json_body()
-    run = run_from_token(body.get("token"))
-    result = save_records(run, parse_records(body.get("records")))
-    db.session.commit()
+    claim = claim_from_token(body.get("token"))
+    result = save_records(claim, parse_records(body.get("records")))
     return jsonify(stored=result.stored, duplicates=result.duplicates,
                    saved=result.saved, next_seq=result.next_seq)
 
@@ -154,31 +134,32 @@ def read() -> Any:
 @bp.post("/heartbeat")
 def heartbeat() -> Any:
     """Keep the run's condition slot while the worker is active."""
-    run = run_from_token(json_body().get("token"))
-    if run.status == RunStatus.IN_PROGRESS:
-        touch_in_progress(run.id)
-        db.session.commit()
-    return jsonify(status=run.status.value, saved=run.record_count)
+    status, saved = touch(claim_from_token(json_body().get("token")))
+    return jsonify(status=status.value, saved=saved)
+
+
+def _experiment_of(run_id: int) -> str:
+    """The experiment of a run whose token predates tokens naming it."""
+    return db.session.scalar(select(Run.experiment_slug).where(Run.id == run_id)) or ""
 
 
 @bp.post("/complete")
 def complete() -> Any:
     """Complete the run once every record has arrived."""
     body = json_body()
-    run = run_from_token(body.get("token"))
+    claim = claim_from_token(body.get("token"))
     total = _total(body.get("total"))
-    experiment = registry().get(run.experiment_slug)
+    experiment = registry().get(claim.experiment_slug or _experiment_of(claim.run_id))
     if experiment is None:
         raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
-    done_url = url_for("worker.done", slug=run.experiment_slug, token=body["token"])
+    done_url = url_for("worker.done", slug=experiment.slug, token=body["token"])
     try:
-        complete_run(run, experiment, total)
+        completed = complete_run(claim, experiment, total)
     except RecordError as error:
         if error.code == "already_completed":
             error.extra["done_url"] = done_url
         raise
-    db.session.commit()
-    return jsonify(status=run.status.value, completion_code=run.completion_code,
+    return jsonify(status=completed.status.value, completion_code=completed.completion_code,
                    done_url=done_url)
 
 
@@ -215,6 +196,12 @@ def bonus() -> Any:
 def _api_error(error: ApiError) -> Any:
     db.session.rollback()
     return jsonify(error=error.code, message=error.message, **error.extra), error.status
+
+
+@bp.errorhandler(tokens.TokenError)
+def _token_error(error: tokens.TokenError) -> Any:
+    db.session.rollback()
+    return jsonify(error=error.code, message=error.message), 401
 
 
 @bp.errorhandler(RecordError)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
@@ -38,6 +41,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+#: One lock per process and SQLite database file (see :func:`write_transaction`).
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def write_transaction() -> Iterator[Connection]:
+    """A short write transaction on a Core connection: committed, or rolled back on error.
+
+    On SQLite the threads of one process queue for it on a lock of their own. SQLite admits
+    one writer at a time, and a thread that finds the database locked waits in SQLite's busy
+    handler, which polls with sleeps of up to 100 ms: under load, most of that waiting is
+    oversleeping. A thread waiting here is woken the moment the previous writer is done.
+    Other processes (the CLI, a second gunicorn worker) still meet the busy timeout.
+    """
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    key = str(engine.url)
+    lock = _SQLITE_WRITERS.get(key) or _SQLITE_WRITERS.setdefault(key, threading.Lock())
+    # A writer that waited this long is stuck; let SQLite's own busy timeout report it.
+    acquired = lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        if acquired:
+            lock.release()
 
 
 def init_app(app: Flask) -> None:

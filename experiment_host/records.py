@@ -1,7 +1,13 @@
-"""Saving trial records and completing runs.
+"""Saving trial records and completing runs: the hot path of every task page.
 
-Each save is one ``INSERT ... ON CONFLICT DO NOTHING`` of the new records plus one update of
-the run's counter: O(1) in the records already saved, and idempotent per (run, seq).
+A save is two statements and a commit, whatever the number of records already saved: an
+``INSERT ... ON CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress
+under the token's session, and one update of the run's row (seen now, request budget,
+counters) that locks it. Completing is one guarded update. Neither loads the run first:
+only when a guard refuses is the run read, to say why.
+
+These functions run their own short transaction on a Core connection (no ORM session: it
+would only add work on every request) and commit it themselves; an error rolls it back.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import TextClause, Update, bindparam, case, func, select, text, update
+from sqlalchemy import Connection, TextClause, Update, and_, bindparam, case, select, text, update
 
+from .database import write_transaction
 from .experiments import Experiment
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
+from .tokens import RunClaim, TokenError
 
 MAX_MISSING_REPORTED = 100
 
@@ -50,20 +58,36 @@ class SaveResult:
     next_seq: int
 
 
+@dataclass(frozen=True)
+class Completed:
+    status: RunStatus
+    completion_code: str
+
+
+def _claimed_in_progress() -> Any:
+    """The guard of every hot-path statement: this run, this session, still in progress."""
+    return and_(Run.id == bindparam("run_id"), Run.session_key == bindparam("claimed_session"),
+                Run.status == RunStatus.IN_PROGRESS)
+
+
 def _in_progress_update(**values: Any) -> Update:
-    """Update an in-progress run: seen now, one more request in this minute, ``values``."""
+    """Update the claimed in-progress run: seen now, one more request this minute, ``values``."""
     window = bindparam("window")
     return (
         update(Run)
-        .where(Run.id == bindparam("run_id"), Run.status == RunStatus.IN_PROGRESS)
+        .where(_claimed_in_progress())
         .values(
             last_seen_at=bindparam("now", type_=UTCDateTime()),
             rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
             rate_window=window,
             **values,
         )
-        .execution_options(synchronize_session=False)
     )
+
+
+def _guard_parameters(claim: RunClaim) -> dict[str, Any]:
+    return {"run_id": claim.run_id, "claimed_session": claim.session_key, "now": utcnow(),
+            "window": int(time.time() // 60)}
 
 
 def _within_budget(requests_this_minute: int) -> None:
@@ -72,62 +96,91 @@ def _within_budget(requests_this_minute: int) -> None:
                           status=429)
 
 
-@cache
-def _touch_statement() -> Update:
-    return _in_progress_update().returning(Run.rate_count)
-
-
-def touch_in_progress(run_id: int) -> bool:
-    """Mark the run as seen now and count the request, if the run still takes records.
-
-    Locks the run's row. The per-run request budget (RUN_REQUESTS_PER_MINUTE) is counted on
-    the row itself, so it holds across every gunicorn worker and host at no extra query.
-    """
-    count = db.session.execute(_touch_statement(), {
-        "run_id": run_id, "now": utcnow(), "window": int(time.time() // 60),
-    }).scalar_one_or_none()
-    if count is None:
-        return False
-    _within_budget(count)
-    return True
-
-
-def _finished_error(run: Run) -> RecordError:
+def _finished_error(status: RunStatus) -> RecordError:
     return RecordError(
         "run_finished",
-        f"This run is already {run.status.value.replace('_', ' ')}; no more data is accepted.",
+        f"This run is already {status.value.replace('_', ' ')}; no more data is accepted.",
         status=409,
-        status_now=run.status.value,
+        status_now=status.value,
     )
 
 
-def _stored_rows(run_id: int, seqs: Sequence[int]) -> dict[int, Any]:
-    rows = db.session.execute(
-        select(TrialRecord.seq, TrialRecord.data).where(
-            TrialRecord.run_id == run_id, TrialRecord.seq.in_(seqs)
+def _claimed_run(claim: RunClaim) -> Run:
+    """The run a guard refused (its transaction rolled back), read to say why; TokenError if
+    the token no longer holds."""
+    run = db.session.get(Run, claim.run_id)
+    if run is None:
+        raise TokenError("invalid_token", "The run token is not valid.")
+    if run.session_key != claim.session_key:
+        raise TokenError(
+            "superseded_token",
+            "This run now continues in another window or assignment; this page can no "
+            "longer save data. Please reload the page.",
         )
-    )
-    return {seq: data for seq, data in rows}
+    return run
 
 
-#: The batch travels as array / JSON parameters that the database unpacks: a short
-#: statement, compiled and parsed once, whatever the batch size (a multi-row VALUES list
-#: makes drivers re-parse a long statement on every save). PostgreSQL gets the data as text
-#: cast to json, which keeps every string JSON can carry ("\u0000" included) verbatim.
+@cache
+def _touch_statement() -> Update:
+    return _in_progress_update().returning(Run.rate_count, Run.record_count)
+
+
+def touch(claim: RunClaim) -> tuple[RunStatus, int]:
+    """Mark the claimed run as seen now and count the request; its status and saved count.
+
+    The per-run request budget (RUN_REQUESTS_PER_MINUTE) is counted on the run's own row,
+    so it holds across every gunicorn worker and host at no extra query.
+    """
+    with write_transaction() as connection:
+        counters = connection.execute(_touch_statement(), _guard_parameters(claim)).one_or_none()
+        if counters is not None:
+            _within_budget(counters[0])
+    if counters is None:
+        run = _claimed_run(claim)
+        return run.status, run.record_count
+    return RunStatus.IN_PROGRESS, counters[1]
+
+
+#: The batch travels as JSON text (and an array) that the database unpacks: a short statement,
+#: compiled and parsed once, whatever the batch size (a multi-row VALUES list makes drivers
+#: re-parse a long statement on every save). The data is stored verbatim as plain JSON
+#: text, so every string JSON can carry ("\u0000" included) survives. The EXISTS guard
+#: stores nothing unless the token's session still holds the run and it is in progress.
 INSERT_BATCH = {
     "postgresql": """
         INSERT INTO trial_records (run_id, seq, data, received_at)
-        SELECT :run_id, item.seq, CAST(item.data AS json), :now
-        FROM unnest(CAST(:seqs AS integer[]), CAST(:datas AS text[])) AS item(seq, data)
+        SELECT :run_id, item.seq, item.data, :now
+        FROM ROWS FROM (unnest(CAST(:seqs AS integer[])),
+                        json_array_elements(CAST(:records AS json))) AS item(seq, data)
+        WHERE EXISTS (SELECT 1 FROM runs WHERE id = :run_id AND session_key = :claimed_session
+                      AND status = 'in_progress')
         ON CONFLICT (run_id, seq) DO NOTHING
         RETURNING seq""",
     "sqlite": """
         INSERT INTO trial_records (run_id, seq, data, received_at)
         SELECT :run_id, json_extract(value, '$.seq'), json_extract(value, '$.data'), :now
-        FROM json_each(:records) WHERE true
+        FROM json_each(:records)
+        WHERE EXISTS (SELECT 1 FROM runs WHERE id = :run_id AND session_key = :claimed_session
+                      AND status = 'in_progress')
         ON CONFLICT (run_id, seq) DO NOTHING
         RETURNING seq""",
 }
+
+#: PostgreSQL does the insert and the run's update in one statement (one round trip fewer
+#: per save): the update counts what the insert returned, and answers nothing if the guard
+#: refuses (the caller then rolls back whatever the insert did).
+SAVE_POSTGRESQL = f"""
+    WITH inserted AS ({INSERT_BATCH["postgresql"]}),
+    counted AS (
+        UPDATE runs SET
+            last_seen_at = :now,
+            rate_count = CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END,
+            rate_window = :window,
+            record_count = record_count + (SELECT count(*) FROM inserted),
+            next_seq = GREATEST(next_seq, :batch_next)
+        WHERE id = :run_id AND session_key = :claimed_session AND status = 'in_progress'
+        RETURNING rate_count, record_count, next_seq)
+    SELECT rate_count, record_count, next_seq, ARRAY(SELECT seq FROM inserted) FROM counted"""
 
 
 @cache
@@ -135,27 +188,59 @@ def _insert_statement(dialect: str) -> TextClause:
     return text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def _batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any]:
+@cache
+def _save_statement_postgresql() -> TextClause:
+    return text(SAVE_POSTGRESQL).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any]:
+    """The batch as the insert unpacks it; lone surrogates are refused.
+
+    PostgreSQL gets the seqs as an array and the data as one JSON array (its JSON operators
+    cannot de-escape "\u0000", so the seqs stay out of the JSON); SQLite gets one JSON array
+    of {seq, data}. One serialisation serves both the Unicode check and the statement; only
+    a batch that fails is searched record by record for the culprit.
+    """
     if dialect == "postgresql":
-        return {"seqs": [r.seq for r in records],
-                "datas": [json.dumps(r.data, ensure_ascii=False) for r in records]}
-    return {"records": json.dumps([{"seq": r.seq, "data": r.data} for r in records],
-                                  ensure_ascii=False)}
+        parameters = {"seqs": [r.seq for r in records],
+                      "records": json.dumps([r.data for r in records], ensure_ascii=False)}
+    else:
+        parameters = {"records": json.dumps([{"seq": r.seq, "data": r.data} for r in records],
+                                            ensure_ascii=False)}
+    _check_unicode(parameters["records"], records)
+    return parameters
 
 
-def _insert_new(run_id: int, records: Sequence[RecordIn]) -> set[int]:
-    """Insert the records the run does not hold yet; return their seqs."""
-    if not records:
-        return set()
-    dialect = db.session.get_bind().dialect.name
-    statement = _insert_statement(dialect)
-    parameters = {"run_id": run_id, "now": utcnow(), **_batch_parameters(dialect, records)}
-    return set(db.session.scalars(statement, parameters))
+def _check_unicode(payload: str, records: Sequence[RecordIn]) -> None:
+    try:
+        payload.encode("utf-8")
+    except UnicodeEncodeError:
+        index = next(i for i, r in enumerate(records) if not _encodable(r.data))
+        raise RecordError("invalid_records",
+                          f"records[{index}].data holds text that is not valid Unicode.",
+                          status=400) from None
 
 
-def _check_resent(run_id: int, resent: Sequence[RecordIn]) -> None:
+def _encodable(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _stored_rows(connection: Connection, run_id: int, seqs: Sequence[int]) -> dict[int, Any]:
+    rows = connection.execute(
+        select(TrialRecord.seq, TrialRecord.data).where(
+            TrialRecord.run_id == run_id, TrialRecord.seq.in_(seqs)
+        )
+    )
+    return {seq: data for seq, data in rows}
+
+
+def _check_resent(connection: Connection, run_id: int, resent: Sequence[RecordIn]) -> None:
     """A resent seq must carry the data already stored, or it is a conflict."""
-    stored = _stored_rows(run_id, [r.seq for r in resent])
+    stored = _stored_rows(connection, run_id, [r.seq for r in resent])
     conflicting = [r.seq for r in resent if stored.get(r.seq) != r.data]
     if conflicting:
         raise RecordError(
@@ -167,7 +252,7 @@ def _check_resent(run_id: int, resent: Sequence[RecordIn]) -> None:
 
 @cache
 def _count_saved_statement() -> Update:
-    """The save path's run update, built once (constructing SQL expressions costs time)."""
+    """SQLite's run update after the insert, built once (building SQL expressions costs)."""
     batch_next = bindparam("batch_next")
     return _in_progress_update(
         record_count=Run.record_count + bindparam("inserted"),
@@ -175,34 +260,53 @@ def _count_saved_statement() -> Update:
     ).returning(Run.rate_count, Run.record_count, Run.next_seq)
 
 
-def _count_saved(run: Run, inserted: int, batch_next: int) -> tuple[int, int]:
-    """One guarded update of the run: seen now, request budget, counters; locks its row."""
-    counters = db.session.execute(_count_saved_statement(), {
-        "run_id": run.id, "now": utcnow(), "window": int(time.time() // 60),
-        "inserted": inserted, "batch_next": batch_next,
-    }).one_or_none()
-    if counters is None:  # completed meanwhile: nothing of this request may stay
-        db.session.rollback()
-        db.session.refresh(run)
-        raise _finished_error(run)
+def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
+    """Store the new records of the claimed in-progress run once each, and commit."""
+    with write_transaction() as connection:
+        result = _save(connection, claim, records)
+    if result is None:  # not in progress (or completed meanwhile): nothing was kept
+        raise _finished_error(_claimed_run(claim).status)
+    return result
+
+
+Counters = tuple[int, int, int]  # requests this minute, records saved, next seq
+
+
+def _store_sqlite(connection: Connection, parameters: dict[str, Any], has_records: bool
+                  ) -> tuple[Counters | None, set[int]]:
+    inserted: set[int] = set()
+    if has_records:
+        inserted = set(connection.scalars(_insert_statement("sqlite"), parameters))
+    row = connection.execute(_count_saved_statement(), {
+        **parameters, "inserted": len(inserted)}).one_or_none()
+    return (None if row is None else (row[0], row[1], row[2])), inserted
+
+
+def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_records: bool
+                      ) -> tuple[Counters | None, set[int]]:
+    row = connection.execute(_save_statement_postgresql(), parameters).one_or_none()
+    if row is None:
+        return None, set()
+    return (row[0], row[1], row[2]), set(row[3])
+
+
+_STORE = {"sqlite": _store_sqlite, "postgresql": _store_postgresql}
+
+
+def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]
+          ) -> SaveResult | None:
+    dialect = connection.dialect.name
+    parameters = {**_guard_parameters(claim), **batch_parameters(dialect, records),
+                  "batch_next": max((r.seq for r in records), default=-1) + 1}
+    counters, inserted = _STORE[dialect](connection, parameters, bool(records))
+    if counters is None:
+        connection.rollback()
+        return None
     _within_budget(counters[0])
-    return counters[1], counters[2]
-
-
-def save_records(run: Run, records: Sequence[RecordIn]) -> SaveResult:
-    """Store new records of an in-progress run once each; the caller commits.
-
-    Two statements in the common case: the insert, and one update of the run's row.
-    """
-    if run.status != RunStatus.IN_PROGRESS:
-        raise _finished_error(run)
-    inserted = _insert_new(run.id, records)
     resent = [r for r in records if r.seq not in inserted]
     if resent:
-        _check_resent(run.id, resent)
-    batch_next = max((r.seq for r in records), default=-1) + 1
-    saved, next_seq_value = _count_saved(run, len(inserted), batch_next)
-    return SaveResult(len(inserted), len(resent), saved, next_seq_value)
+        _check_resent(connection, claim.run_id, resent)
+    return SaveResult(len(inserted), len(resent), counters[1], counters[2])
 
 
 def missing_seqs(run_id: int, total: int) -> list[int]:
@@ -228,34 +332,56 @@ def completion_code(experiment: Experiment) -> str:
     return experiment.config.completion_code or "C" + secrets.token_hex(5).upper()
 
 
-def complete_run(run: Run, experiment: Experiment, total: int) -> Run:
-    """Mark the run completed once all ``total`` records are stored; the caller commits."""
-    if not touch_in_progress(run.id):
-        db.session.refresh(run)
-        if run.status == RunStatus.COMPLETED:
-            raise RecordError("already_completed", "This run is already completed.",
-                              completion_code=run.completion_code)
-        raise _finished_error(run)
-    count, highest = db.session.execute(
-        select(func.count(), func.max(TrialRecord.seq)).where(TrialRecord.run_id == run.id)
-    ).one()
-    if highest is not None and highest >= total:
-        raise RecordError(
+@cache
+def _complete_statement() -> Update:
+    """Complete the claimed run if it holds exactly seqs 0 .. total-1 (its counters say so)."""
+    total = bindparam("total")
+    now = bindparam("now", type_=UTCDateTime())
+    return (
+        update(Run)
+        .where(_claimed_in_progress(), Run.record_count == total, Run.next_seq <= total)
+        .values(status=RunStatus.COMPLETED, completed_at=now, last_seen_at=now,
+                completion_code=bindparam("code"))
+        .returning(Run.completion_code)
+    )
+
+
+def complete_run(claim: RunClaim, experiment: Experiment, total: int) -> Completed:
+    """Mark the claimed run completed once all ``total`` records are stored, and commit.
+
+    ``record_count`` counts the distinct seqs stored and ``next_seq`` is one past the
+    highest, both kept in the save's transaction: count == total and next_seq <= total
+    mean seqs 0 .. total-1 are all there.
+    """
+    with write_transaction() as connection:
+        code = connection.execute(_complete_statement(), {
+            **_guard_parameters(claim), "total": total, "code": completion_code(experiment),
+        }).scalar_one_or_none()
+    if code is None:
+        raise _not_completable(_claimed_run(claim), total)
+    return Completed(RunStatus.COMPLETED, code)
+
+
+def _not_completable(run: Run, total: int) -> RecordError:
+    if run.status == RunStatus.COMPLETED:
+        return RecordError("already_completed", "This run is already completed.",
+                           completion_code=run.completion_code)
+    if run.status != RunStatus.IN_PROGRESS:
+        return _finished_error(run.status)
+    if run.next_seq > total:
+        return RecordError(
             "total_mismatch",
-            f"The server holds records up to seq {highest}, more than the {total} announced.",
-            saved=count,
+            f"The server holds records up to seq {run.next_seq - 1}, more than the {total} "
+            "announced.",
+            saved=run.record_count,
         )
-    if count != total:
-        raise RecordError(
-            "records_missing",
-            f"{total - count} of {total} records have not arrived yet; send them, then complete.",
-            missing=missing_seqs(run.id, total),
-            saved=count,
-        )
-    run.status = RunStatus.COMPLETED  # only the changed columns are written
-    run.completed_at = utcnow()
-    run.completion_code = completion_code(experiment)
-    return run
+    return RecordError(
+        "records_missing",
+        f"{total - run.record_count} of {total} records have not arrived yet; send them, "
+        "then complete.",
+        missing=missing_seqs(run.id, total),
+        saved=run.record_count,
+    )
 
 
 BONUS_STATUSES = (RunStatus.IN_PROGRESS, RunStatus.COMPLETED)
@@ -267,7 +393,7 @@ def set_bonus(run: Run, amount: Decimal, reason: str, max_bonus: Decimal) -> Run
     Setting it again replaces it (the same value twice is fine); the caller commits.
     """
     if run.status not in BONUS_STATUSES:
-        raise _finished_error(run)
+        raise _finished_error(run.status)
     if amount > max_bonus:
         raise RecordError("bonus_too_large",
                           f"The bonus ${amount:.2f} is above this experiment's maximum "

@@ -8,6 +8,10 @@ styles, data: fonts and images, because jsPsych and its plugins use them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import NamedTuple
+
 from flask import Flask, current_app, request
 from werkzeug.wrappers import Response
 
@@ -42,31 +46,36 @@ def mark_task_page() -> None:
     request.environ[TASK_PAGE_MARK] = True
 
 
-def _submit_origins() -> list[str]:
-    origins: list[str] = []
-    for origin in current_app.config["MTURK_SUBMIT_ORIGINS"]:
-        if origin.rstrip("/") not in origins:
-            origins.append(origin.rstrip("/"))
-    return origins
+class WorkerPolicies(NamedTuple):
+    """The Content-Security-Policy of each kind of worker response."""
+
+    api: str
+    task_page: str
+    other_page: str
 
 
-def frame_ancestors() -> str:
-    """The origins allowed to frame worker pages: MTurk's, plus every allowed submit origin."""
-    origins: list[str] = []
-    for origin in (*MTURK_WORKER_ORIGINS, *_submit_origins()):
-        if origin not in origins:
-            origins.append(origin)
-    return "frame-ancestors " + " ".join(origins)
+def _unique(origins: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(origin.rstrip("/") for origin in origins))
+
+
+@lru_cache(maxsize=16)
+def _worker_policies(submit_origins: tuple[str, ...]) -> WorkerPolicies:
+    """Built once per configuration: every worker request needs one of them."""
+    origins = _unique(submit_origins)
+    ancestors = "frame-ancestors " + " ".join(_unique((*MTURK_WORKER_ORIGINS, *origins)))
+    # preview, consent, done: the done page's form posts to turkSubmitTo
+    other = WORKER_PAGE + "; form-action 'self' " + " ".join(origins)
+    return WorkerPolicies(f"{API_ANSWER}; {ancestors}", f"{TASK_PAGE}; {ancestors}",
+                          f"{other}; {ancestors}")
 
 
 def _worker_policy() -> str:
+    policies = _worker_policies(tuple(current_app.config["MTURK_SUBMIT_ORIGINS"]))
     if request.blueprint == "api":
-        policy = API_ANSWER
-    elif request.environ.get(TASK_PAGE_MARK):
-        policy = TASK_PAGE
-    else:  # preview, consent, done: the done page's form posts to turkSubmitTo
-        policy = WORKER_PAGE + "; form-action 'self' " + " ".join(_submit_origins())
-    return f"{policy}; {frame_ancestors()}"
+        return policies.api
+    if request.environ.get(TASK_PAGE_MARK):
+        return policies.task_page
+    return policies.other_page
 
 
 def _set_headers(response: Response) -> Response:

@@ -123,7 +123,7 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
 
 def run_page(experiment: Experiment, run: Run) -> Any:
     """Render whichever page the run is at: consent, task or done."""
-    token = tokens.issue(run.id, run.session_key)
+    token = tokens.issue(run.id, run.session_key, run.experiment_slug)
     if run.status == RunStatus.DECLINED:
         return message_page(
             "You chose not to take part",

@@ -215,7 +215,7 @@ def test_token_signed_with_another_key_is_refused(client, app, start_run, make_a
     other = make_app(SECRET_KEY="another-key")
     with other.test_request_context():
         from experiment_host import tokens
-        forged = tokens.issue(config["run"]["id"], config["args"]["assignmentId"])
+        forged = tokens.issue(config["run"]["id"], config["args"]["assignmentId"], "stroop")
     response = client.post("/api/records", json={"token": forged, "records": records(0, 1)})
     assert response.status_code == 401
 
@@ -228,6 +228,43 @@ def test_expired_token(client, app, start_run):
     assert response.status_code == 401
     assert response.get_json()["error"] == "expired_token"
     assert "reload" in response.get_json()["message"]
+
+
+def test_a_token_already_checked_still_expires(client, app, start_run):
+    config = start_run()
+    body = {"token": config["token"], "records": records(0, 1)}
+    assert client.post("/api/records", json=body).status_code == 200  # remembered as valid
+    app.config["RUN_TOKEN_MAX_AGE"] = -1
+    response = client.post("/api/records", json=body)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "expired_token"
+
+
+def test_token_without_experiment_from_before_tokens_named_it(client, app, start_run):
+    config = start_run()
+    with app.test_request_context():
+        from experiment_host import tokens
+        old = tokens._serializer().dumps(
+            {"r": config["run"]["id"], "k": config["args"]["assignmentId"]})
+    saved = client.post("/api/records", json={"token": old, "records": records(0, 2)})
+    assert saved.get_json()["saved"] == 2
+    response = client.post("/api/complete", json={"token": old, "total": 2})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "completed"
+
+
+def test_save_to_a_finished_run_keeps_nothing(client, app, start_run):
+    config = start_run()
+    token, run_id = config["token"], config["run"]["id"]
+    client.post("/api/records", json={"token": token, "records": records(0, 2)})
+    assert client.post("/api/complete", json={"token": token, "total": 2}).status_code == 200
+    response = client.post("/api/records", json={"token": token, "records": records(2, 4)})
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "run_finished"
+    assert [seq for seq, _ in stored(app, run_id)] == [0, 1]
+    with app.app_context():
+        run = db.session.get(Run, run_id)
+        assert (run.record_count, run.next_seq) == (2, 2)
 
 
 def test_another_runs_token_writes_only_its_own_run(client, app, start_run):
@@ -244,7 +281,7 @@ def test_another_runs_token_writes_only_its_own_run(client, app, start_run):
 def test_token_for_a_run_that_does_not_exist(client, app):
     with app.test_request_context():
         from experiment_host import tokens
-        token = tokens.issue(424242, "ASSIGN")
+        token = tokens.issue(424242, "ASSIGN", "stroop")
     response = client.post("/api/heartbeat", json={"token": token})
     assert response.status_code == 401
 

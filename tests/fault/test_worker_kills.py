@@ -1,4 +1,4 @@
-"""Kill gunicorn workers with SIGKILL while 200 participants save data.
+"""Kill a gunicorn worker with SIGKILL every half second while 200 participants save data.
 
 Every record the server acknowledged must be in the database exactly once, every participant
 must be able to finish, and no run may be left in an impossible state.
@@ -23,7 +23,7 @@ from experiment_host.models import Run, RunStatus, TrialRecord
 from tests.conftest import DATABASES, POSTGRES_URL, build_app, dispose
 
 PARTICIPANTS = 200
-TRIALS = 60
+TRIALS = 100
 BATCH = 10
 
 
@@ -50,7 +50,7 @@ def test_sigkilled_workers_lose_and_duplicate_nothing(database: str, tmp_path: P
     stop = threading.Event()
     try:
         with ThreadPoolExecutor(1) as killer_pool, ThreadPoolExecutor(24) as pool:
-            killer = killer_pool.submit(kill_workers_until, server, stop, 1.5)
+            killer = killer_pool.submit(kill_workers_until, server, stop, 0.5)
             outcomes = list(pool.map(
                 lambda n: Participant(server.url, "bench", n, timeout=10).run(TRIALS, BATCH),
                 range(PARTICIPANTS)))
