@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import TextClause, Update, bindparam, case, func, select, text, update
 
+from .columns import register_columns
 from .experiments import Experiment
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
@@ -200,6 +201,7 @@ def save_records(run: Run, records: Sequence[RecordIn]) -> SaveResult:
     resent = [r for r in records if r.seq not in inserted]
     if resent:
         _check_resent(run.id, resent)
+    register_columns(run.experiment_slug, [r.data for r in records if r.seq in inserted])
     batch_next = max((r.seq for r in records), default=-1) + 1
     saved, next_seq_value = _count_saved(run, len(inserted), batch_next)
     return SaveResult(len(inserted), len(resent), saved, next_seq_value)
