@@ -62,7 +62,7 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import database, experiments, sessions
+    from . import columns, database, experiments, sessions
     from .extensions import compress, csrf, db, migrate
 
     sessions.init_app(app)
@@ -71,6 +71,7 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     compress.init_app(app)
     experiments.init_app(app)
+    columns.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

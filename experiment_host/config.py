@@ -92,6 +92,9 @@ class Defaults:
     PSEUDONYM_KEY = ""
     #: Worker ids in exports unless the request says otherwise: ``pseudonym`` or ``raw``.
     EXPORT_WORKER_IDS = "pseudonym"
+    #: Most trials.csv columns of one experiment's record keys; keys beyond it are exported
+    #: together in one JSON column, ``data.overflow`` (a guard against runaway keys).
+    EXPORT_MAX_COLUMNS = 1000
     #: Runs per page in the dashboard's runs table.
     RUNS_PER_PAGE = 50
 
@@ -115,6 +118,7 @@ _INT_KEYS = {
     "LOGIN_MAX_FAILURES",
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "RUNS_PER_PAGE",
+    "EXPORT_MAX_COLUMNS",
 }
 _BOOL_KEYS = {"MTURK_SANDBOX"}
 _FALSE_WORDS = {"0", "false", "no", "off"}

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Enum,
@@ -178,6 +179,28 @@ class TrialRecord(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     run: Mapped[Run] = relationship(back_populates="records")
+
+
+#: Longest record key (flattened) that gets a trials.csv column of its own.
+MAX_COLUMN_NAME = 255
+
+
+class ExperimentColumn(db.Model):
+    """One flattened record key of an experiment: a trials.csv column (see ``columns.py``).
+
+    ``position`` is the order keys were first stored in; the flags say whether the key has
+    been seen in trial records and in jsPsych checkpoint records.
+    """
+
+    __tablename__ = "experiment_columns"
+    __table_args__ = (UniqueConstraint("experiment_slug", "position"),)
+
+    experiment_slug: Mapped[str] = mapped_column(ForeignKey("experiments.slug"),
+                                                 primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_COLUMN_NAME), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    in_trials: Mapped[bool] = mapped_column(Boolean, default=False)
+    in_checkpoints: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RateLimit(db.Model):

@@ -24,6 +24,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Connection, TextClause, Update, and_, bindparam, case, select, text, update
 
+from .columns import register_columns, remember
 from .database import write_transaction
 from .experiments import Experiment
 from .extensions import db
@@ -261,12 +262,26 @@ def _count_saved_statement() -> Update:
 
 
 def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
-    """Store the new records of the claimed in-progress run once each, and commit."""
+    """Store the new records of the claimed in-progress run once each, and commit.
+
+    Their keys are registered as trials.csv columns first (:mod:`columns`), in the same
+    transaction; a batch whose keys are all known costs no SQL for that.
+    """
     with write_transaction() as connection:
+        slug = claim.experiment_slug or _experiment_of(connection, claim.run_id)
+        registered = register_columns(connection, slug, [r.data for r in records]) \
+            if slug else None
         result = _save(connection, claim, records)
     if result is None:  # not in progress (or completed meanwhile): nothing was kept
         raise _finished_error(_claimed_run(claim).status)
+    if slug:
+        remember(slug, registered)
     return result
+
+
+def _experiment_of(connection: Connection, run_id: int) -> str | None:
+    """The experiment of a run whose token predates tokens naming it."""
+    return connection.scalar(select(Run.experiment_slug).where(Run.id == run_id))
 
 
 Counters = tuple[int, int, int]  # requests this minute, records saved, next seq

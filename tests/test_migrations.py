@@ -12,7 +12,11 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from experiment_host import column_backfill
 from experiment_host.extensions import db
+from experiment_host.researcher.export import TRIAL_RUN_COLUMNS, ExportOptions
+from experiment_host.researcher.filters import RunFilter
+from experiment_host.researcher.streaming import export_chunks
 from tests.conftest import build_app, dispose
 
 
@@ -90,6 +94,53 @@ def test_upgrade_backfills_condition_tallies_and_installs_triggers(empty_app):
         db.session.execute(text("DELETE FROM runs WHERE worker_id = 'AW1'"))
         assert held() == 1
         db.session.rollback()
+
+
+def _insert_runs_and_records(runs: dict[int, str], records: list[tuple[int, int, str]]) -> None:
+    for slug in sorted(set(runs.values())):
+        db.session.execute(text(
+            "INSERT INTO experiments (slug, previews, arrivals, created_at) "
+            f"VALUES ('{slug}', 0, 0, '2026-11-01 10:00:00')"))
+    for run_id, slug in runs.items():
+        db.session.execute(text(
+            "INSERT INTO runs (id, experiment_slug, platform, worker_id, session_key, attempt, "
+            f"condition, status, record_count, created_at, last_seen_at) VALUES ({run_id}, "
+            f"'{slug}', 'mturk', 'AW{run_id}', 'AS{run_id}', 1, 'A', 'completed', 0, "
+            "'2026-11-01 10:00:00', '2026-11-01 10:05:00')"))
+    for run_id, seq, data in records:  # inserted out of order on purpose
+        db.session.execute(text(
+            "INSERT INTO trial_records (run_id, seq, data, received_at) VALUES "
+            "(:run_id, :seq, :data, '2026-11-01 10:01:00')"),
+            {"run_id": run_id, "seq": seq, "data": data})
+
+
+def test_upgrade_backfills_the_column_registry(empty_app, monkeypatch):
+    monkeypatch.setattr(column_backfill, "BATCH_ROWS", 2)  # several batches
+    checkpoint = '{"trial_type": "experiment-host-checkpoint", "timeline_node": 1}'
+    with empty_app.app_context():
+        upgrade(revision="0003_condition_tallies")
+        _insert_runs_and_records({9: "basic", 3: "basic", 5: "open"}, [
+            (9, 1, '{"z": 1, "b": {"c": 2}, "list": [1, {"d": 3}]}'), (9, 0, '{"a": 1}'),
+            (5, 0, '{"x": {}}'), (3, 0, '{"late": 1, "a": 2, "seq": "shadow"}'),
+            (3, 1, checkpoint), (3, 2, '{"trial_type": "html"}')])
+        db.session.commit()
+        upgrade()
+        rows = db.session.execute(text(
+            "SELECT experiment_slug, name, position, in_trials, in_checkpoints "
+            "FROM experiment_columns ORDER BY experiment_slug, position")).all()
+        db.session.rollback()
+        chunks = export_chunks(db.engine, "trials.csv", "basic", RunFilter(),
+                               ExportOptions(pseudonym_key=b"k"))
+        header = "".join(text for _, text in chunks).splitlines()[0].split(",")
+    # By run id, then seq: run 3 before run 9, seq 0 before seq 1.
+    assert [tuple(row) for row in rows] == [
+        ("basic", "late", 0, True, False), ("basic", "a", 1, True, False),
+        ("basic", "seq", 2, True, False), ("basic", "trial_type", 3, True, True),
+        ("basic", "timeline_node", 4, False, True), ("basic", "z", 5, True, False),
+        ("basic", "b.c", 6, True, False), ("basic", "list", 7, True, False),
+        ("open", "x", 0, True, False)]
+    assert header == [*TRIAL_RUN_COLUMNS, "late", "a", "data.seq", "trial_type", "z", "b.c",
+                      "list"]
 
 
 def test_upgraded_database_serves_the_resumed_run(empty_app, database_url):

@@ -1,6 +1,8 @@
 """The researcher side: accounts, dashboard and streamed exports under ``/researcher``.
 
-Importing this package imports :mod:`.accounts`, so ``db.create_all()`` creates its tables.
+Importing this package imports :mod:`.accounts`, so ``db.create_all()`` creates its tables,
+and nothing else: the pure :mod:`.export` stays importable from the save path
+(``experiment_host.columns``) without pulling in the views.
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 from flask import Flask
 
 from . import accounts  # noqa: F401  (registers the researcher tables)
-from .views import bp
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -25,5 +26,7 @@ def _cookie_secure(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the researcher blueprint (CSRF-protected, never framed)."""
+    from .views import bp
+
     _cookie_secure(app)
     app.register_blueprint(bp)

@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..column_backfill import backfill_columns
 from ..experiments import registry
 from ..extensions import db
 from ..models import Run
@@ -175,3 +176,22 @@ def _write(output: Any, chunks: Any, total: int) -> None:
 
 for _kind in ("runs.csv", "trials.csv", "trials.jsonl"):
     _export_command(_kind)
+
+
+@export_cli.command("backfill-columns")
+@click.argument("slug", required=False)
+def backfill_columns_command(slug: str | None) -> None:
+    """Give trials.csv columns to the keys of records stored around the data API.
+
+    The data API registers each record's keys as it saves it; records inserted into the
+    database by other means (a restore, an import) need this. Reads every record of SLUG
+    (or of all experiments) in batches; only adds columns. Safe while the app runs.
+    """
+    if slug is not None:
+        _check_slug(slug)
+    with db.engine.begin() as connection:
+        counts = backfill_columns(connection, current_app.config["EXPORT_MAX_COLUMNS"], slug)
+    for name, count in sorted(counts.items()):
+        click.echo(f"{name}: {count} columns registered")
+    if not counts:
+        click.echo("No records found.")

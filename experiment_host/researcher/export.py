@@ -3,7 +3,8 @@
 - runs.csv: one row per run (:data:`RUN_COLUMNS`).
 - trials.csv: one row per trial record, the run columns (:data:`TRIAL_RUN_COLUMNS`) first,
   then the record's fields: nested objects flattened to dotted names, lists as JSON text,
-  columns in first-seen order across the records.
+  one column per key of the experiment's column registry (:mod:`experiment_host.columns`),
+  and :data:`OVERFLOW_COLUMN` holding, as one JSON object, the keys that have no column.
 - trials.jsonl: one JSON object per record, lossless.
 
 Formula injection (the README documents it): a text cell that starts with ``= + - @``, a tab,
@@ -18,7 +19,7 @@ import hashlib
 import hmac
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -36,6 +37,9 @@ TRIAL_RUN_COLUMNS = (
 )
 #: trial_type of the resume bookkeeping records written by our jsPsych adapter.
 CHECKPOINT_TYPE = "experiment-host-checkpoint"
+#: The trials.csv column holding a record's keys that have no column of their own (as one
+#: JSON object); no record key is ever given this column name.
+OVERFLOW_COLUMN = "data.overflow"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK_CHARS = 64 * 1024
 
@@ -117,16 +121,29 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(data: dict[str, Any]) -> dict[str, Any]:
     """Nested objects to dotted keys; lists and empty objects stay as values."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
+            _flatten_nested(flat, value, f"{key}.")
         else:
-            flat[name] = value
+            flat[key] = value
     return flat
+
+
+def _flatten_nested(flat: dict[str, Any], data: dict[str, Any], prefix: str) -> None:
+    # Depth first with an explicit stack: any nesting depth the JSON parser accepted works.
+    stack = [(prefix, iter(data.items()))]
+    while stack:
+        prefix, items = stack[-1]
+        for key, value in items:
+            if isinstance(value, dict) and value:
+                stack.append((f"{prefix}{key}.", iter(value.items())))
+                break
+            flat[f"{prefix}{key}"] = value
+        else:
+            stack.pop()
 
 
 def data_column(key: str) -> str:
@@ -163,14 +180,16 @@ def wanted(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[Re
             yield record
 
 
-def trial_columns(datas: Iterable[dict[str, Any]]) -> list[str]:
-    """Every column of trials.csv: run columns, then record keys in first-seen order."""
-    seen: dict[str, None] = {}
-    for data in datas:
-        for key in flatten(data):
-            if key not in seen:
-                seen[key] = None
-    return [*TRIAL_RUN_COLUMNS, *(data_column(key) for key in seen)]
+class MissingColumnError(LookupError):
+    """A record has a key that trials.csv has no column for, and there is no overflow column."""
+
+
+def trial_columns(keys: Iterable[str]) -> list[str]:
+    """Every column of trials.csv: run columns, then a column per record key, in order.
+
+    ``keys`` may hold :data:`OVERFLOW_COLUMN`: the place of the overflow column.
+    """
+    return [*TRIAL_RUN_COLUMNS, *(data_column(key) for key in keys)]
 
 
 def _duration(run: RunInfo) -> float | None:
@@ -202,22 +221,39 @@ def _record_head(record: RecordInfo, options: ExportOptions) -> list[Any]:
     ]
 
 
-def trial_rows(records: Iterable[RecordInfo], columns: list[str],
+def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str],
                options: ExportOptions) -> Iterator[list[Any]]:
-    """trials.csv rows for ``columns`` (from :func:`trial_columns`); missing keys are empty."""
+    """trials.csv rows for ``trial_columns(keys)``; missing keys are empty.
+
+    A record key not in ``keys`` goes into the overflow column's JSON object, which must be
+    in ``keys`` then (a record key named like it goes there too).
+    """
     start = len(TRIAL_RUN_COLUMNS)
-    index = {name: position for position, name in enumerate(columns) if position >= start}
-    positions: dict[str, int] = {}  # flattened record key -> column position
+    positions = {key: start + offset for offset, key in enumerate(keys)}
+    overflow_at = positions.pop(OVERFLOW_COLUMN, None)
     escape = options.escape_formulas
     for record in records:
         row = [cell(value, escape) for value in _record_head(record, options)]
-        row.extend([""] * (len(columns) - start))
+        row.extend([""] * len(keys))
+        extra: dict[str, Any] = {}
         for key, value in flatten(record.data).items():
             position = positions.get(key)
             if position is None:
-                position = positions[key] = index[data_column(key)]
-            row[position] = cell(value, escape)
+                extra[key] = value
+            else:
+                row[position] = cell(value, escape)
+        if extra:
+            if overflow_at is None:
+                raise _missing_column(record, next(iter(extra)))
+            row[overflow_at] = cell(extra, escape)
         yield row
+
+
+def _missing_column(record: RecordInfo, key: str) -> MissingColumnError:
+    return MissingColumnError(
+        f"Record seq {record.seq} of run {record.run_id} has the key {key!r}, which has no "
+        f"trials.csv column; register the stored records' keys with "
+        f"`flask export backfill-columns {record.experiment_slug}`.")
 
 
 def trial_objects(records: Iterable[RecordInfo], options: ExportOptions

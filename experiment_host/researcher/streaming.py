@@ -1,10 +1,11 @@
 """Stream the exports out of the database with flat memory.
 
 Each export reads on its own connection, in batches (a server-side cursor on PostgreSQL),
-and yields ``(rows, text)`` chunks. trials.csv reads twice: a first pass collects the
-columns (the union of the records' keys, first seen first), a second writes the rows. Both
-passes read one snapshot (REPEATABLE READ on PostgreSQL, one read transaction on SQLite), so
-a record saved meanwhile cannot bring a column the header lacks.
+and yields ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
+registry (one small query, :mod:`experiment_host.columns`), so its rows stream at once. The
+registry and the records are read in one snapshot (REPEATABLE READ on PostgreSQL, one read
+transaction on SQLite): records are registered in the transaction that stores them, so every
+key of every exported record has its column, and a record saved meanwhile is not exported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, select
 
+from ..columns import header_keys
 from ..models import Run, TrialRecord
 from .export import (
     RUN_COLUMNS,
@@ -24,7 +26,6 @@ from .export import (
     RecordInfo,
     RunInfo,
     csv_chunks,
-    is_checkpoint,
     jsonl_chunks,
     run_rows,
     trial_columns,
@@ -55,14 +56,11 @@ def runs_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
     return since_runs(where_runs(statement, run_filter, slug), run_filter.since).order_by(Run.id)
 
 
-def records_statement(slug: str, run_filter: RunFilter, data: bool = True,
-                      only_data: bool = False) -> Select[Any]:
-    """The records of trials.csv / trials.jsonl, by run then seq (``only_data``: just data)."""
+def records_statement(slug: str, run_filter: RunFilter, data: bool = True) -> Select[Any]:
+    """The records of trials.csv / trials.jsonl, by run then seq (``data=False``: the count)."""
     columns = [Run.id, Run.experiment_slug, Run.platform, Run.worker_id, Run.session_key,
                Run.study_key, Run.condition, Run.status, TrialRecord.seq,
                TrialRecord.received_at]
-    if only_data:
-        columns = []
     statement = select(*columns, TrialRecord.data) if data else select(func.count())
     statement = statement.select_from(Run).join(TrialRecord, TrialRecord.run_id == Run.id)
     statement = since_records(where_runs(statement, run_filter, slug), run_filter.since)
@@ -114,13 +112,11 @@ def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
 
 def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
                 options: ExportOptions) -> Chunks:
-    # The header pass reads only the data column: no per-row run columns to convert.
-    datas = connection.execution_options(yield_per=BATCH_ROWS).scalars(
-        records_statement(slug, run_filter, only_data=True))
-    columns = trial_columns(data for data in datas
-                            if options.checkpoints or not is_checkpoint(data))
+    # The whole experiment's columns, whatever the filter: files of incremental pulls
+    # (since=...) share one header and can be concatenated.
+    keys = header_keys(connection, slug, options.checkpoints)
     records = wanted(_records(connection, slug, run_filter), options)
-    yield from csv_chunks(columns, trial_rows(records, columns, options))
+    yield from csv_chunks(trial_columns(keys), trial_rows(records, keys, options))
 
 
 def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,

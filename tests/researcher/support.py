@@ -8,6 +8,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from experiment_host.columns import register_columns
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, TrialRecord
 
@@ -34,7 +35,8 @@ def add_run(slug: str = "basic", *, data: list[dict[str, Any]] | None = None,
             status: RunStatus = RunStatus.COMPLETED, condition: str = "A",
             platform: Platform = Platform.MTURK, worker: str | None = None,
             minutes: float = 10, start: datetime = T0, **fields: Any) -> Run:
-    """Insert a run with its records directly (inside an app context); the caller commits."""
+    """Insert a run with its records directly, registering their columns (inside an app
+    context); the caller commits."""
     if db.session.get(ExperimentRow, slug) is None:
         db.session.add(ExperimentRow(slug=slug))
     serial = db.session.scalar(db.select(db.func.count()).select_from(Run)) + 1
@@ -51,4 +53,5 @@ def add_run(slug: str = "basic", *, data: list[dict[str, Any]] | None = None,
         db.session.add(TrialRecord(run_id=run.id, seq=seq, data=item,
                                    received_at=start + timedelta(seconds=seq)))
     db.session.flush()
+    register_columns(db.session.connection(), slug, data or [])  # as the save path does
     return run

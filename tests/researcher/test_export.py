@@ -9,11 +9,17 @@ from datetime import timedelta
 
 import pytest
 
+from experiment_host.columns import ColumnSet
+from experiment_host.database import engine_options
+from experiment_host.extensions import db
 from experiment_host.models import Platform, RunStatus
+from experiment_host.researcher import streaming
 from experiment_host.researcher.export import (
+    OVERFLOW_COLUMN,
     RUN_COLUMNS,
     TRIAL_RUN_COLUMNS,
     ExportOptions,
+    MissingColumnError,
     RecordInfo,
     csv_chunks,
     escape_formula,
@@ -22,6 +28,7 @@ from experiment_host.researcher.export import (
     trial_rows,
     unescape_formula,
 )
+from experiment_host.researcher.filters import RunFilter
 from tests.researcher.support import T0
 
 LONG = "ß" * 100_000
@@ -42,11 +49,22 @@ def as_records(datas):
                        T0 + timedelta(seconds=seq), data) for seq, data in enumerate(datas)]
 
 
-def csv_text(datas, options=OPTIONS) -> str:
-    records = as_records(datas)
-    columns = trial_columns(r.data for r in records)
-    return "".join(text for _, text in csv_chunks(columns, trial_rows(records, columns, options),
-                                                   chunk_chars=100))
+def registered(datas, max_columns=1000, checkpoints=True) -> list[str]:
+    """The keys the registry gets from storing ``datas`` (with the overflow's place)."""
+    columns = ColumnSet((), max_columns)
+    columns.add_records(datas)
+    return [c.name for c in columns.ordered()
+            if c.in_trials or (checkpoints and c.in_checkpoints)]
+
+
+def header(datas, **kwargs) -> list[str]:
+    return trial_columns(registered(datas, **kwargs))
+
+
+def csv_text(datas, options=OPTIONS, max_columns=1000) -> str:
+    keys = registered(datas, max_columns)
+    rows = trial_rows(as_records(datas), keys, options)
+    return "".join(text for _, text in csv_chunks(trial_columns(keys), rows, chunk_chars=100))
 
 
 def test_flatten_nests_with_dots_and_keeps_lists():
@@ -55,12 +73,41 @@ def test_flatten_nests_with_dots_and_keeps_lists():
 
 
 def test_columns_are_the_union_in_first_seen_order():
-    columns = trial_columns(as_records(AWKWARD)[i].data for i in range(4))
+    columns = header(AWKWARD)
     data_columns = columns[len(TRIAL_RUN_COLUMNS):]
     assert data_columns[:8] == ["trial_type", "rt", "text", "ok", "nested.a", "nested.b.c",
                                 "list", "extra"]
     assert "data.condition" in data_columns and "data.seq" in data_columns  # no clash
     assert len(set(columns)) == len(columns)
+
+
+def test_flatten_takes_any_depth():
+    data: dict = {"leaf": 1}
+    for _ in range(5000):
+        data = {"a": data}
+    assert flatten(data) == {".".join(["a"] * 5000) + ".leaf": 1}
+
+
+def test_keys_without_a_column_go_to_the_overflow_column():
+    datas = [{"a": 1, "b": {"c": [1]}}, {"a": 2, "z": "=x", "y": None}]
+    assert registered(datas, max_columns=2) == ["a", "b.c", OVERFLOW_COLUMN]
+    rows = list(csv.DictReader(io.StringIO(csv_text(datas, max_columns=2), newline="")))
+    assert rows[0][OVERFLOW_COLUMN] == "" and rows[0]["b.c"] == "[1]"
+    assert json.loads(rows[1][OVERFLOW_COLUMN]) == {"z": "=x", "y": None}
+
+
+def test_a_key_without_any_column_is_an_error_not_a_silent_loss():
+    rows = trial_rows(as_records([{"a": 1}, {"a": 2, "b": 3}]), ["a"], OPTIONS)
+    assert next(rows)[-1] == 1
+    with pytest.raises(MissingColumnError, match="key 'b'"):
+        next(rows)
+
+
+def test_checkpoint_only_keys_have_no_column_without_checkpoints():
+    datas = [{"rt": 1}, AWKWARD[3], {"condition": "x"}]
+    assert header(datas, checkpoints=False)[len(TRIAL_RUN_COLUMNS):] == ["rt", "data.condition"]
+    assert header(datas)[len(TRIAL_RUN_COLUMNS):] == [
+        "rt", "data.condition", "data.seq", "trial_type", "timeline_node"]
 
 
 @pytest.mark.parametrize("text", ["=1+2", "+1", "-2", "@A1", "\tx", "\rx", "'q", "plain", ""])
@@ -100,7 +147,7 @@ def test_awkward_csv_round_trips_through_pandas():
     pandas = pytest.importorskip("pandas")
     text = csv_text([d for d in AWKWARD if "nul" not in d])
     frame = pandas.read_csv(io.StringIO(text), keep_default_na=False)
-    assert list(frame.columns) == trial_columns(d for d in AWKWARD if "nul" not in d)
+    assert list(frame.columns) == header([d for d in AWKWARD if "nul" not in d])
     assert frame.loc[0, "text"] == 'comma, "quote"\nnewline\r\n'
     assert frame.loc[1, "extra"] == "ünïcødé 😀" and frame.loc[1, "nested.b.c"] == "deep"
     assert list(frame["seq"]) == [0, 1, 2]
@@ -211,3 +258,33 @@ def test_unknown_experiment_or_kind_is_404(client, api_token):
 def test_empty_export_has_header_only(client, api_token):
     response = get(client, api_token, "/researcher/export/basic/trials.csv")
     assert response.get_data(as_text=True) == ",".join(TRIAL_RUN_COLUMNS) + "\r\n"
+
+
+DECODED: list[int] = []
+
+
+def counting_loads(text: str) -> object:
+    """json.loads that counts the records decoded (a plain function: psycopg warns on closures)."""
+    DECODED.append(1)
+    return json.loads(text)
+
+
+def test_trials_csv_streams_rows_before_reading_every_record(seed, make_app, database_url,
+                                                             monkeypatch):
+    """The header comes from the registry: the first rows follow the first batch read."""
+    monkeypatch.setattr(streaming, "BATCH_ROWS", 100)
+    for _ in range(2):
+        seed(data=[{"n": n, "text": "x" * 1000} for n in range(1000)])
+    options = {**engine_options(database_url, 2), "json_deserializer": counting_loads}
+    with make_app(SQLALCHEMY_ENGINE_OPTIONS=options).app_context():
+        engine = db.engine
+    DECODED.clear()
+    chunks = streaming.export_chunks(engine, "trials.csv", "basic", RunFilter(),
+                                     ExportOptions(pseudonym_key=b"k"))
+    first_rows, text = next((rows, text) for rows, text in chunks if rows)
+    assert 0 < first_rows < 100 and text.startswith(",".join(TRIAL_RUN_COLUMNS) + ",n,text\r\n")
+    # Read so far: one batch (PostgreSQL's server-side cursor fetches one row before it), not
+    # all 2,000 records as the header pass did.
+    assert len(DECODED) <= 101
+    assert first_rows + sum(rows for rows, _ in chunks) == 2000
+    assert len(DECODED) == 2000
