@@ -91,7 +91,7 @@ def measure(app: Flask, requests: int) -> dict[str, list[float]]:
 
     savers = {mode: Saver(app, n) for n, mode in enumerate(MODES)}
     registering = records.register_columns
-    off: Callable[..., None] = lambda slug, datas: None  # noqa: E731
+    off: Callable[..., None] = lambda connection, slug, datas: None  # noqa: E731
     for saver in savers.values():  # warm up: register the common keys, fill the caches
         saver.post(saver.body())
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
@@ -109,14 +109,16 @@ def measure(app: Flask, requests: int) -> dict[str, list[float]]:
 
 def check_alone(app: Flask) -> float:
     """Seconds per registration call for a batch of known keys (no SQL)."""
-    from experiment_host.columns import register_columns
+    from experiment_host.columns import register_columns, remember
+    from experiment_host.extensions import db
 
     rng = random.Random(0)
     datas = [record(rng, seq) for seq in range(BATCH)]
-    with app.app_context():
-        register_columns("open", datas)
+    with app.app_context(), db.engine.begin() as connection:
+        remember("open", register_columns(connection, "open", datas))
         number = 2000
-        return timeit.timeit(lambda: register_columns("open", datas), number=number) / number
+        return timeit.timeit(lambda: register_columns(connection, "open", datas),
+                             number=number) / number
 
 
 def report(name: str, app: Flask, requests: int) -> None:
