@@ -4,6 +4,7 @@ the download links), thin wrappers over plain functions."""
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from typing import Any
 
 import click
@@ -24,7 +25,7 @@ from .accounts import (
     revoke_tokens,
     set_password,
 )
-from .export import ExportOptions
+from .export import ExportOptions, MissingColumnError
 from .filters import FilterError, parse_filter
 from .streaming import count_rows, export_chunks, pseudonym_key, snapshot
 
@@ -142,7 +143,10 @@ def _export_command(kind: str) -> click.Command:
             escape_formulas=not no_escape_formulas, checkpoints=checkpoints)
         with snapshot(db.engine) as connection:
             total = count_rows(connection, kind, slug, run_filter)
-        _write(output, export_chunks(db.engine, kind, slug, run_filter, options), total)
+        try:
+            _write(output, export_chunks(db.engine, kind, slug, run_filter, options), total)
+        except MissingColumnError as error:
+            raise click.ClickException(f"{error} The file is incomplete.") from error
 
     command.__doc__ = f"Write {kind} of the experiment SLUG (streamed; flat memory)."
     return export_cli.command(kind.split(".")[0] if kind != "trials.jsonl" else "jsonl")(command)
@@ -164,8 +168,9 @@ def _check_slug(slug: str) -> None:
 
 def _write(output: Any, chunks: Any, total: int) -> None:
     to_file = output.name not in ("-", "<stdout>")
-    with click.progressbar(length=total, label="Exporting rows", file=sys.stderr,
-                           hidden=not to_file) as bar:
+    # closing(): on an error, end the export's snapshot now, not whenever it is collected.
+    with closing(chunks), click.progressbar(length=total, label="Exporting rows",
+                                            file=sys.stderr, hidden=not to_file) as bar:
         for rows, text in chunks:
             output.write(text)
             bar.update(rows)

@@ -187,6 +187,8 @@ def test_a_failed_registration_keeps_the_records(app, client, start_run, monkeyp
     # trials.csv refuses to drop the key silently; the backfill command repairs the registry.
     with pytest.raises(LookupError, match="backfill-columns basic"):
         export(client, api_token)
+    failed = app.test_cli_runner().invoke(args=["export", "trials", "basic"])
+    assert failed.exit_code == 1 and "has the key 'rt'" in failed.output
     result = app.test_cli_runner().invoke(args=["export", "backfill-columns", "basic"])
     assert result.exit_code == 0 and "basic: 2 columns" in result.output
     header, rows = export(client, api_token)
