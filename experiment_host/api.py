@@ -20,7 +20,7 @@ from .experiments import registry
 from .extensions import db
 from .models import Run, TrialRecord
 from .records import RecordError, RecordIn, complete_run, save_records, set_bonus, touch
-from .runs import run_for_token
+from .runs import run_for_token, with_experiment
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -65,9 +65,9 @@ def run_from_token(token: object) -> Run:
 
 def claim_from_token(token: object) -> tokens.RunClaim:
     """What a token claims, checked for signature and age only (the hot path's guards
-    check the run itself); a 401 ApiError otherwise."""
+    check the run itself), with its experiment; a 401 ApiError otherwise."""
     try:
-        return tokens.verify(token)
+        return with_experiment(tokens.verify(token))
     except tokens.TokenError as error:
         raise ApiError(401, error.code, error.message) from error
 
@@ -138,18 +138,13 @@ def heartbeat() -> Any:
     return jsonify(status=status.value, saved=saved)
 
 
-def _experiment_of(run_id: int) -> str:
-    """The experiment of a run whose token predates tokens naming it."""
-    return db.session.scalar(select(Run.experiment_slug).where(Run.id == run_id)) or ""
-
-
 @bp.post("/complete")
 def complete() -> Any:
     """Complete the run once every record has arrived."""
     body = json_body()
     claim = claim_from_token(body.get("token"))
     total = _total(body.get("total"))
-    experiment = registry().get(claim.experiment_slug or _experiment_of(claim.run_id))
+    experiment = registry().get(claim.experiment_slug or "")
     if experiment is None:
         raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
     done_url = url_for("worker.done", slug=experiment.slug, token=body["token"])

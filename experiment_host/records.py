@@ -22,14 +22,28 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, TextClause, Update, and_, bindparam, case, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    TextClause,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    text,
+    update,
+)
 
 from .columns import register_columns, remember
 from .database import write_transaction
 from .experiments import Experiment
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
-from .tokens import RunClaim, TokenError
+from .runs import run_for_claim
+from .tokens import RunClaim
 
 MAX_MISSING_REPORTED = 100
 
@@ -106,21 +120,6 @@ def _finished_error(status: RunStatus) -> RecordError:
     )
 
 
-def _claimed_run(claim: RunClaim) -> Run:
-    """The run a guard refused (its transaction rolled back), read to say why; TokenError if
-    the token no longer holds."""
-    run = db.session.get(Run, claim.run_id)
-    if run is None:
-        raise TokenError("invalid_token", "The run token is not valid.")
-    if run.session_key != claim.session_key:
-        raise TokenError(
-            "superseded_token",
-            "This run now continues in another window or assignment; this page can no "
-            "longer save data. Please reload the page.",
-        )
-    return run
-
-
 @cache
 def _touch_statement() -> Update:
     return _in_progress_update().returning(Run.rate_count, Run.record_count)
@@ -137,7 +136,7 @@ def touch(claim: RunClaim) -> tuple[RunStatus, int]:
         if counters is not None:
             _within_budget(counters[0])
     if counters is None:
-        run = _claimed_run(claim)
+        run = run_for_claim(claim)
         return run.status, run.record_count
     return RunStatus.IN_PROGRESS, counters[1]
 
@@ -167,31 +166,21 @@ INSERT_BATCH = {
         RETURNING seq""",
 }
 
-#: PostgreSQL does the insert and the run's update in one statement (one round trip fewer
-#: per save): the update counts what the insert returned, and answers nothing if the guard
-#: refuses (the caller then rolls back whatever the insert did).
-SAVE_POSTGRESQL = f"""
-    WITH inserted AS ({INSERT_BATCH["postgresql"]}),
-    counted AS (
-        UPDATE runs SET
-            last_seen_at = :now,
-            rate_count = CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END,
-            rate_window = :window,
-            record_count = record_count + (SELECT count(*) FROM inserted),
-            next_seq = GREATEST(next_seq, :batch_next)
-        WHERE id = :run_id AND session_key = :claimed_session AND status = 'in_progress'
-        RETURNING rate_count, record_count, next_seq)
-    SELECT rate_count, record_count, next_seq, ARRAY(SELECT seq FROM inserted) FROM counted"""
-
-
 @cache
 def _insert_statement(dialect: str) -> TextClause:
     return text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 @cache
-def _save_statement_postgresql() -> TextClause:
-    return text(SAVE_POSTGRESQL).bindparams(bindparam("now", type_=UTCDateTime()))
+def _save_statement_postgresql() -> Select[Any]:
+    """PostgreSQL inserts and updates the run in one statement (one round trip fewer per
+    save): the update counts what the insert returned, and answers nothing if the guard
+    refuses (the caller then rolls back whatever the insert did)."""
+    inserted = _insert_statement("postgresql").columns(seq=Integer).cte("inserted")
+    count = select(func.count()).select_from(inserted).scalar_subquery()
+    counted = _count_saved(count).cte("counted")
+    return select(counted.c.rate_count, counted.c.record_count, counted.c.next_seq,
+                  select(func.array_agg(inserted.c.seq)).scalar_subquery())
 
 
 def batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any]:
@@ -251,14 +240,19 @@ def _check_resent(connection: Connection, run_id: int, resent: Sequence[RecordIn
         )
 
 
+def _count_saved(inserted: Any) -> Update:
+    """The save's run update: seen now, request budget, ``inserted`` more records."""
+    batch_next = bindparam("batch_next")
+    return _in_progress_update(
+        record_count=Run.record_count + inserted,
+        next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
+    ).returning(Run.rate_count, Run.record_count, Run.next_seq)
+
+
 @cache
 def _count_saved_statement() -> Update:
     """SQLite's run update after the insert, built once (building SQL expressions costs)."""
-    batch_next = bindparam("batch_next")
-    return _in_progress_update(
-        record_count=Run.record_count + bindparam("inserted"),
-        next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
-    ).returning(Run.rate_count, Run.record_count, Run.next_seq)
+    return _count_saved(bindparam("inserted"))
 
 
 def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
@@ -268,20 +262,15 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     transaction; a batch whose keys are all known costs no SQL for that.
     """
     with write_transaction() as connection:
-        slug = claim.experiment_slug or _experiment_of(connection, claim.run_id)
+        slug = claim.experiment_slug  # None only if the run does not exist
         registered = register_columns(connection, slug, [r.data for r in records]) \
             if slug else None
         result = _save(connection, claim, records)
     if result is None:  # not in progress (or completed meanwhile): nothing was kept
-        raise _finished_error(_claimed_run(claim).status)
+        raise _finished_error(run_for_claim(claim).status)
     if slug:
         remember(slug, registered)
     return result
-
-
-def _experiment_of(connection: Connection, run_id: int) -> str | None:
-    """The experiment of a run whose token predates tokens naming it."""
-    return connection.scalar(select(Run.experiment_slug).where(Run.id == run_id))
 
 
 Counters = tuple[int, int, int]  # requests this minute, records saved, next seq
@@ -302,7 +291,7 @@ def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_r
     row = connection.execute(_save_statement_postgresql(), parameters).one_or_none()
     if row is None:
         return None, set()
-    return (row[0], row[1], row[2]), set(row[3])
+    return (row[0], row[1], row[2]), set(row[3] or ())
 
 
 _STORE = {"sqlite": _store_sqlite, "postgresql": _store_postgresql}
@@ -373,7 +362,7 @@ def complete_run(claim: RunClaim, experiment: Experiment, total: int) -> Complet
             **_guard_parameters(claim), "total": total, "code": completion_code(experiment),
         }).scalar_one_or_none()
     if code is None:
-        raise _not_completable(_claimed_run(claim), total)
+        raise _not_completable(run_for_claim(claim), total)
     return Completed(RunStatus.COMPLETED, code)
 
 

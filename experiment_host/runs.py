@@ -10,7 +10,7 @@ worker whose run was submitted, approved or rejected is turned away.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -151,7 +151,11 @@ def enter(experiment: Experiment, identity: Identity, user_agent: str,
 
 def run_for_token(token: object) -> Run:
     """The run a signed token speaks for; TokenError if forged, expired or superseded."""
-    claim = tokens.verify(token)
+    return run_for_claim(tokens.verify(token))
+
+
+def run_for_claim(claim: tokens.RunClaim) -> Run:
+    """The run a verified token claims; TokenError if it is gone or superseded."""
     run = db.session.get(Run, claim.run_id)
     if run is None:
         raise tokens.TokenError("invalid_token", "The run token is not valid.")
@@ -162,6 +166,14 @@ def run_for_token(token: object) -> Run:
             "longer save data. Please reload the page.",
         )
     return run
+
+
+def with_experiment(claim: tokens.RunClaim) -> tokens.RunClaim:
+    """The claim with its experiment, looked up for tokens issued before tokens named it."""
+    if claim.experiment_slug is not None:
+        return claim
+    slug = db.session.scalar(select(Run.experiment_slug).where(Run.id == claim.run_id))
+    return replace(claim, experiment_slug=slug)
 
 
 def give_consent(run: Run, agreed: bool) -> None:
