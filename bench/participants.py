@@ -105,6 +105,12 @@ class Participant:
             raise RuntimeError(f"complete refused: {answer}")
         self.outcome.completed = True
 
+    def close(self) -> None:
+        """Close the kept-alive connection; the next request opens another."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
     def run(self, trials: int, batch: int = 50) -> Outcome:
         """The whole flow; errors are recorded, not raised."""
         try:
@@ -114,6 +120,5 @@ class Participant:
         except Exception as error:
             self.outcome.errors.append(str(error))
         finally:
-            if self.connection is not None:
-                self.connection.close()
+            self.close()
         return self.outcome

@@ -34,21 +34,32 @@ LIMITS = {"NEW_RUNS_PER_IP_PER_HOUR": "10000000", "RUN_REQUESTS_PER_MINUTE": "10
 CLIENT_BATCH = 1
 
 
-def cpu_seconds(names: tuple[str, ...] = ("gunicorn", "postgres")) -> dict[str, float]:
-    """CPU time (user + system) used so far by this machine's processes of each kind."""
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) used so far by the gunicorn processes, the PostgreSQL server
+    processes and this load generator (all its threads).
+
+    A process is PostgreSQL's by its name (every backend is called ``postgres``) and
+    gunicorn's by its command line; the load generator's own command line, which may
+    hold a PostgreSQL URL, counts as neither.
+    """
     ticks = os.sysconf("SC_CLK_TCK")
-    used = dict.fromkeys(names, 0.0)
+    used = {"gunicorn": 0.0, "postgres": 0.0}
     for entry in Path("/proc").iterdir():
+        if entry.name == str(os.getpid()):
+            continue
         try:
             stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             continue
         name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
-        kind = next((n for n in names if n in name or n in command), None)
+        kind = "postgres" if name == "postgres" else \
+            "gunicorn" if any(part.endswith(b"gunicorn") for part in command[:3]) else None
         if kind:
             values = fields.split()
             used[kind] += (int(values[11]) + int(values[12])) / ticks
+    mine = os.times()
+    used["loadgen"] = mine.user + mine.system
     return used
 
 
@@ -130,7 +141,8 @@ def show(label: str, figures: dict[str, float], baseline: dict[str, float] | Non
     print(f"{label:<34} {figures['requests_per_s']:8.0f} req/s {figures['records_per_s']:9.0f} "
           f"records/s  p50 {figures['p50_ms']:6.1f} ms  p95 {figures['p95_ms']:6.1f} ms  "
           f"p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}  cpu/req gunicorn "
-          f"{figures['gunicorn_us']:4.0f} us postgres {figures['postgres_us']:4.0f} us{ratio}",
+          f"{figures['gunicorn_us']:4.0f} us postgres {figures['postgres_us']:4.0f} us "
+          f"load generator {figures['loadgen_us']:4.0f} us{ratio}",
           flush=True)
 
 
@@ -163,6 +175,10 @@ def save_only(url: str, participants: int, trials: int, concurrency: int, first:
         tokens = list(pool.map(lambda p: p.enter(), people))
         for person in people:
             person.outcome.latencies.clear()
+            # Each starts saving on a new connection: an idle one left from the entry phase
+            # may have been closed by gunicorn's keep-alive timeout, and the participant's
+            # retry pause would then be timed as saving.
+            person.close()
         started = time.perf_counter()
         list(pool.map(lambda pair: pair[0].save(pair[1], trials, CLIENT_BATCH),
                       zip(people, tokens, strict=True)))
