@@ -51,7 +51,7 @@ test: setup chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: python-deps
-	$(BIN)/ruff check experiment_host tests bench
+	$(BIN)/ruff check experiment_host tests bench migrations
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

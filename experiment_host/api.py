@@ -16,10 +16,11 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from . import tokens
+from .completion import complete_run, set_bonus
 from .experiments import registry
 from .extensions import db
 from .models import Run, TrialRecord
-from .records import RecordError, RecordIn, complete_run, save_records, set_bonus, touch
+from .records import RecordError, RecordIn, save_records, touch
 from .runs import run_for_token, with_experiment
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -1,10 +1,10 @@
-"""Saving trial records and completing runs: the hot path of every task page.
+"""Saving trial records: the hot path of every task page (completing is in completion.py).
 
 A save is two statements and a commit, whatever the number of records already saved: an
 ``INSERT ... ON CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress
 under the token's session, and one update of the run's row (seen now, request budget,
-counters) that locks it. Completing is one guarded update. Neither loads the run first:
-only when a guard refuses is the run read, to say why.
+counters) that locks it. It does not load the run first: only when a guard refuses is the
+run read, to say why. The guard and the error type are shared with :mod:`completion`.
 
 These functions run their own short transaction on a Core connection (no ORM session: it
 would only add work on every request) and commit it themselves; an error rolls it back.
@@ -13,11 +13,9 @@ would only add work on every request) and commit it themselves; an error rolls i
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -39,8 +37,6 @@ from sqlalchemy import (
 
 from .columns import register_columns, remember
 from .database import write_transaction
-from .experiments import Experiment
-from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
 from .runs import run_for_claim
 from .tokens import RunClaim
@@ -73,13 +69,7 @@ class SaveResult:
     next_seq: int
 
 
-@dataclass(frozen=True)
-class Completed:
-    status: RunStatus
-    completion_code: str
-
-
-def _claimed_in_progress() -> Any:
+def claimed_in_progress() -> Any:
     """The guard of every hot-path statement: this run, this session, still in progress."""
     return and_(Run.id == bindparam("run_id"), Run.session_key == bindparam("claimed_session"),
                 Run.status == RunStatus.IN_PROGRESS)
@@ -90,7 +80,7 @@ def _in_progress_update(**values: Any) -> Update:
     window = bindparam("window")
     return (
         update(Run)
-        .where(_claimed_in_progress())
+        .where(claimed_in_progress())
         .values(
             last_seen_at=bindparam("now", type_=UTCDateTime()),
             rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
@@ -100,7 +90,7 @@ def _in_progress_update(**values: Any) -> Update:
     )
 
 
-def _guard_parameters(claim: RunClaim) -> dict[str, Any]:
+def guard_parameters(claim: RunClaim) -> dict[str, Any]:
     return {"run_id": claim.run_id, "claimed_session": claim.session_key, "now": utcnow(),
             "window": int(time.time() // 60)}
 
@@ -111,7 +101,7 @@ def _within_budget(requests_this_minute: int) -> None:
                           status=429)
 
 
-def _finished_error(status: RunStatus) -> RecordError:
+def finished_error(status: RunStatus) -> RecordError:
     return RecordError(
         "run_finished",
         f"This run is already {status.value.replace('_', ' ')}; no more data is accepted.",
@@ -132,7 +122,7 @@ def touch(claim: RunClaim) -> tuple[RunStatus, int]:
     so it holds across every gunicorn worker and host at no extra query.
     """
     with write_transaction() as connection:
-        counters = connection.execute(_touch_statement(), _guard_parameters(claim)).one_or_none()
+        counters = connection.execute(_touch_statement(), guard_parameters(claim)).one_or_none()
         if counters is not None:
             _within_budget(counters[0])
     if counters is None:
@@ -267,7 +257,7 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
             if slug else None
         result = _save(connection, claim, records)
     if result is None:  # not in progress (or completed meanwhile): nothing was kept
-        raise _finished_error(run_for_claim(claim).status)
+        raise finished_error(run_for_claim(claim).status)
     if slug:
         remember(slug, registered)
     return result
@@ -300,7 +290,7 @@ _STORE = {"sqlite": _store_sqlite, "postgresql": _store_postgresql}
 def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]
           ) -> SaveResult | None:
     dialect = connection.dialect.name
-    parameters = {**_guard_parameters(claim), **batch_parameters(dialect, records),
+    parameters = {**guard_parameters(claim), **batch_parameters(dialect, records),
                   "batch_next": max((r.seq for r in records), default=-1) + 1}
     counters, inserted = _STORE[dialect](connection, parameters, bool(records))
     if counters is None:
@@ -311,97 +301,3 @@ def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]
     if resent:
         _check_resent(connection, claim.run_id, resent)
     return SaveResult(len(inserted), len(resent), counters[1], counters[2])
-
-
-def missing_seqs(run_id: int, total: int) -> list[int]:
-    """The first few seqs below ``total`` that the server does not hold."""
-    present = db.session.scalars(
-        select(TrialRecord.seq)
-        .where(TrialRecord.run_id == run_id, TrialRecord.seq < total)
-        .order_by(TrialRecord.seq)
-    )
-    missing: list[int] = []
-    expected = 0
-    for seq in present:
-        missing.extend(range(expected, min(seq, expected + MAX_MISSING_REPORTED)))
-        expected = seq + 1
-        if len(missing) >= MAX_MISSING_REPORTED:
-            return missing[:MAX_MISSING_REPORTED]
-    missing.extend(range(expected, min(total, expected + MAX_MISSING_REPORTED)))
-    return missing[:MAX_MISSING_REPORTED]
-
-
-def completion_code(experiment: Experiment) -> str:
-    """The experiment's fixed code, or a fresh random one for this run."""
-    return experiment.config.completion_code or "C" + secrets.token_hex(5).upper()
-
-
-@cache
-def _complete_statement() -> Update:
-    """Complete the claimed run if it holds exactly seqs 0 .. total-1 (its counters say so)."""
-    total = bindparam("total")
-    now = bindparam("now", type_=UTCDateTime())
-    return (
-        update(Run)
-        .where(_claimed_in_progress(), Run.record_count == total, Run.next_seq <= total)
-        .values(status=RunStatus.COMPLETED, completed_at=now, last_seen_at=now,
-                completion_code=bindparam("code"))
-        .returning(Run.completion_code)
-    )
-
-
-def complete_run(claim: RunClaim, experiment: Experiment, total: int) -> Completed:
-    """Mark the claimed run completed once all ``total`` records are stored, and commit.
-
-    ``record_count`` counts the distinct seqs stored and ``next_seq`` is one past the
-    highest, both kept in the save's transaction: count == total and next_seq <= total
-    mean seqs 0 .. total-1 are all there.
-    """
-    with write_transaction() as connection:
-        code = connection.execute(_complete_statement(), {
-            **_guard_parameters(claim), "total": total, "code": completion_code(experiment),
-        }).scalar_one_or_none()
-    if code is None:
-        raise _not_completable(run_for_claim(claim), total)
-    return Completed(RunStatus.COMPLETED, code)
-
-
-def _not_completable(run: Run, total: int) -> RecordError:
-    if run.status == RunStatus.COMPLETED:
-        return RecordError("already_completed", "This run is already completed.",
-                           completion_code=run.completion_code)
-    if run.status != RunStatus.IN_PROGRESS:
-        return _finished_error(run.status)
-    if run.next_seq > total:
-        return RecordError(
-            "total_mismatch",
-            f"The server holds records up to seq {run.next_seq - 1}, more than the {total} "
-            "announced.",
-            saved=run.record_count,
-        )
-    return RecordError(
-        "records_missing",
-        f"{total - run.record_count} of {total} records have not arrived yet; send them, "
-        "then complete.",
-        missing=missing_seqs(run.id, total),
-        saved=run.record_count,
-    )
-
-
-BONUS_STATUSES = (RunStatus.IN_PROGRESS, RunStatus.COMPLETED)
-
-
-def set_bonus(run: Run, amount: Decimal, reason: str, max_bonus: Decimal) -> Run:
-    """Record the bonus the experiment awards this run (paid by ``flask hits bonus``).
-
-    Setting it again replaces it (the same value twice is fine); the caller commits.
-    """
-    if run.status not in BONUS_STATUSES:
-        raise _finished_error(run.status)
-    if amount > max_bonus:
-        raise RecordError("bonus_too_large",
-                          f"The bonus ${amount:.2f} is above this experiment's maximum "
-                          f"${max_bonus:.2f}.", status=400, max_bonus=f"{max_bonus:.2f}")
-    run.bonus_cents = int(amount * 100)
-    run.bonus_reason = reason
-    return run
