@@ -1,9 +1,10 @@
 """Saving trial records: the hot path of every task page (completing is in completion.py).
 
-A save is two statements and a commit, whatever the number of records already saved: an
-``INSERT ... ON CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress
-under the token's session, and one update of the run's row (seen now, request budget,
-counters) that locks it. It does not load the run first: only when a guard refuses is the
+A save costs the same whatever the number of records already saved: an ``INSERT ... ON
+CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress under the token's
+session, and one update of the run's row (seen now, request budget, counters) that locks
+it: two statements on SQLite, one on PostgreSQL (the insert as a CTE of the update), then
+the commit. It does not load the run first: only when a guard refuses is the
 run read, to say why. The guard and the error type are shared with :mod:`completion`.
 
 These functions run their own short transaction on a Core connection (no ORM session: it
