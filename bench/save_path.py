@@ -9,7 +9,8 @@ Scenarios (each bounded in count; the load generator runs on the same 2-core mac
             (it batches up to 50 only what queued while a request was out or the network
             was down); --batch 50 measures that catch-up shape instead.
   growth    saves/s and p99 with 10, 200 and 2,000 trials per participant (flat = O(1)).
-  entry     new participants per second on an empty database vs one holding 100,000 runs.
+  entry     new participants per second on an empty database vs one holding 100,000 runs
+            (and vs 100,000 runs of which 5,000 are in progress, counted at every arrival).
   pages     the task page (a resumed run) and its script, gzip, at concurrency 64.
 """
 
@@ -104,8 +105,9 @@ def host(database_url: str) -> Gunicorn:
     return Gunicorn(env)
 
 
-def fresh_schema(database_url: str, runs: int = 0) -> None:
-    """Drop and create the tables; optionally prefill ``runs`` completed runs."""
+def fresh_schema(database_url: str, runs: int = 0, active: int = 0) -> None:
+    """Drop and create the tables; optionally prefill ``runs`` runs, of which the last
+    ``active`` are in progress and seen just now (the others completed)."""
     from experiment_host import create_app
     from experiment_host.extensions import db
     from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
@@ -120,9 +122,11 @@ def fresh_schema(database_url: str, runs: int = 0) -> None:
             now = utcnow()
             rows = [{"experiment_slug": "bench", "platform": Platform.MTURK,
                      "worker_id": f"APREFILL{i:09d}", "session_key": f"PREFILL{i:023d}",
-                     "condition": "ab"[i % 2], "status": RunStatus.COMPLETED, "attempt": 1,
+                     "condition": "ab"[i % 2], "attempt": 1,
                      "record_count": 0, "created_at": now, "last_seen_at": now,
-                     "completed_at": now, "rate_window": 0, "rate_count": 0}
+                     **({"status": RunStatus.IN_PROGRESS} if i >= runs - active else
+                        {"status": RunStatus.COMPLETED, "completed_at": now}),
+                     "rate_window": 0, "rate_count": 0}
                     for i in range(runs)]
             for start in range(0, runs, 10_000):
                 db.session.execute(db.insert(Run), rows[start:start + 10_000])
@@ -210,14 +214,16 @@ def growth_scenario(databases: dict[str, str]) -> None:
 def entry_scenario(databases: dict[str, str], entries: int = 1000) -> None:
     print(f"\n== entry: {entries} new participants (enter only) at c=16")
     for name, url in databases.items():
-        for prefill in (0, 100_000):
-            fresh_schema(url, runs=prefill)
+        # Finished runs are tallied; in-progress ones seen lately are counted at each arrival.
+        for prefill, active in ((0, 0), (100_000, 0), (100_000, 5_000)):
+            fresh_schema(url, runs=prefill, active=active)
             server = host(url).start()
             try:
                 figures = drive(server.url, entries, 0, 16, first=10_000_000)
             finally:
                 server.stop()
-            print(f"{name:<10} with {prefill:>7} runs: {figures['requests_per_s'] / 2:7.0f} "
+            print(f"{name:<10} with {prefill:>7} runs, {active:>5} in progress: "
+                  f"{figures['requests_per_s'] / 2:7.0f} "
                   f"entries/s  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}",
                   flush=True)
 

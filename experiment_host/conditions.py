@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, select
 
 from .database import upsert_increment
 from .experiments import Experiment
@@ -32,24 +33,33 @@ def abandon_cutoff(experiment: Experiment, default_minutes: float, now: datetime
 def condition_counts(slug: str, cutoff: datetime) -> dict[str, int]:
     """Runs holding a place per condition: finished ones, and in-progress ones seen lately.
 
-    The finished ones come from the trigger-kept tally, the in-progress ones from a range
-    scan of (slug, status, last_seen_at): neither grows with the runs already finished.
+    The finished ones come from the trigger-kept tally. The in-progress ones are counted by
+    the database over the covering index (slug, status, last_seen_at, condition), so an
+    arrival reads index entries of active runs only, never a run row, and none of the runs
+    already finished. The CTE is materialised because SQLite's planner, left to itself,
+    groups by walking the (slug, condition) index over every run of the experiment.
     """
     counts = dict(db.session.execute(
         select(ConditionTally.condition, ConditionTally.held)
         .where(ConditionTally.experiment_slug == slug)
     ).all())
-    # Counted here rather than with GROUP BY: grouping tempts SQLite's planner into walking
-    # the (slug, condition) index over every run; the range scan reads only active runs.
-    active = db.session.scalars(
-        select(Run.condition)
-        .where(Run.experiment_slug == slug, Run.status == RunStatus.IN_PROGRESS,
-               Run.last_seen_at >= cutoff)
-    )
-    for condition in active:
+    for condition, active in db.session.execute(_active_counts(), {"slug": slug, "cutoff": cutoff}):
         if condition is not None:
-            counts[condition] = counts.get(condition, 0) + 1
+            counts[condition] = counts.get(condition, 0) + active
     return counts
+
+
+@cache
+def _active_counts() -> Select[tuple[str | None, int]]:
+    """In-progress runs seen since ``cutoff``, per condition (built once)."""
+    active = (
+        select(Run.condition)
+        .where(Run.experiment_slug == bindparam("slug"), Run.status == RunStatus.IN_PROGRESS,
+               Run.last_seen_at >= bindparam("cutoff", type_=Run.last_seen_at.type))
+        .cte("active")
+        .prefix_with("MATERIALIZED")
+    )
+    return select(active.c.condition, func.count()).group_by(active.c.condition)
 
 
 def choose_condition(experiment: Experiment, counts: Mapping[str, int],

@@ -112,8 +112,10 @@ class Run(db.Model):
     __table_args__ = (
         UniqueConstraint("experiment_slug", "platform", "session_key"),
         UniqueConstraint("experiment_slug", "platform", "worker_id", "attempt"),
-        # Leading (slug, status) serves status filters; last_seen_at the abandonment cutoff.
-        Index("ix_runs_experiment_status_seen", "experiment_slug", "status", "last_seen_at"),
+        # Leading (slug, status) serves status filters; last_seen_at the abandonment cutoff;
+        # condition makes it covering for the count of active runs at every arrival.
+        Index("ix_runs_experiment_status_seen_condition",
+              "experiment_slug", "status", "last_seen_at", "condition"),
         Index("ix_runs_experiment_condition", "experiment_slug", "condition", "status"),
         # The researcher dashboard: completions over time, recent activity, drop-off.
         Index("ix_runs_experiment_completed", "experiment_slug", "completed_at"),

@@ -8,12 +8,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from experiment_host.conditions import choose_condition
+from experiment_host.conditions import _active_counts, choose_condition, condition_counts
 from experiment_host.experiments import registry
 from experiment_host.extensions import db
-from experiment_host.models import Run, RunStatus, utcnow
+from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
+from tests.conftest import build_app, dispose
 
 
 def arrive_concurrently(app, slug: str, count: int, threads: int = 10) -> Counter:
@@ -133,3 +134,41 @@ def test_tallies_follow_every_status_change(app, start_run, client):
         db.session.delete(db.session.get(Run, second["run"]["id"]))
         db.session.commit()
     assert held() == {}
+
+
+def test_condition_counts_add_recent_in_progress_runs_to_the_tallies(app, start_run):
+    runs = [start_run("balanced") for _ in range(5)]
+    with app.app_context():
+        slug_runs = [db.session.get(Run, r["run"]["id"]) for r in runs]
+        slug_runs[0].status = RunStatus.COMPLETED  # tallied for good
+        slug_runs[1].last_seen_at = utcnow() - timedelta(days=2)  # abandoned: not counted
+        slug_runs[2].status = RunStatus.RETURNED  # gave its place back
+        db.session.commit()
+        expected = Counter(r.condition for r in (slug_runs[0], slug_runs[3], slug_runs[4]))
+        counts = condition_counts("balanced", utcnow() - timedelta(hours=1))
+    assert {name: n for name, n in counts.items() if n} == dict(expected)
+
+
+def test_active_runs_are_counted_from_the_covering_index(tmp_path):
+    """Counting active runs reads index entries only, even where most runs are finished
+    and the planner has statistics: SQLite's planner, left alone, then walks the (slug,
+    condition) index over every run of the experiment instead."""
+    app = build_app(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
+    now = utcnow()
+    with app.app_context():
+        db.session.add(ExperimentRow(slug="balanced"))
+        db.session.execute(db.insert(Run), [
+            {"experiment_slug": "balanced", "platform": Platform.MTURK, "worker_id": f"A{i}",
+             "session_key": f"S{i}", "condition": ("one", "two", "three")[i % 3],
+             "status": RunStatus.COMPLETED if i % 50 else RunStatus.IN_PROGRESS,
+             "attempt": 1, "created_at": now, "last_seen_at": now} for i in range(2000)])
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        statement = _active_counts().compile(db.engine)
+        plan = db.session.connection().exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", ("balanced", "in_progress", "2026-01-01")).all()
+        counts = condition_counts("balanced", now - timedelta(hours=1))
+    dispose(app)
+    steps = " / ".join(row[3] for row in plan)
+    assert "COVERING INDEX ix_runs_experiment_status_seen_condition" in steps, steps
+    assert sum(counts.values()) == 2000  # 1,960 tallied as completed + 40 in progress
