@@ -19,9 +19,9 @@ from . import tokens
 from .completion import complete_run, set_bonus
 from .experiments import registry
 from .extensions import db
-from .models import Run, TrialRecord
+from .models import TrialRecord
 from .records import RecordError, RecordIn, save_records, touch
-from .runs import run_for_token, with_experiment
+from .runs import claim_for_token, run_for_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -54,23 +54,6 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     return body
-
-
-def run_from_token(token: object) -> Run:
-    """The run a token speaks for, or a 401 ApiError."""
-    try:
-        return run_for_token(token)
-    except tokens.TokenError as error:
-        raise ApiError(401, error.code, error.message) from error
-
-
-def claim_from_token(token: object) -> tokens.RunClaim:
-    """What a token claims, checked for signature and age only (the hot path's guards
-    check the run itself), with its experiment; a 401 ApiError otherwise."""
-    try:
-        return with_experiment(tokens.verify(token))
-    except tokens.TokenError as error:
-        raise ApiError(401, error.code, error.message) from error
 
 
 def parse_records(value: object) -> list[RecordIn]:
@@ -107,7 +90,7 @@ def _total(value: object) -> int:
 def save() -> Any:
     """Store a batch of trial records (idempotent per seq)."""
     body = json_body()
-    claim = claim_from_token(body.get("token"))
+    claim = claim_for_token(body.get("token"))
     result = save_records(claim, parse_records(body.get("records")))
     return jsonify(stored=result.stored, duplicates=result.duplicates,
                    saved=result.saved, next_seq=result.next_seq)
@@ -116,7 +99,7 @@ def save() -> Any:
 @bp.get("/records")
 def read() -> Any:
     """The run's stored records after ``after``, so a resumed page can rebuild its state."""
-    run = run_from_token(request.args.get("token"))
+    run = run_for_token(request.args.get("token"))
     try:
         after = int(request.args.get("after", -1))
         limit = min(int(request.args.get("limit", MAX_READ_LIMIT)), MAX_READ_LIMIT)
@@ -135,7 +118,7 @@ def read() -> Any:
 @bp.post("/heartbeat")
 def heartbeat() -> Any:
     """Keep the run's condition slot while the worker is active."""
-    status, saved = touch(claim_from_token(json_body().get("token")))
+    status, saved = touch(claim_for_token(json_body().get("token")))
     return jsonify(status=status.value, saved=saved)
 
 
@@ -143,7 +126,7 @@ def heartbeat() -> Any:
 def complete() -> Any:
     """Complete the run once every record has arrived."""
     body = json_body()
-    claim = claim_from_token(body.get("token"))
+    claim = claim_for_token(body.get("token"))
     total = _total(body.get("total"))
     experiment = registry().get(claim.experiment_slug or "")
     if experiment is None:
@@ -178,7 +161,7 @@ def _bonus_args(body: dict[str, Any]) -> tuple[Decimal, str]:
 def bonus() -> Any:
     """Record the bonus this run earned, within the experiment's ``hit.max_bonus``."""
     body = json_body()
-    run = run_from_token(body.get("token"))
+    run = run_for_token(body.get("token"))
     amount, reason = _bonus_args(body)
     experiment = registry().get(run.experiment_slug)
     if experiment is None:
@@ -196,6 +179,7 @@ def _api_error(error: ApiError) -> Any:
 
 @bp.errorhandler(tokens.TokenError)
 def _token_error(error: tokens.TokenError) -> Any:
+    """A forged, expired or superseded token, wherever it is found out."""
     db.session.rollback()
     return jsonify(error=error.code, message=error.message), 401
 

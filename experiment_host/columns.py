@@ -205,7 +205,7 @@ def write_columns(connection: Connection, slug: str, columns: ColumnSet) -> None
 
 
 def extend_registry(connection: Connection, slug: str, max_columns: int,
-            add: Callable[[ColumnSet], None]) -> ColumnSet:
+                    add: Callable[[ColumnSet], None]) -> ColumnSet:
     """Lock, load, ``add(columns)``, write: one update of the experiment's registry."""
     lock_columns(connection, slug)
     columns = ColumnSet(load_columns(connection, slug), max_columns)

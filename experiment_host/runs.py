@@ -168,8 +168,13 @@ def run_for_claim(claim: tokens.RunClaim) -> Run:
     return run
 
 
-def with_experiment(claim: tokens.RunClaim) -> tokens.RunClaim:
-    """The claim with its experiment, looked up for tokens issued before tokens named it."""
+def claim_for_token(token: object) -> tokens.RunClaim:
+    """What a signed token claims, with its experiment; TokenError if forged or expired.
+
+    Only the signature and age are checked here: the save path's guards check the run
+    itself. Tokens issued before tokens named the experiment get it looked up.
+    """
+    claim = tokens.verify(token)
     if claim.experiment_slug is not None:
         return claim
     slug = db.session.scalar(select(Run.experiment_slug).where(Run.id == claim.run_id))
