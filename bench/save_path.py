@@ -10,7 +10,8 @@ Scenarios (each bounded in count; the load generator runs on the same 2-core mac
             was down); --batch 50 measures that catch-up shape instead.
   growth    saves/s and p99 with 10, 200 and 2,000 trials per participant (flat = O(1)).
   entry     new participants per second on an empty database vs one holding 100,000 runs
-            (and vs 100,000 runs of which 5,000 are in progress, counted at every arrival).
+            (and vs 100,000 runs of which 5,000 are in progress, then also 1,000 in progress
+            but quiet: the runs each arrival counts).
   pages     the task page (a resumed run) and its script, gzip, at concurrency 64.
 """
 
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -105,9 +107,10 @@ def host(database_url: str) -> Gunicorn:
     return Gunicorn(env)
 
 
-def fresh_schema(database_url: str, runs: int = 0, active: int = 0) -> None:
+def fresh_schema(database_url: str, runs: int = 0, active: int = 0, quiet: int = 0) -> None:
     """Drop and create the tables; optionally prefill ``runs`` runs, of which the last
-    ``active`` are in progress and seen just now (the others completed)."""
+    ``active`` are in progress and seen just now, the ``quiet`` before them in progress but
+    last seen two days ago, and the others completed."""
     from experiment_host import create_app
     from experiment_host.extensions import db
     from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
@@ -120,11 +123,14 @@ def fresh_schema(database_url: str, runs: int = 0, active: int = 0) -> None:
         if runs:
             db.session.add(ExperimentRow(slug="bench", previews=0, arrivals=runs))
             now = utcnow()
+            long_ago = now - timedelta(days=2)
             rows = [{"experiment_slug": "bench", "platform": Platform.MTURK,
                      "worker_id": f"APREFILL{i:09d}", "session_key": f"PREFILL{i:023d}",
                      "condition": "ab"[i % 2], "attempt": 1,
-                     "record_count": 0, "created_at": now, "last_seen_at": now,
-                     **({"status": RunStatus.IN_PROGRESS} if i >= runs - active else
+                     "record_count": 0, "created_at": now,
+                     "last_seen_at": long_ago if runs - active - quiet <= i < runs - active
+                     else now,
+                     **({"status": RunStatus.IN_PROGRESS} if i >= runs - active - quiet else
                         {"status": RunStatus.COMPLETED, "completed_at": now}),
                      "rate_window": 0, "rate_count": 0}
                     for i in range(runs)]
@@ -214,15 +220,17 @@ def growth_scenario(databases: dict[str, str]) -> None:
 def entry_scenario(databases: dict[str, str], entries: int = 1000) -> None:
     print(f"\n== entry: {entries} new participants (enter only) at c=16")
     for name, url in databases.items():
-        # Finished runs are tallied; in-progress ones seen lately are counted at each arrival.
-        for prefill, active in ((0, 0), (100_000, 0), (100_000, 5_000)):
-            fresh_schema(url, runs=prefill, active=active)
+        # Finished and in-progress runs are tallied; each arrival counts the quiet ones.
+        for prefill, active, quiet in ((0, 0, 0), (100_000, 0, 0), (100_000, 5_000, 0),
+                                       (100_000, 5_000, 1_000)):
+            fresh_schema(url, runs=prefill, active=active, quiet=quiet)
             server = host(url).start()
             try:
                 figures = drive(server.url, entries, 0, 16, first=10_000_000)
             finally:
                 server.stop()
-            print(f"{name:<10} with {prefill:>7} runs, {active:>5} in progress: "
+            print(f"{name:<10} with {prefill:>7} runs, {active:>5} in progress, "
+                  f"{quiet:>5} quiet: "
                   f"{figures['requests_per_s'] / 2:7.0f} "
                   f"entries/s  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}",
                   flush=True)

@@ -33,33 +33,41 @@ def abandon_cutoff(experiment: Experiment, default_minutes: float, now: datetime
 def condition_counts(slug: str, cutoff: datetime) -> dict[str, int]:
     """Runs holding a place per condition: finished ones, and in-progress ones seen lately.
 
-    The finished ones come from the trigger-kept tally. The in-progress ones are counted by
-    the database over the covering index (slug, status, last_seen_at, condition), so an
-    arrival reads index entries of active runs only, never a run row, and none of the runs
-    already finished. The CTE is materialised because SQLite's planner, left to itself,
-    groups by walking the (slug, condition) index over every run of the experiment.
+    One statement, so one snapshot: the trigger-kept tallies (``held`` and ``in_progress``)
+    less the runs in progress that were last seen before ``cutoff``.
     """
-    counts = dict(db.session.execute(
-        select(ConditionTally.condition, ConditionTally.held)
-        .where(ConditionTally.experiment_slug == slug)
-    ).all())
-    for condition, active in db.session.execute(_active_counts(), {"slug": slug, "cutoff": cutoff}):
-        if condition is not None:
-            counts[condition] = counts.get(condition, 0) + active
-    return counts
+    return dict(db.session.execute(_counts(), {"slug": slug, "cutoff": cutoff}).all())
 
 
 @cache
-def _active_counts() -> Select[tuple[str | None, int]]:
-    """In-progress runs seen since ``cutoff``, per condition (built once)."""
-    active = (
+def _counts() -> Select[tuple[str, int]]:
+    """The statement behind ``condition_counts`` (built once).
+
+    The quiet runs are counted over the covering index (slug, status, last_seen_at,
+    condition): an arrival reads index entries of those runs only, never a run row, and
+    neither the runs working now nor those already finished. The CTE is materialised
+    because SQLite's planner, left to itself, walks the (slug, condition) index over every
+    run of the experiment instead.
+    """
+    quiet = (
         select(Run.condition)
         .where(Run.experiment_slug == bindparam("slug"), Run.status == RunStatus.IN_PROGRESS,
-               Run.last_seen_at >= bindparam("cutoff", type_=Run.last_seen_at.type))
-        .cte("active")
+               Run.last_seen_at < bindparam("cutoff", type_=Run.last_seen_at.type))
+        .cte("quiet")
         .prefix_with("MATERIALIZED")
     )
-    return select(active.c.condition, func.count()).group_by(active.c.condition)
+    per_condition = (
+        select(quiet.c.condition, func.count().label("runs"))
+        .group_by(quiet.c.condition)
+        .subquery("quiet_per_condition")
+    )
+    tally = ConditionTally
+    return (
+        select(tally.condition,
+               tally.held + tally.in_progress - func.coalesce(per_condition.c.runs, 0))
+        .outerjoin(per_condition, per_condition.c.condition == tally.condition)
+        .where(tally.experiment_slug == bindparam("slug"))
+    )
 
 
 def choose_condition(experiment: Experiment, counts: Mapping[str, int],

@@ -216,13 +216,14 @@ class RateLimit(db.Model):
 
 
 class ConditionTally(db.Model):
-    """Runs holding a place for good (COUNTED_STATUSES) per condition; kept by triggers."""
+    """Runs per condition, kept by triggers: held for good (COUNTED_STATUSES), in progress."""
 
     __tablename__ = "condition_tallies"
 
     experiment_slug: Mapped[str] = mapped_column(String(64), primary_key=True)
     condition: Mapped[str] = mapped_column(String(64), primary_key=True)
     held: Mapped[int] = mapped_column(Integer, default=0)
+    in_progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # The tally triggers belong to the runs table's definition, like its constraints.

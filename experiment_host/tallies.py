@@ -1,52 +1,63 @@
-"""Per-condition tallies of runs that hold a place for good, kept by database triggers.
+"""Per-condition tallies of runs, kept by database triggers.
 
-Condition assignment needs, per condition, the runs in COUNTED_STATUSES. Counting them at
-every arrival costs time in proportion to the runs already there; the database keeps the
-tally instead, in the same transaction as every insert, status change or delete of a run,
-whichever code path makes it (the data API, `flask hits sync`, a researcher's SQL).
+Condition assignment needs, per condition, the runs holding a place: those in
+COUNTED_STATUSES, for good, and those in progress that were seen lately. Counting either at
+every arrival costs time in proportion to the runs already there, so the database keeps
+two tallies per (experiment, condition): ``held`` (COUNTED_STATUSES) and ``in_progress``.
+They change in the same transaction as every insert, status change or delete of a run,
+whichever code path makes it (the data API, `flask hits sync`, a researcher's SQL). A save
+changes neither the status nor the condition, so it fires no trigger.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import DDL, Table, event
 
-from .models import COUNTED_STATUSES
+from .models import COUNTED_STATUSES, RunStatus
 
 _COUNTED = ", ".join(f"'{status.value}'" for status in COUNTED_STATUSES)
+_IN_PROGRESS = f"'{RunStatus.IN_PROGRESS.value}'"
+_TRACKED = "{row}.status IN (" + f"{_COUNTED}, {_IN_PROGRESS}" + ") AND {row}.condition IS NOT NULL"
+# How much one run adds to each tally: 1 or 0 (valid SQL on SQLite and PostgreSQL alike).
+_HELD = "CAST({row}.status IN (" + _COUNTED + ") AS INTEGER)"
+_PROGRESS = "CAST({row}.status = " + _IN_PROGRESS + " AS INTEGER)"
 
-_SQLITE_ADD = """
-    INSERT INTO condition_tallies (experiment_slug, condition, held)
-    VALUES ({row}.experiment_slug, {row}.condition, 1)
-    ON CONFLICT (experiment_slug, condition) DO UPDATE SET held = held + 1;"""
-_SQLITE_REMOVE = """
-    UPDATE condition_tallies SET held = held - 1
-    WHERE experiment_slug = {row}.experiment_slug AND condition = {row}.condition;"""
-_HELD = "{row}.status IN (" + _COUNTED + ") AND {row}.condition IS NOT NULL"
+_ADD = (
+    "INSERT INTO condition_tallies (experiment_slug, condition, held, in_progress) "
+    "VALUES ({row}.experiment_slug, {row}.condition, " + _HELD + ", " + _PROGRESS + ") "
+    "ON CONFLICT (experiment_slug, condition) DO UPDATE "
+    "SET held = condition_tallies.held + excluded.held, "
+    "in_progress = condition_tallies.in_progress + excluded.in_progress;"
+)
+_REMOVE = (
+    "UPDATE condition_tallies "
+    "SET held = held - " + _HELD + ", in_progress = in_progress - " + _PROGRESS + " "
+    "WHERE experiment_slug = {row}.experiment_slug AND condition = {row}.condition;"
+)
 
+
+def _sqlite(name: str, event_clause: str, row: str, body: str) -> str:
+    return (f"CREATE TRIGGER IF NOT EXISTS runs_tally_{name} AFTER {event_clause} ON runs "
+            f"WHEN {_TRACKED.format(row=row)} BEGIN {body.format(row=row)} END")
+
+
+SQLITE_TRIGGER_NAMES = ("insert", "update_old", "update_new", "delete")
 SQLITE_TRIGGERS = [
-    f"CREATE TRIGGER IF NOT EXISTS runs_tally_insert AFTER INSERT ON runs "
-    f"WHEN {_HELD.format(row='NEW')} BEGIN {_SQLITE_ADD.format(row='NEW')} END",
-    f"CREATE TRIGGER IF NOT EXISTS runs_tally_update_old AFTER UPDATE OF status, condition "
-    f"ON runs WHEN {_HELD.format(row='OLD')} BEGIN {_SQLITE_REMOVE.format(row='OLD')} END",
-    f"CREATE TRIGGER IF NOT EXISTS runs_tally_update_new AFTER UPDATE OF status, condition "
-    f"ON runs WHEN {_HELD.format(row='NEW')} BEGIN {_SQLITE_ADD.format(row='NEW')} END",
-    f"CREATE TRIGGER IF NOT EXISTS runs_tally_delete AFTER DELETE ON runs "
-    f"WHEN {_HELD.format(row='OLD')} BEGIN {_SQLITE_REMOVE.format(row='OLD')} END",
+    _sqlite("insert", "INSERT", "NEW", _ADD),
+    _sqlite("update_old", "UPDATE OF status, condition", "OLD", _REMOVE),
+    _sqlite("update_new", "UPDATE OF status, condition", "NEW", _ADD),
+    _sqlite("delete", "DELETE", "OLD", _REMOVE),
 ]
 
 POSTGRESQL_TRIGGERS = [
     f"""
     CREATE OR REPLACE FUNCTION runs_tally() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') AND {_HELD.format(row='OLD')} THEN
-            UPDATE condition_tallies SET held = held - 1
-            WHERE experiment_slug = OLD.experiment_slug AND condition = OLD.condition;
+        IF TG_OP IN ('UPDATE', 'DELETE') AND {_TRACKED.format(row='OLD')} THEN
+            {_REMOVE.format(row='OLD')}
         END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') AND {_HELD.format(row='NEW')} THEN
-            INSERT INTO condition_tallies (experiment_slug, condition, held)
-            VALUES (NEW.experiment_slug, NEW.condition, 1)
-            ON CONFLICT (experiment_slug, condition)
-            DO UPDATE SET held = condition_tallies.held + 1;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND {_TRACKED.format(row='NEW')} THEN
+            {_ADD.format(row='NEW')}
         END IF;
         RETURN NULL;
     END $$""",
@@ -55,12 +66,21 @@ POSTGRESQL_TRIGGERS = [
     "FOR EACH ROW EXECUTE FUNCTION runs_tally()",
 ]
 
+
+def drop_statements(dialect: str) -> list[str]:
+    """Remove the triggers (before replacing them in a migration)."""
+    if dialect == "postgresql":
+        return ["DROP TRIGGER IF EXISTS runs_tally ON runs", "DROP FUNCTION IF EXISTS runs_tally()"]
+    return [f"DROP TRIGGER IF EXISTS runs_tally_{name}" for name in SQLITE_TRIGGER_NAMES]
+
+
 #: Rebuild every tally from the runs (after creating the triggers on existing data).
 BACKFILL = [
     "DELETE FROM condition_tallies",
-    "INSERT INTO condition_tallies (experiment_slug, condition, held) "
-    "SELECT experiment_slug, condition, COUNT(*) FROM runs "
-    f"WHERE status IN ({_COUNTED}) AND condition IS NOT NULL "
+    "INSERT INTO condition_tallies (experiment_slug, condition, held, in_progress) "
+    f"SELECT experiment_slug, condition, SUM({_HELD.format(row='runs')}), "
+    f"SUM({_PROGRESS.format(row='runs')}) FROM runs "
+    f"WHERE {_TRACKED.format(row='runs')} "
     "GROUP BY experiment_slug, condition",
 ]
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, text
 
-from experiment_host.conditions import _active_counts, choose_condition, condition_counts
+from experiment_host.conditions import _counts, choose_condition, condition_counts
 from experiment_host.experiments import registry
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
@@ -114,17 +114,23 @@ def test_rejected_and_returned_runs_free_their_place(app, start_run, client, mtu
 def test_tallies_follow_every_status_change(app, start_run, client):
     from experiment_host.models import ConditionTally
 
-    def held() -> dict[str, int]:
+    def tally(column) -> dict[str, int]:
         with app.app_context():
-            rows = db.session.execute(select(ConditionTally.condition, ConditionTally.held))
+            rows = db.session.execute(select(ConditionTally.condition, column))
             return {condition: count for condition, count in rows if count}
 
+    def held() -> dict[str, int]:
+        return tally(ConditionTally.held)
+
+    def in_progress() -> dict[str, int]:
+        return tally(ConditionTally.in_progress)
+
     first, second = start_run("balanced"), start_run("balanced")
-    assert held() == {}
+    conditions = Counter([first["run"]["condition"], second["run"]["condition"]])
+    assert held() == {} and in_progress() == dict(conditions)
     for run in (first, second):
         client.post("/api/complete", json={"token": run["token"], "total": 0})
-    conditions = Counter([first["run"]["condition"], second["run"]["condition"]])
-    assert held() == dict(conditions)
+    assert held() == dict(conditions) and in_progress() == {}
     with app.app_context():
         db.session.get(Run, first["run"]["id"]).status = RunStatus.SUBMITTED  # still held
         db.session.commit()
@@ -133,7 +139,17 @@ def test_tallies_follow_every_status_change(app, start_run, client):
         db.session.get(Run, first["run"]["id"]).status = RunStatus.REJECTED
         db.session.delete(db.session.get(Run, second["run"]["id"]))
         db.session.commit()
-    assert held() == {}
+    assert held() == {} and in_progress() == {}
+    third = start_run("balanced")
+    with app.app_context():
+        run = db.session.get(Run, third["run"]["id"])
+        assert in_progress() == {run.condition: 1}
+        run.condition = "elsewhere"  # a researcher's correction moves it
+        db.session.commit()
+        assert in_progress() == {"elsewhere": 1}
+        run.status = RunStatus.RETURNED
+        db.session.commit()
+    assert held() == {} and in_progress() == {}
 
 
 def test_condition_counts_add_recent_in_progress_runs_to_the_tallies(app, start_run):
@@ -149,10 +165,10 @@ def test_condition_counts_add_recent_in_progress_runs_to_the_tallies(app, start_
     assert {name: n for name, n in counts.items() if n} == dict(expected)
 
 
-def test_active_runs_are_counted_from_the_covering_index(tmp_path):
-    """Counting active runs reads index entries only, even where most runs are finished
-    and the planner has statistics: SQLite's planner, left alone, then walks the (slug,
-    condition) index over every run of the experiment instead."""
+def test_quiet_runs_are_counted_from_the_covering_index(tmp_path):
+    """An arrival reads the tallies and the index entries of the quiet runs in progress
+    only, even where most runs are finished and the planner has statistics: SQLite's
+    planner, left alone, walks the (slug, condition) index over every run instead."""
     app = build_app(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
     now = utcnow()
     with app.app_context():
@@ -161,14 +177,20 @@ def test_active_runs_are_counted_from_the_covering_index(tmp_path):
             {"experiment_slug": "balanced", "platform": Platform.MTURK, "worker_id": f"A{i}",
              "session_key": f"S{i}", "condition": ("one", "two", "three")[i % 3],
              "status": RunStatus.COMPLETED if i % 50 else RunStatus.IN_PROGRESS,
-             "attempt": 1, "created_at": now, "last_seen_at": now} for i in range(2000)])
+             "attempt": 1, "created_at": now,
+             "last_seen_at": now - timedelta(days=i % 100 == 0)} for i in range(2000)])
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-        statement = _active_counts().compile(db.engine)
+        statement = _counts().compile(db.engine)
+        parameters = [statement.params[name] for name in statement.positiontup]
         plan = db.session.connection().exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {statement}", ("balanced", "in_progress", "2026-01-01")).all()
+            f"EXPLAIN QUERY PLAN {statement}",
+            tuple("balanced" if p is None else p for p in parameters)).all()
         counts = condition_counts("balanced", now - timedelta(hours=1))
     dispose(app)
     steps = " / ".join(row[3] for row in plan)
     assert "COVERING INDEX ix_runs_experiment_status_seen_condition" in steps, steps
-    assert sum(counts.values()) == 2000  # 1,960 tallied as completed + 40 in progress
+    assert "ix_runs_experiment_condition" not in steps, steps
+    assert "SCAN runs" not in steps, steps
+    # 1,960 tallied as completed + 40 in progress, of which 20 were last seen a day ago.
+    assert sum(counts.values()) == 1980

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
 from experiment_host import column_backfill
@@ -85,15 +85,43 @@ def test_upgrade_backfills_condition_tallies_and_installs_triggers(empty_app):
                 "'2026-11-01 10:05:00')"))
         db.session.commit()
         upgrade()
-        held = lambda: db.session.execute(text(  # noqa: E731
-            "SELECT held FROM condition_tallies WHERE condition = 'A'")).scalar_one()
-        assert held() == 2
+        tally = lambda: tuple(db.session.execute(text(  # noqa: E731
+            "SELECT held, in_progress FROM condition_tallies WHERE condition = 'A'")).one())
+        assert tally() == (2, 1)
         db.session.execute(text("UPDATE runs SET status = 'completed' WHERE worker_id = 'AW2'"))
         db.session.execute(text("UPDATE runs SET status = 'rejected' WHERE worker_id = 'AW0'"))
-        assert held() == 2
+        assert tally() == (2, 0)
         db.session.execute(text("DELETE FROM runs WHERE worker_id = 'AW1'"))
-        assert held() == 1
+        assert tally() == (1, 0)
         db.session.rollback()
+
+
+def test_downgrade_to_held_only_tallies_and_back(empty_app):
+    insert_run = (
+        "INSERT INTO runs (experiment_slug, platform, worker_id, session_key, attempt, "
+        "condition, status, record_count, created_at, last_seen_at) VALUES ('basic', "
+        "'mturk', :worker, :worker, 1, 'A', :status, 0, '2026-11-01 10:00:00', "
+        "'2026-11-01 10:05:00')")
+    tally = "SELECT * FROM condition_tallies WHERE condition = 'A'"
+    with empty_app.app_context():
+        upgrade()
+        db.session.execute(text(
+            "INSERT INTO experiments (slug, previews, arrivals, created_at) "
+            "VALUES ('basic', 0, 2, '2026-11-01 10:00:00')"))
+        for worker, status in (("AW0", "completed"), ("AW1", "in_progress")):
+            db.session.execute(text(insert_run), {"worker": worker, "status": status})
+        db.session.commit()
+        downgrade(revision="0005_active_runs_covering_index")
+        assert db.session.execute(text(tally)).mappings().one() == {
+            "experiment_slug": "basic", "condition": "A", "held": 1}
+        db.session.execute(text("UPDATE runs SET status = 'completed' WHERE worker_id = 'AW1'"))
+        assert db.session.execute(text(tally)).mappings().one()["held"] == 2
+        db.session.execute(text(insert_run), {"worker": "AW2", "status": "in_progress"})
+        db.session.commit()
+        upgrade()
+        row = db.session.execute(text(tally)).mappings().one()
+        db.session.rollback()
+    assert (row["held"], row["in_progress"]) == (2, 1)
 
 
 def _insert_runs_and_records(runs: dict[int, str], records: list[tuple[int, int, str]]) -> None:
