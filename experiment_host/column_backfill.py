@@ -8,6 +8,7 @@ the order the export used to find its columns in.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
@@ -41,11 +42,13 @@ def backfill_columns(connection: Connection, max_columns: int,
     safe while the app saves: what it found is appended after what is registered already.
     """
     found: dict[str, ColumnSet] = {}
-    for record_slug, data in _stored_records(connection, slug):
-        columns = found.get(record_slug)
-        if columns is None:
-            columns = found[record_slug] = ColumnSet((), max_columns)
-        columns.add_records((data,))
+    # Closed here, not by the garbage collector, should reading stop half-way.
+    with closing(_stored_records(connection, slug)) as records:
+        for record_slug, data in records:
+            columns = found.get(record_slug)
+            if columns is None:
+                columns = found[record_slug] = ColumnSet((), max_columns)
+            columns.add_records((data,))
     counts: dict[str, int] = {}
     for record_slug, columns in found.items():
         merged = extend_registry(connection, record_slug, max_columns,

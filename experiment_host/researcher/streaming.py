@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, select
@@ -92,6 +92,9 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 
 def _stream(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
+    """The statement's rows, in batches. Close it (``closing``) where it is created: a
+    writer that stops half-way (an error, a download cut off) must close the cursor before
+    the snapshot gives its connection back, not leave it to the garbage collector."""
     result = connection.execution_options(yield_per=BATCH_ROWS).execute(statement)
     try:
         yield from result
@@ -99,15 +102,11 @@ def _stream(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
         result.close()
 
 
-def _records(connection: Connection, slug: str, run_filter: RunFilter) -> Iterator[RecordInfo]:
-    for row in _stream(connection, records_statement(slug, run_filter)):
-        yield RecordInfo._make(row)
-
-
 def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
               options: ExportOptions) -> Chunks:
-    runs = (RunInfo._make(row) for row in _stream(connection, runs_statement(slug, run_filter)))
-    yield from csv_chunks(RUN_COLUMNS, run_rows(runs, options))
+    with closing(_stream(connection, runs_statement(slug, run_filter))) as rows:
+        runs = map(RunInfo._make, rows)
+        yield from csv_chunks(RUN_COLUMNS, run_rows(runs, options))
 
 
 def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
@@ -115,13 +114,15 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
     # The whole experiment's columns, whatever the filter: files of incremental pulls
     # (since=...) share one header and can be concatenated.
     keys = header_keys(connection, slug, options.checkpoints)
-    records = wanted(_records(connection, slug, run_filter), options)
-    yield from csv_chunks(trial_columns(keys), trial_rows(records, keys, options))
+    with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
+        records = wanted(map(RecordInfo._make, rows), options)
+        yield from csv_chunks(trial_columns(keys), trial_rows(records, keys, options))
 
 
 def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,
                   options: ExportOptions) -> Chunks:
-    yield from jsonl_chunks(trial_objects(_records(connection, slug, run_filter), options))
+    with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
+        yield from jsonl_chunks(trial_objects(map(RecordInfo._make, rows), options))
 
 
 _WRITERS = {"runs.csv": _runs_csv, "trials.csv": _trials_csv, "trials.jsonl": _trials_jsonl}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import logging
@@ -18,7 +19,14 @@ from sqlalchemy import event, select, text
 from experiment_host import columns as columns_module
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentColumn
-from experiment_host.researcher.export import CHECKPOINT_TYPE, OVERFLOW_COLUMN, TRIAL_RUN_COLUMNS
+from experiment_host.researcher.export import (
+    CHECKPOINT_TYPE,
+    OVERFLOW_COLUMN,
+    TRIAL_RUN_COLUMNS,
+    ExportOptions,
+)
+from experiment_host.researcher.filters import RunFilter
+from experiment_host.researcher.streaming import export_chunks
 from tests.helpers import task_config
 
 CHECKPOINT = {"trial_type": CHECKPOINT_TYPE, "timeline_node": 0, "time_elapsed": 10}
@@ -174,6 +182,26 @@ def failing_sql(connection, *args: object) -> None:
     connection.execute(text("SELECT no_such_column FROM experiment_columns"))
 
 
+def assert_cursor_closed_with_the_export(app, caplog) -> None:
+    """An export that stops half-way closes its cursor before its connection goes back.
+
+    Otherwise the cursor is closed whenever the garbage collector finds it, maybe after its
+    connection was closed: SQLAlchemy then logs an error, and on Python 3.11 formatting that
+    error's traceback inside another ``ast.parse`` raises SystemError there.
+    """
+    with app.app_context():
+        chunks = export_chunks(db.engine, "trials.csv", "basic", RunFilter(),
+                               ExportOptions(pseudonym_key=b"k"))
+        with pytest.raises(LookupError) as failure:
+            list(chunks)  # the traceback keeps the writer's frame, and what it holds, alive
+        db.engine.dispose()  # closes the connection the export gave back
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):
+            del failure, chunks
+            gc.collect()
+    assert "Error closing cursor" not in caplog.text
+
+
 @pytest.mark.parametrize("failure", [failing_python, failing_sql])
 def test_a_failed_registration_keeps_the_records(app, client, start_run, monkeypatch, caplog,
                                                  api_token, failure):
@@ -187,6 +215,7 @@ def test_a_failed_registration_keeps_the_records(app, client, start_run, monkeyp
     # trials.csv refuses to drop the key silently; the backfill command repairs the registry.
     with pytest.raises(LookupError, match="backfill-columns basic"):
         export(client, api_token)
+    assert_cursor_closed_with_the_export(app, caplog)
     failed = app.test_cli_runner().invoke(args=["export", "trials", "basic"])
     assert failed.exit_code == 1 and "has the key 'rt'" in failed.output
     result = app.test_cli_runner().invoke(args=["export", "backfill-columns", "basic"])
