@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.save_path import fresh_schema
-from bench.servers import BENCH_EXPERIMENTS
+from bench.save_path import analyze, bench_app, fresh_schema
 
 #: (runs, in progress and active, in progress but quiet); the first is the baseline.
 PREFILLS = [(0, 0, 0), (100_000, 0, 0), (100_000, 5_000, 0), (100_000, 20_000, 0),
@@ -35,7 +34,6 @@ PREFILLS = [(0, 0, 0), (100_000, 0, 0), (100_000, 5_000, 0), (100_000, 20_000, 0
 
 def time_arrivals(url: str, calls: int) -> tuple[list[float], list[float]]:
     """Microseconds per count and per entry, one figure per call."""
-    from experiment_host import create_app
     from experiment_host.conditions import abandon_cutoff, condition_counts, lock_experiment
     from experiment_host.experiments import registry
     from experiment_host.extensions import db
@@ -43,13 +41,11 @@ def time_arrivals(url: str, calls: int) -> tuple[list[float], list[float]]:
     from experiment_host.platforms.base import Identity
     from experiment_host.runs import enter
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench",
-                      "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS)})
+    app = bench_app(url)
     minutes = app.config["ABANDON_AFTER_MINUTES"]
     counts, entries = [], []
     with app.app_context():
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.execute(db.text("ANALYZE"))
+        analyze(db.engine)
         experiment = registry()["bench"]
         for n in range(calls):
             lock_experiment("bench")

@@ -26,11 +26,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.participants import Outcome, Participant
 from bench.servers import BENCH_EXPERIMENTS, Gunicorn
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from sqlalchemy import Engine
 
 LIMITS = {"NEW_RUNS_PER_IP_PER_HOUR": "10000000", "RUN_REQUESTS_PER_MINUTE": "10000000"}
 #: Records per save request: the client library sends each record as soon as it is queued.
@@ -107,16 +112,29 @@ def host(database_url: str) -> Gunicorn:
     return Gunicorn(env)
 
 
+def bench_app(database_url: str) -> Flask:
+    """The app as the benchmarks build it in process (serving bench/experiments)."""
+    from experiment_host import create_app
+
+    return create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
+                       "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS)})
+
+
+def analyze(engine: Engine) -> None:
+    """Make the planner statistics a live database has (a bulk load needs them made)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+
 def fresh_schema(database_url: str, runs: int = 0, active: int = 0, quiet: int = 0) -> None:
     """Drop and create the tables; optionally prefill ``runs`` runs, of which the last
     ``active`` are in progress and seen just now, the ``quiet`` before them in progress but
     last seen two days ago, and the others completed."""
-    from experiment_host import create_app
     from experiment_host.extensions import db
     from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
 
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
-                      "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS)})
+    app = bench_app(database_url)
+    first_quiet, first_active = runs - active - quiet, runs - active
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -128,18 +146,16 @@ def fresh_schema(database_url: str, runs: int = 0, active: int = 0, quiet: int =
                      "worker_id": f"APREFILL{i:09d}", "session_key": f"PREFILL{i:023d}",
                      "condition": "ab"[i % 2], "attempt": 1,
                      "record_count": 0, "created_at": now,
-                     "last_seen_at": long_ago if runs - active - quiet <= i < runs - active
-                     else now,
-                     **({"status": RunStatus.IN_PROGRESS} if i >= runs - active - quiet else
+                     "last_seen_at": long_ago if first_quiet <= i < first_active else now,
+                     **({"status": RunStatus.IN_PROGRESS} if i >= first_quiet else
                         {"status": RunStatus.COMPLETED, "completed_at": now}),
                      "rate_window": 0, "rate_count": 0}
                     for i in range(runs)]
             for start in range(0, runs, 10_000):
                 db.session.execute(db.insert(Run), rows[start:start + 10_000])
         db.session.commit()
-        if runs:  # a live database has planner statistics; a bulk load needs them made
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(db.text("ANALYZE"))
+        if runs:
+            analyze(db.engine)
         db.engine.dispose()
 
 

@@ -36,17 +36,17 @@ _REMOVE = (
 )
 
 
-def _sqlite(name: str, event_clause: str, row: str, body: str) -> str:
-    return (f"CREATE TRIGGER IF NOT EXISTS runs_tally_{name} AFTER {event_clause} ON runs "
-            f"WHEN {_TRACKED.format(row=row)} BEGIN {body.format(row=row)} END")
-
-
-SQLITE_TRIGGER_NAMES = ("insert", "update_old", "update_new", "delete")
+# SQLite's triggers, runs_tally_<name>: (name, event, row, what the row does to the tallies).
+_SQLITE = (
+    ("insert", "INSERT", "NEW", _ADD),
+    ("update_old", "UPDATE OF status, condition", "OLD", _REMOVE),
+    ("update_new", "UPDATE OF status, condition", "NEW", _ADD),
+    ("delete", "DELETE", "OLD", _REMOVE),
+)
 SQLITE_TRIGGERS = [
-    _sqlite("insert", "INSERT", "NEW", _ADD),
-    _sqlite("update_old", "UPDATE OF status, condition", "OLD", _REMOVE),
-    _sqlite("update_new", "UPDATE OF status, condition", "NEW", _ADD),
-    _sqlite("delete", "DELETE", "OLD", _REMOVE),
+    f"CREATE TRIGGER IF NOT EXISTS runs_tally_{name} AFTER {event_clause} ON runs "
+    f"WHEN {_TRACKED.format(row=row)} BEGIN {body.format(row=row)} END"
+    for name, event_clause, row, body in _SQLITE
 ]
 
 POSTGRESQL_TRIGGERS = [
@@ -71,7 +71,7 @@ def drop_statements(dialect: str) -> list[str]:
     """Remove the triggers (before replacing them in a migration)."""
     if dialect == "postgresql":
         return ["DROP TRIGGER IF EXISTS runs_tally ON runs", "DROP FUNCTION IF EXISTS runs_tally()"]
-    return [f"DROP TRIGGER IF EXISTS runs_tally_{name}" for name in SQLITE_TRIGGER_NAMES]
+    return [f"DROP TRIGGER IF EXISTS runs_tally_{name}" for name, *_ in _SQLITE]
 
 
 #: Rebuild every tally from the runs (after creating the triggers on existing data).
