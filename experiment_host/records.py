@@ -9,6 +9,8 @@ run read, to say why. The guard and the error type are shared with :mod:`complet
 
 These functions run their own short transaction on a Core connection (no ORM session: it
 would only add work on every request) and commit it themselves; an error rolls it back.
+SQLite's two save statements run on the transaction's driver cursor
+(:mod:`driver_statements`): there SQLAlchemy's execution cost more than the statements.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import (
     Connection,
+    Dialect,
     Integer,
     Select,
     TextClause,
@@ -38,6 +41,7 @@ from sqlalchemy import (
 
 from .columns import register_columns, remember
 from .database import write_transaction
+from .driver_statements import DriverStatement
 from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
 from .runs import run_for_claim
 from .tokens import RunClaim
@@ -240,12 +244,6 @@ def _count_saved(inserted: Any) -> Update:
     ).returning(Run.rate_count, Run.record_count, Run.next_seq)
 
 
-@cache
-def _count_saved_statement() -> Update:
-    """SQLite's run update after the insert, built once (building SQL expressions costs)."""
-    return _count_saved(bindparam("inserted"))
-
-
 def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     """Store the new records of the claimed in-progress run once each, and commit.
 
@@ -267,14 +265,20 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
 Counters = tuple[int, int, int]  # requests this minute, records saved, next seq
 
 
+@cache
+def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, DriverStatement]:
+    """The insert and the run update, compiled once, for the DB-API cursor (see
+    :mod:`driver_statements`: on SQLite, SQLAlchemy's execution costs more than the work)."""
+    return (DriverStatement.compile(_insert_statement("sqlite"), dialect_class),
+            DriverStatement.compile(_count_saved(bindparam("inserted")), dialect_class))
+
+
 def _store_sqlite(connection: Connection, parameters: dict[str, Any], has_records: bool
                   ) -> tuple[Counters | None, set[int]]:
-    inserted: set[int] = set()
-    if has_records:
-        inserted = set(connection.scalars(_insert_statement("sqlite"), parameters))
-    row = connection.execute(_count_saved_statement(), {
-        **parameters, "inserted": len(inserted)}).one_or_none()
-    return (None if row is None else (row[0], row[1], row[2])), inserted
+    insert, count_saved = _sqlite_statements(type(connection.dialect))
+    inserted = {seq for seq, in insert.rows(connection, parameters)} if has_records else set()
+    rows = count_saved.rows(connection, {**parameters, "inserted": len(inserted)})
+    return ((rows[0][0], rows[0][1], rows[0][2]) if rows else None), inserted
 
 
 def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_records: bool

@@ -1,12 +1,15 @@
-"""Health check, and PostgreSQL going away: a clear retryable 503, nothing half-written."""
+"""Health check, PostgreSQL going away and SQLite locked by another process: a clear
+retryable 503, nothing half-written."""
 
 from __future__ import annotations
 
+import sqlite3
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import func, select
 
+from experiment_host import database
 from experiment_host.extensions import db
 from experiment_host.models import TrialRecord
 from tests.conftest import POSTGRES_URL, build_app, dispose
@@ -18,6 +21,38 @@ def test_healthz_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def stored_records(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(TrialRecord))
+
+
+def test_sqlite_locked_by_another_process_answers_503_and_recovers(tmp_path, monkeypatch):
+    """The save runs its statements on the driver's cursor (driver_statements.py); a driver
+    error must still be answered as the database error it is, not as a crash."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "locked.sqlite3"
+    app = build_app(f"sqlite:///{path}")
+    client = app.test_client()
+    args = {"assignmentId": "LOCKED00000000000000000000000001", "hitId": "H",
+            "workerId": "ALOCKED0000001", "turkSubmitTo": "https://www.mturk.com"}
+    config = task_config(client.get("/exp/open", query_string=args).data)
+    body = {"token": config["token"], "records": records(0, 5)}
+
+    other = sqlite3.connect(path, isolation_level=None)  # e.g. a CLI command writing
+    other.execute("BEGIN IMMEDIATE")
+    down = client.post("/api/records", json=body)
+    assert down.status_code == 503
+    assert down.get_json()["error"] == "database_unavailable"
+    other.execute("ROLLBACK")
+    other.close()
+    assert stored_records(app) == 0
+
+    up = client.post("/api/records", json=body)
+    assert up.status_code == 200 and up.get_json()["saved"] == 5
+    assert stored_records(app) == 5
+    dispose(app)
 
 
 @pytest.fixture
@@ -53,6 +88,4 @@ def test_postgres_outage_answers_503_and_recovers(proxied_app):
     assert client.get("/healthz").status_code == 200
     up = client.post("/api/records", json=body)
     assert up.status_code == 200 and up.get_json()["saved"] == 5
-    with app.app_context():
-        count = db.session.scalar(select(func.count()).select_from(TrialRecord))
-    assert count == 5
+    assert stored_records(app) == 5

@@ -1,0 +1,84 @@
+"""driver_statements: SQLite's save statements on the driver's cursor store exactly what
+SQLAlchemy's own execution of the same statements stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from experiment_host.database import write_transaction
+from experiment_host.driver_statements import DriverStatement
+from experiment_host.extensions import db
+from experiment_host.models import Run, RunStatus, UTCDateTime
+from tests.conftest import build_app, dispose
+from tests.helpers import task_config
+
+#: Typed parameter (a UTC timestamp) and literals the statement binds itself (the status).
+SEEN = (update(Run)
+        .where(Run.id == bindparam("run_id"), Run.status == RunStatus.IN_PROGRESS)
+        .values(last_seen_at=bindparam("now", type_=UTCDateTime()))
+        .returning(Run.id))
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    app = build_app(f"sqlite:///{tmp_path / 'driver.sqlite3'}")
+    args = {"assignmentId": "DRIVER00000000000000000000000001", "hitId": "H",
+            "workerId": "ADRIVER0000001", "turkSubmitTo": "https://www.mturk.com"}
+    app.config["RUN_ID"] = task_config(app.test_client().get("/exp/open", query_string=args)
+                                       .data)["run"]["id"]
+    yield app
+    dispose(app)
+
+
+def dialect_class(app):
+    with app.app_context():
+        return type(db.engine.dialect)
+
+
+def stored_text(app) -> str:
+    """last_seen_at as SQLite holds it (the text, not the parsed value)."""
+    with app.app_context():
+        return db.session.scalar(text("SELECT last_seen_at FROM runs"))
+
+
+def test_a_timestamp_is_stored_as_sqlalchemy_stores_it(sqlite_app):
+    run_id = sqlite_app.config["RUN_ID"]
+    # A time given in another zone is stored as UTC, in SQLAlchemy's own text format.
+    when = datetime(2026, 11, 22, 12, 30, 5, 123456, tzinfo=timezone(timedelta(hours=2)))
+    with sqlite_app.app_context(), write_transaction() as connection:
+        connection.execute(SEEN, {"run_id": run_id, "now": when})
+    by_sqlalchemy = stored_text(sqlite_app)
+    with sqlite_app.app_context(), write_transaction() as connection:
+        connection.execute(SEEN, {"run_id": run_id, "now": datetime(2000, 1, 1, tzinfo=UTC)})
+        statement = DriverStatement.compile(SEEN, dialect_class(sqlite_app))
+        assert statement.rows(connection, {"run_id": run_id, "now": when}) == [(run_id,)]
+    assert stored_text(sqlite_app) == by_sqlalchemy == "2026-11-22 10:30:05.123456"
+    with sqlite_app.app_context():
+        assert db.session.get(Run, run_id).last_seen_at == when
+
+
+def test_the_statement_binds_its_own_literals(sqlite_app):
+    run_id = sqlite_app.config["RUN_ID"]
+    now = datetime.now(UTC)
+    with sqlite_app.app_context(), write_transaction() as connection:
+        statement = DriverStatement.compile(SEEN, dialect_class(sqlite_app))
+        assert statement.literals == {"status_1": "in_progress"}
+        connection.execute(update(Run).values(status=RunStatus.ABANDONED))
+        assert statement.rows(connection, {"run_id": run_id, "now": now}) == []
+        connection.execute(update(Run).values(status=RunStatus.IN_PROGRESS))
+        assert statement.rows(connection, {"run_id": run_id, "now": now}) == [(run_id,)]
+
+
+def test_a_driver_error_is_sqlalchemys_and_rolls_back(sqlite_app):
+    broken = DriverStatement.compile(text("UPDATE no_such_table SET x = :x"),
+                                     dialect_class(sqlite_app))
+    with pytest.raises(OperationalError, match="no such table"), sqlite_app.app_context(), \
+            write_transaction() as connection:
+        connection.execute(update(Run).values(record_count=99))
+        broken.rows(connection, {"x": 1})
+    with sqlite_app.app_context():
+        assert db.session.scalar(select(Run.record_count)) == 0
