@@ -38,7 +38,8 @@ class DriverStatement:
 
     @classmethod
     def compile(cls, statement: Executable, dialect_class: type[Dialect]) -> DriverStatement:
-        """Compile ``statement`` for the dialect with named parameters (``:name``)."""
+        """Compile ``statement`` for the dialect, with named parameters (``:name``, as sqlite3
+        takes them)."""
         dialect = dialect_class(paramstyle="named")
         compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         processors = {}
