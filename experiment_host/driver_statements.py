@@ -47,8 +47,11 @@ class DriverStatement:
             process = parameter.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors[name] = process
-        literals = {name: processors.pop(name, _unchanged)(value)
-                    for name, value in compiled.params.items() if value is not None}
+        literals = {}
+        for name, value in compiled.params.items():
+            if value is not None:  # a value the statement carries, not one the caller passes
+                process = processors.pop(name, None)
+                literals[name] = value if process is None else process(value)
         return cls(compiled.string, literals, processors)
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Any]:
@@ -66,7 +69,3 @@ class DriverStatement:
                                       dialect=connection.dialect) from error
         finally:
             cursor.close()
-
-
-def _unchanged(value: Any) -> Any:
-    return value

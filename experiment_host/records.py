@@ -278,7 +278,7 @@ def _store_sqlite(connection: Connection, parameters: dict[str, Any], has_record
     insert, count_saved = _sqlite_statements(type(connection.dialect))
     inserted = {seq for seq, in insert.rows(connection, parameters)} if has_records else set()
     rows = count_saved.rows(connection, {**parameters, "inserted": len(inserted)})
-    return ((rows[0][0], rows[0][1], rows[0][2]) if rows else None), inserted
+    return (rows[0] if rows else None), inserted
 
 
 def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_records: bool

@@ -7,6 +7,9 @@ two tallies per (experiment, condition): ``held`` (COUNTED_STATUSES) and ``in_pr
 They change in the same transaction as every insert, status change or delete of a run,
 whichever code path makes it (the data API, `flask hits sync`, a researcher's SQL). A save
 changes neither the status nor the condition, so it fires no trigger.
+
+Migration 0006 builds these triggers from this module. A change here needs a new migration,
+and 0006 must then keep its own copy of today's DDL, as 0003 keeps the held-only one.
 """
 
 from __future__ import annotations

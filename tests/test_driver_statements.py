@@ -24,13 +24,13 @@ SEEN = (update(Run)
 
 
 @pytest.fixture
-def sqlite_app(tmp_path):
+def app_with_run(tmp_path):
+    """A SQLite app holding one run in progress, and that run's id."""
     app = build_app(f"sqlite:///{tmp_path / 'driver.sqlite3'}")
     args = {"assignmentId": "DRIVER00000000000000000000000001", "hitId": "H",
             "workerId": "ADRIVER0000001", "turkSubmitTo": "https://www.mturk.com"}
-    app.config["RUN_ID"] = task_config(app.test_client().get("/exp/open", query_string=args)
-                                       .data)["run"]["id"]
-    yield app
+    page = app.test_client().get("/exp/open", query_string=args)
+    yield app, task_config(page.data)["run"]["id"]
     dispose(app)
 
 
@@ -45,27 +45,27 @@ def stored_text(app) -> str:
         return db.session.scalar(text("SELECT last_seen_at FROM runs"))
 
 
-def test_a_timestamp_is_stored_as_sqlalchemy_stores_it(sqlite_app):
-    run_id = sqlite_app.config["RUN_ID"]
+def test_a_timestamp_is_stored_as_sqlalchemy_stores_it(app_with_run):
+    app, run_id = app_with_run
     # A time given in another zone is stored as UTC, in SQLAlchemy's own text format.
     when = datetime(2026, 11, 22, 12, 30, 5, 123456, tzinfo=timezone(timedelta(hours=2)))
-    with sqlite_app.app_context(), write_transaction() as connection:
+    with app.app_context(), write_transaction() as connection:
         connection.execute(SEEN, {"run_id": run_id, "now": when})
-    by_sqlalchemy = stored_text(sqlite_app)
-    with sqlite_app.app_context(), write_transaction() as connection:
+    by_sqlalchemy = stored_text(app)
+    with app.app_context(), write_transaction() as connection:
         connection.execute(SEEN, {"run_id": run_id, "now": datetime(2000, 1, 1, tzinfo=UTC)})
-        statement = DriverStatement.compile(SEEN, dialect_class(sqlite_app))
+        statement = DriverStatement.compile(SEEN, dialect_class(app))
         assert statement.rows(connection, {"run_id": run_id, "now": when}) == [(run_id,)]
-    assert stored_text(sqlite_app) == by_sqlalchemy == "2026-11-22 10:30:05.123456"
-    with sqlite_app.app_context():
+    assert stored_text(app) == by_sqlalchemy == "2026-11-22 10:30:05.123456"
+    with app.app_context():
         assert db.session.get(Run, run_id).last_seen_at == when
 
 
-def test_the_statement_binds_its_own_literals(sqlite_app):
-    run_id = sqlite_app.config["RUN_ID"]
+def test_the_statement_binds_its_own_literals(app_with_run):
+    app, run_id = app_with_run
     now = datetime.now(UTC)
-    with sqlite_app.app_context(), write_transaction() as connection:
-        statement = DriverStatement.compile(SEEN, dialect_class(sqlite_app))
+    with app.app_context(), write_transaction() as connection:
+        statement = DriverStatement.compile(SEEN, dialect_class(app))
         assert statement.literals == {"status_1": "in_progress"}
         connection.execute(update(Run).values(status=RunStatus.ABANDONED))
         assert statement.rows(connection, {"run_id": run_id, "now": now}) == []
@@ -73,12 +73,13 @@ def test_the_statement_binds_its_own_literals(sqlite_app):
         assert statement.rows(connection, {"run_id": run_id, "now": now}) == [(run_id,)]
 
 
-def test_a_driver_error_is_sqlalchemys_and_rolls_back(sqlite_app):
+def test_a_driver_error_is_sqlalchemys_and_rolls_back(app_with_run):
+    app, _ = app_with_run
     broken = DriverStatement.compile(text("UPDATE no_such_table SET x = :x"),
-                                     dialect_class(sqlite_app))
-    with pytest.raises(OperationalError, match="no such table"), sqlite_app.app_context(), \
+                                     dialect_class(app))
+    with pytest.raises(OperationalError, match="no such table"), app.app_context(), \
             write_transaction() as connection:
         connection.execute(update(Run).values(record_count=99))
         broken.rows(connection, {"x": 1})
-    with sqlite_app.app_context():
+    with app.app_context():
         assert db.session.scalar(select(Run.record_count)) == 0
