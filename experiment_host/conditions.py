@@ -9,7 +9,7 @@ from functools import cache
 
 from sqlalchemy import Select, bindparam, func, select
 
-from .database import upsert_increment
+from .database import increment
 from .experiments import Experiment
 from .extensions import db
 from .models import ConditionTally, ExperimentRow, Run, RunStatus, utcnow
@@ -21,7 +21,7 @@ def lock_experiment(slug: str) -> None:
     The statement is a write: PostgreSQL locks the experiment's row, SQLite takes its
     database write lock; either way the counts read next are current.
     """
-    db.session.execute(upsert_increment(ExperimentRow, {"slug": slug}, "arrivals"))
+    increment(ExperimentRow, {"slug": slug}, "arrivals")
 
 
 def abandon_cutoff(experiment: Experiment, default_minutes: float, now: datetime) -> datetime:

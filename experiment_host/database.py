@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
@@ -93,16 +94,26 @@ def insert_ignoring_duplicates(model: Any, rows: list[dict[str, Any]],
     )
 
 
-def upsert_increment(model: Any, keys: dict[str, Any], column: str) -> Insert:
-    """Insert the row ``keys`` with ``column`` = 1, or add one to it; returns the new value.
+def increment(model: Any, keys: dict[str, Any], column: str) -> int:
+    """Add one to ``column`` of the row ``keys``, inserting it with 1; the new value.
 
     One statement, which also locks the row until the transaction ends (PostgreSQL) or
-    takes the database write lock (SQLite).
+    takes the database write lock (SQLite). It is built once per table, key columns and
+    database, and takes the keys as parameters: every arrival runs two of these.
     """
     dialect = db.session.get_bind().dialect.name
+    statement = _increment_statement(model, tuple(keys), column, dialect)
+    return db.session.execute(statement, keys).scalar_one()
+
+
+@cache
+def _increment_statement(model: Any, key_columns: tuple[str, ...], column: str,
+                         dialect: str) -> Insert:
     module = postgresql if dialect == "postgresql" else sqlite
-    counter = getattr(model, column)
-    statement = module.insert(model).values(**keys, **{column: 1})
+    table = model.__table__  # a Core insert: the ORM's bulk machinery adds only cost here
+    counter = table.c[column]
+    statement = module.insert(table).values(
+        {**{name: bindparam(name) for name in key_columns}, column: 1})
     return statement.on_conflict_do_update(
-        index_elements=list(keys), set_={column: counter + 1}
+        index_elements=list(key_columns), set_={column: counter + 1}
     ).returning(counter)

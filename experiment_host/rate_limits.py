@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import delete
 
-from .database import upsert_increment
+from .database import increment
 from .extensions import db
 from .models import RateLimit
 
@@ -14,8 +14,7 @@ from .models import RateLimit
 def count_hit(key: str, window_seconds: int) -> int:
     """Count one event for ``key`` in the current window; return the window's count."""
     window = int(time.time() // window_seconds)
-    statement = upsert_increment(RateLimit, {"key": key, "window": window}, "count")
-    count = db.session.execute(statement).scalar_one()
+    count = increment(RateLimit, {"key": key, "window": window}, "count")
     if count == 1:  # first event of a new window: forget this key's older windows
         db.session.execute(delete(RateLimit).where(RateLimit.key == key, RateLimit.window < window))
     return count

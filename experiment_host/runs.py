@@ -11,13 +11,14 @@ worker whose run was submitted, approved or rejected is turned away.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from . import tokens
 from .conditions import assign_condition, lock_experiment
-from .database import upsert_increment
+from .database import increment
 from .experiments import Experiment
 from .extensions import db
 from .models import ExperimentRow, Run, RunStatus, utcnow
@@ -50,30 +51,38 @@ EntryOutcome = Entered | AlreadyTookPart | ExperimentFull
 
 def record_preview(slug: str) -> None:
     """Count one preview of the experiment (for the dashboard funnel)."""
-    db.session.execute(upsert_increment(ExperimentRow, {"slug": slug}, "previews"))
+    increment(ExperimentRow, {"slug": slug}, "previews")
 
 
 def _run_for_session(slug: str, identity: Identity) -> Run | None:
-    return db.session.execute(
-        select(Run).where(
-            Run.experiment_slug == slug,
-            Run.platform == identity.platform,
-            Run.session_key == identity.session_key,
-        )
-    ).scalar_one_or_none()
+    return db.session.execute(_session_run(), {
+        "slug": slug, "platform": identity.platform, "session_key": identity.session_key,
+    }).scalar_one_or_none()
 
 
 def _latest_run_of_worker(slug: str, identity: Identity) -> Run | None:
-    return db.session.execute(
+    return db.session.execute(_latest_worker_run(), {
+        "slug": slug, "platform": identity.platform, "worker_id": identity.worker_id,
+    }).scalar_one_or_none()
+
+
+# Every arrival runs both lookups: they are built once and take their values as parameters.
+@cache
+def _session_run() -> Select[tuple[Run]]:
+    return select(Run).where(Run.experiment_slug == bindparam("slug"),
+                             Run.platform == bindparam("platform"),
+                             Run.session_key == bindparam("session_key"))
+
+
+@cache
+def _latest_worker_run() -> Select[tuple[Run]]:
+    return (
         select(Run)
-        .where(
-            Run.experiment_slug == slug,
-            Run.platform == identity.platform,
-            Run.worker_id == identity.worker_id,
-        )
+        .where(Run.experiment_slug == bindparam("slug"), Run.platform == bindparam("platform"),
+               Run.worker_id == bindparam("worker_id"))
         .order_by(Run.attempt.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    )
 
 
 def _revive(run: Run, statuses: tuple[RunStatus, ...] = REVIVABLE) -> None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import event, select, text
 
-from experiment_host.database import write_transaction
+from experiment_host.database import increment, write_transaction
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow
 from tests.conftest import build_app, dispose
@@ -83,3 +83,16 @@ def test_sqlite_writers_wait_in_the_queue_not_in_sqlite(tmp_path):
     assert any(name.startswith("second") for name in executed_by)
     assert arrivals(app) == 51
     dispose(app)
+
+
+def test_increment_counts_each_key_on_its_own_row(app):
+    """The statement is built once: every call must bind its own keys, not the first's."""
+    with app.app_context():
+        assert increment(ExperimentRow, {"slug": "first"}, "arrivals") == 1
+        assert increment(ExperimentRow, {"slug": "second"}, "previews") == 1
+        assert increment(ExperimentRow, {"slug": "first"}, "arrivals") == 2
+        db.session.commit()
+        rows = {row.slug: row for row in db.session.scalars(select(ExperimentRow))}
+        assert (rows["first"].arrivals, rows["first"].previews) == (2, 0)
+        assert (rows["second"].arrivals, rows["second"].previews) == (0, 1)
+        assert rows["first"].created_at is not None  # the column's Python default still applies
