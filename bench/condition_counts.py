@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.save_path import analyze, bench_app, fresh_schema
+from bench.save_path import analyze, bench_app, databases, fresh_schema
 
 #: (runs, in progress and active, in progress but quiet); the first is the baseline.
 PREFILLS = [(0, 0, 0), (100_000, 0, 0), (100_000, 5_000, 0), (100_000, 20_000, 0),
@@ -69,13 +68,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--postgres", help="a PostgreSQL URL (its tables are dropped)")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="experiment-host-bench-"))
-    databases = {"sqlite": f"sqlite:///{folder / 'counts.sqlite3'}"}
-    if args.postgres:
-        databases["postgresql"] = args.postgres
     print(f"== one arrival, in process: medians of {args.calls} calls (ratio to the empty "
           "database)")
-    for name, url in databases.items():
+    for name, url in databases(args.postgres).items():
         baselines: tuple[float, float] | None = None
         for runs, active, quiet in PREFILLS:
             fresh_schema(url, runs=runs, active=active, quiet=quiet)

@@ -27,15 +27,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.save_path import LIMITS, bench_app, fresh_schema
+from bench.save_path import LIMITS, bench_app, databases, fresh_schema
 
 
 def entry_url(n: int) -> str:
@@ -47,7 +47,7 @@ def arrivals_of(app: Any) -> Callable[[], None]:
     """A function that makes one more new worker arrive; the first 30 calls are made here,
     as a warm-up."""
     client = app.test_client()
-    numbers = iter(range(10**9))
+    numbers = count()
 
     def arrive() -> None:
         response = client.get(entry_url(next(numbers)))
@@ -89,12 +89,9 @@ def main() -> None:
     args = parser.parse_args()
     from bench.baseline_app import create_app as baseline_app
 
-    folder = Path(tempfile.mkdtemp(prefix="experiment-host-bench-"))
-    databases = {"sqlite": f"sqlite:///{folder / 'entry.sqlite3'}"}
-    if args.postgres:
-        databases["postgresql"] = args.postgres
+    urls = databases(args.postgres)
     if args.arrive is not None:
-        arrive = arrivals_of(experiment_host_app(args.postgres or databases["sqlite"]))
+        arrive = arrivals_of(experiment_host_app(urls.get("postgresql", urls["sqlite"])))
         for _ in range(args.arrive):
             arrive()
         return
@@ -102,7 +99,7 @@ def main() -> None:
           f"rounds of {args.arrivals}")
     baseline = cpu_per_arrival(baseline_app(), args.arrivals, args.rounds)
     print(f"{'baseline':<12} {baseline:7.0f} us", flush=True)
-    for name, url in databases.items():
+    for name, url in urls.items():
         app = experiment_host_app(url)
         cost = cpu_per_arrival(app, args.arrivals, args.rounds)
         with app.app_context():

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.save_path import drive, fresh_schema, host
+from bench.save_path import databases, drive, fresh_schema, host
 from bench.servers import Gunicorn
 
 
@@ -55,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     url = args.database
     if url == "sqlite":
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='experiment-host-bench-')) / 'b.sqlite3'}"
+        url = databases(None)["sqlite"]
     configs = [settings(spec) for spec in args.configs]
     results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in configs}
     for round_number in range(args.rounds):

@@ -112,6 +112,13 @@ def host(database_url: str) -> Gunicorn:
     return Gunicorn(env)
 
 
+def databases(postgres: str | None) -> dict[str, str]:
+    """The databases a benchmark runs on: a new SQLite file, and ``postgres`` if given."""
+    folder = Path(tempfile.mkdtemp(prefix="experiment-host-bench-"))
+    return {"sqlite": f"sqlite:///{folder / 'bench.sqlite3'}",
+            **({"postgresql": postgres} if postgres else {})}
+
+
 def bench_app(database_url: str) -> Flask:
     """The app as the benchmarks build it in process (serving bench/experiments)."""
     from experiment_host import create_app
@@ -296,18 +303,15 @@ def main() -> None:
     parser.add_argument("--postgres", default="", help="PostgreSQL URL to benchmark as well")
     parser.add_argument("--only", choices=["save", "growth", "entry", "pages"])
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="experiment-host-bench-"))
-    databases = {"sqlite": f"sqlite:///{folder / 'bench.sqlite3'}"}
-    if args.postgres:
-        databases["postgresql"] = args.postgres
+    urls = databases(args.postgres)
     if args.only in (None, "save"):
-        save_scenario(databases, args.participants, args.batch)
+        save_scenario(urls, args.participants, args.batch)
     if args.only in (None, "growth"):
-        growth_scenario(databases)
+        growth_scenario(urls)
     if args.only in (None, "entry"):
-        entry_scenario(databases)
+        entry_scenario(urls)
     if args.only in (None, "pages"):
-        pages_scenario(databases["sqlite"])
+        pages_scenario(urls["sqlite"])
     print(json.dumps({"done": True}))
 
 

@@ -84,14 +84,20 @@ def init_app(app: Flask) -> None:
             event.listen(engine, "connect", _sqlite_pragmas)
 
 
+def _session_dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _dialect_module(dialect: str) -> Any:
+    """The dialect module whose ``insert`` has ``on_conflict_*`` (SQLite or PostgreSQL)."""
+    return postgresql if dialect == "postgresql" else sqlite
+
+
 def insert_ignoring_duplicates(model: Any, rows: list[dict[str, Any]],
                                conflict_columns: list[str]) -> Insert:
     """``INSERT ... ON CONFLICT DO NOTHING`` for the current database."""
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model).values(rows).on_conflict_do_nothing(
-        index_elements=conflict_columns
-    )
+    insert = _dialect_module(_session_dialect()).insert(model)
+    return insert.values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
 def increment(model: Any, keys: dict[str, Any], column: str) -> int:
@@ -101,18 +107,16 @@ def increment(model: Any, keys: dict[str, Any], column: str) -> int:
     takes the database write lock (SQLite). It is built once per table, key columns and
     database, and takes the keys as parameters: every arrival runs two of these.
     """
-    dialect = db.session.get_bind().dialect.name
-    statement = _increment_statement(model, tuple(keys), column, dialect)
+    statement = _increment_statement(model, tuple(keys), column, _session_dialect())
     return db.session.execute(statement, keys).scalar_one()
 
 
 @cache
 def _increment_statement(model: Any, key_columns: tuple[str, ...], column: str,
                          dialect: str) -> Insert:
-    module = postgresql if dialect == "postgresql" else sqlite
     table = model.__table__  # a Core insert: the ORM's bulk machinery adds only cost here
     counter = table.c[column]
-    statement = module.insert(table).values(
+    statement = _dialect_module(dialect).insert(table).values(
         {**{name: bindparam(name) for name in key_columns}, column: 1})
     return statement.on_conflict_do_update(
         index_elements=list(key_columns), set_={column: counter + 1}
