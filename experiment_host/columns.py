@@ -236,6 +236,12 @@ def _is_known(known: Known | None, datas: Sequence[dict[str, Any]]) -> bool:
             and all(known.covers(key, True) for key in checkpoint_keys))
 
 
+def columns_known(slug: str, datas: Sequence[dict[str, Any]]) -> bool:
+    """True if storing these records changes nothing in the registry (no SQL)."""
+    cache: ColumnCache = current_app.extensions["experiment_columns"]
+    return not datas or _is_known(cache.get(slug), datas)
+
+
 def register_columns(connection: Connection, slug: str, datas: Sequence[dict[str, Any]]
                      ) -> Known | None:
     """Register the keys of records being stored as trials.csv columns, in ``connection``'s
@@ -246,8 +252,7 @@ def register_columns(connection: Connection, slug: str, datas: Sequence[dict[str
     make trials.csv fail loudly until ``flask export backfill-columns``), except when the
     database connection is lost, which fails the whole request as usual.
     """
-    cache: ColumnCache = current_app.extensions["experiment_columns"]
-    if not datas or _is_known(cache.get(slug), datas):
+    if columns_known(slug, datas):
         return None
     limit = current_app.config["EXPORT_MAX_COLUMNS"]
     # PostgreSQL aborts the whole transaction on a failed statement, so the registry gets a

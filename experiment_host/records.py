@@ -6,6 +6,7 @@ session, and one update of the run's row (seen now, request budget, counters) th
 it: two statements on SQLite, one on PostgreSQL (the insert as a CTE of the update), then
 the commit. It does not load the run first: only when a guard refuses is the
 run read, to say why. The guard and the error type are shared with :mod:`completion`.
+On PostgreSQL the common save skips the transaction altogether (:mod:`autocommit_save`).
 
 These functions run their own short transaction on a Core connection (no ORM session: it
 would only add work on every request) and commit it themselves; an error rolls it back.
@@ -39,9 +40,11 @@ from sqlalchemy import (
     update,
 )
 
-from .columns import register_columns, remember
+from .autocommit_save import save_if_plain
+from .columns import columns_known, register_columns, remember
 from .database import write_transaction
 from .driver_statements import DriverStatement
+from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
 from .runs import run_for_claim
 from .tokens import RunClaim
@@ -248,12 +251,19 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     """Store the new records of the claimed in-progress run once each, and commit.
 
     Their keys are registered as trials.csv columns first (:mod:`columns`), in the same
-    transaction; a batch whose keys are all known costs no SQL for that.
+    transaction; a batch whose keys are all known costs no SQL for that. On PostgreSQL
+    such a batch is first offered to :func:`save_if_plain`, which stores it in one
+    autocommitted statement unless the save needs a decision.
     """
+    slug = claim.experiment_slug  # None only if the run does not exist
+    datas = [r.data for r in records]
+    if slug and db.engine.dialect.name == "postgresql" and columns_known(slug, datas):
+        counters = save_if_plain(_parameters("postgresql", claim, records),
+                                 current_app.config["RUN_REQUESTS_PER_MINUTE"])
+        if counters is not None:
+            return SaveResult(len(records), 0, *counters)
     with write_transaction() as connection:
-        slug = claim.experiment_slug  # None only if the run does not exist
-        registered = register_columns(connection, slug, [r.data for r in records]) \
-            if slug else None
+        registered = register_columns(connection, slug, datas) if slug else None
         result = _save(connection, claim, records)
     if result is None:  # not in progress (or completed meanwhile): nothing was kept
         raise finished_error(run_for_claim(claim).status)
@@ -292,11 +302,15 @@ def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_r
 _STORE = {"sqlite": _store_sqlite, "postgresql": _store_postgresql}
 
 
+def _parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]) -> dict[str, Any]:
+    return {**guard_parameters(claim), **batch_parameters(dialect, records),
+            "batch_next": max((r.seq for r in records), default=-1) + 1}
+
+
 def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]
           ) -> SaveResult | None:
     dialect = connection.dialect.name
-    parameters = {**guard_parameters(claim), **batch_parameters(dialect, records),
-                  "batch_next": max((r.seq for r in records), default=-1) + 1}
+    parameters = _parameters(dialect, claim, records)
     counters, inserted = _STORE[dialect](connection, parameters, bool(records))
     if counters is None:
         connection.rollback()

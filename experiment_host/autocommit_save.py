@@ -1,0 +1,70 @@
+"""PostgreSQL's everyday save as one statement that commits on its own.
+
+Most saves need no decision: the run is in progress under the token's session, within its
+request budget, and none of the batch's seqs is stored yet. Such a save is one statement
+in autocommit mode, with no ``BEGIN`` and no ``COMMIT``: two round trips fewer, and about
+a third less of the app's CPU per save than the transactional save in :mod:`records`.
+
+The statement changes nothing unless all of that holds, and then answers no row. It locks
+the run's row before it checks the run, so a concurrent completion or save is seen. A seq
+that a concurrent request stores in the meantime fails the plain ``INSERT`` (a unique
+violation), which undoes the whole statement. In both cases the caller saves the batch
+the transactional way, which explains any refusal, compares resent records, and changes
+nothing when it fails.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.exc import IntegrityError
+
+from .extensions import db
+from .models import UTCDateTime
+
+SAVE_IF_PLAIN = """
+    WITH locked AS (
+        SELECT id FROM runs
+        WHERE id = :run_id AND session_key = :claimed_session AND status = 'in_progress'
+          AND CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END <= :budget
+          AND NOT EXISTS (SELECT 1 FROM trial_records
+                          WHERE run_id = :run_id AND seq = ANY(CAST(:seqs AS integer[])))
+        FOR UPDATE
+    ), inserted AS (
+        INSERT INTO trial_records (run_id, seq, data, received_at)
+        SELECT :run_id, item.seq, item.data, :now
+        FROM ROWS FROM (unnest(CAST(:seqs AS integer[])),
+                        json_array_elements(CAST(:records AS json))) AS item(seq, data)
+        WHERE EXISTS (SELECT 1 FROM locked)
+        RETURNING seq
+    )
+    UPDATE runs
+    SET last_seen_at = :now,
+        rate_count = CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END,
+        rate_window = :window,
+        record_count = record_count + (SELECT count(*) FROM inserted),
+        next_seq = GREATEST(next_seq, :batch_next)
+    WHERE id = (SELECT id FROM locked)
+    RETURNING record_count, next_seq"""
+
+
+@cache
+def _statement() -> TextClause:
+    return text(SAVE_IF_PLAIN).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def save_if_plain(parameters: dict[str, Any], budget: int) -> tuple[int, int] | None:
+    """Store the batch and count it, committed, if the save needs no decision; the run's
+    records saved and next seq then, else None (nothing changed).
+
+    ``parameters`` are those of the transactional save on PostgreSQL (guard, batch,
+    ``batch_next``); ``budget`` is the run's requests per minute.
+    """
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        try:
+            row = connection.execute(_statement(), {**parameters, "budget": budget}).first()
+        except IntegrityError:  # a seq stored meanwhile by a concurrent request
+            return None
+    return None if row is None else (row[0], row[1])
