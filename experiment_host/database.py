@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Connection, Engine, bindparam, event
+from sqlalchemy import Connection, Dialect, Engine, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Insert
 
 from .extensions import db
@@ -27,12 +30,39 @@ def engine_options(uri: str, pool_size: int) -> dict[str, Any]:
     if uri.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     return {
-        "pool_pre_ping": True,
         "pool_size": pool_size,
         "max_overflow": max(2, pool_size // 2),
         "pool_timeout": 10,
         "pool_recycle": 1800,
     }
+
+
+#: A pooled connection idle for longer than this is pinged before use, so the first request
+#: after a database restart gets a live one. One in steady use is not: on the save path a
+#: ping per request cost about a sixth of PostgreSQL's throughput (bench/RESULTS.md). If a
+#: connection in use breaks, its request answers 503 (the client retries) and SQLAlchemy
+#: replaces every connection of the pool.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _pinging_if_idle(dialect: Dialect) -> Any:
+    """A pool ``checkout`` listener that pings a connection that has been idle for long."""
+
+    def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out another (three tries).
+            raise DisconnectionError(f"an idle connection was lost: {error}") from error
+
+    return ping_if_idle
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -76,12 +106,16 @@ def write_transaction() -> Iterator[Connection]:
 
 
 def init_app(app: Flask) -> None:
-    """Bind the database and set SQLite's pragmas on every new connection."""
+    """Bind the database; set SQLite's pragmas on every new connection, or ping a server
+    database's connections that have been idle for long."""
     db.init_app(app)
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(engine, "checkin", _note_checkin)
+            event.listen(engine, "checkout", _pinging_if_idle(engine.dialect))
 
 
 def _session_dialect() -> str:

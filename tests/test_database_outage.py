@@ -4,10 +4,12 @@ retryable 503, nothing half-written."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
 
 from experiment_host import database
 from experiment_host.extensions import db
@@ -89,3 +91,51 @@ def test_postgres_outage_answers_503_and_recovers(proxied_app):
     up = client.post("/api/records", json=body)
     assert up.status_code == 200 and up.get_json()["saved"] == 5
     assert stored_records(app) == 5
+
+
+@pytest.fixture
+def postgres_client():
+    """A PostgreSQL app's test client, and the start of a run on it."""
+    app = build_app(POSTGRES_URL)
+    client = app.test_client()
+    args = {"assignmentId": "IDLEPING000000000000000000000001", "hitId": "H",
+            "workerId": "AIDLEPING000001", "turkSubmitTo": "https://www.mturk.com"}
+    config = task_config(client.get("/exp/open", query_string=args).data)
+    yield app, client, config["token"]
+    dispose(app)
+
+
+def end_other_sessions() -> int:
+    """Terminate every other session on the test database, as a server restart would."""
+    engine = create_engine(POSTGRES_URL, poolclass=NullPool)
+    with engine.connect() as connection:
+        return connection.scalar(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_after_a_restart_an_idle_pool_answers_the_first_request(postgres_client, monkeypatch):
+    _app, client, token = postgres_client
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.05)
+    assert end_other_sessions() >= 1
+    time.sleep(0.1)
+    response = client.post("/api/records", json={"token": token, "records": records(0, 3)})
+    assert response.status_code == 200 and response.get_json()["saved"] == 3
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_a_connection_in_steady_use_is_not_pinged(postgres_client, monkeypatch):
+    app, client, token = postgres_client
+    pings: list[object] = []
+    with app.app_context():
+        dialect = db.engine.dialect
+    real_ping = dialect.do_ping
+    monkeypatch.setattr(dialect, "do_ping", lambda c: pings.append(c) or real_ping(c))
+    for seq in range(5):
+        client.post("/api/records", json={"token": token, "records": records(seq, seq + 1)})
+    assert pings == []
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    response = client.post("/api/records", json={"token": token, "records": records(5, 6)})
+    assert response.get_json()["saved"] == 6
+    assert len(pings) == 1
