@@ -4,11 +4,11 @@
 
 Each arrival is a new MTurk worker's ``GET /exp/bench`` through the Flask app (Werkzeug's
 test client, no server): the view, the run's creation with its condition, the per-IP
-limit, the commit and the task page. The figure is the CPU time (``time.process_time``) of
-one process per arrival, the median over ``--rounds`` blocks of ``--arrivals``; one
-thread, so other processes on the machine change it little. The baseline is the bare
-Flask app of ``bench/baseline_app.py`` answering the same requests, measured in the same
-run; the ratio says how many of its answers one arrival costs.
+limit, the commit and the task page. The figures are the CPU time (user + system) per
+arrival of this one-thread process (the app) and of PostgreSQL's server processes, each the
+median over ``--rounds`` blocks of ``--arrivals``. The baseline is the bare Flask app of
+``bench/baseline_app.py`` answering the same requests, measured in the same run; the ratio
+says how many of its answers one arrival costs, the database server's work included.
 
 This machine's speed drifts by a fifth within minutes, so before/after comparisons are
 better made in instructions, which valgrind counts exactly. ``--arrive N`` only makes 30 +
@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.save_path import LIMITS, bench_app, databases, fresh_schema
+from bench.save_path import LIMITS, bench_app, cpu_seconds, databases, fresh_schema
 
 
 def entry_url(n: int) -> str:
@@ -59,16 +59,37 @@ def arrivals_of(app: Any) -> Callable[[], None]:
     return arrive
 
 
-def cpu_per_arrival(app: Any, arrivals: int, rounds: int) -> float:
-    """Median over the rounds of the CPU microseconds per arrival (after a warm-up)."""
-    arrive = arrivals_of(app)
-    figures = []
+def cpu_per_call(call: Callable[[], None], calls: int, rounds: int) -> tuple[float, float]:
+    """Medians over the rounds of the CPU microseconds (user + system) per call of ``call``:
+    this process's (to the nanosecond), and PostgreSQL's server processes' (in the kernel's
+    10 ms ticks, so give it a few hundred calls)."""
+    own, server = [], []
     for _ in range(rounds):
+        server_before = cpu_seconds()["postgres"]
         started = time.process_time()
-        for _ in range(arrivals):
-            arrive()
-        figures.append((time.process_time() - started) / arrivals * 1e6)
-    return statistics.median(figures)
+        for _ in range(calls):
+            call()
+        own.append((time.process_time() - started) / calls * 1e6)
+        server.append((cpu_seconds()["postgres"] - server_before) / calls * 1e6)
+    return statistics.median(own), statistics.median(server)
+
+
+def report(urls: dict[str, str], calls_of: Callable[[Any], Callable[[], None]], calls: int,
+           rounds: int) -> None:
+    """Print the CPU per call of the bare baseline and of the app on each database."""
+    from bench.baseline_app import create_app as baseline_app
+
+    baseline, _ = cpu_per_call(calls_of(baseline_app()), calls, rounds)
+    print(f"{'baseline':<12} app {baseline:6.0f} us", flush=True)
+    for name, url in urls.items():
+        app = experiment_host_app(url)
+        own, server = cpu_per_call(calls_of(app), calls, rounds)
+        with app.app_context():
+            from experiment_host.extensions import db
+
+            db.engine.dispose()
+        print(f"{name:<12} app {own:6.0f} us + database server {server:4.0f} us "
+              f"({(own + server) / baseline:.1f}x the baseline)", flush=True)
 
 
 def experiment_host_app(url: str) -> Any:
@@ -76,6 +97,15 @@ def experiment_host_app(url: str) -> Any:
     app = bench_app(url)
     app.config.update({name: int(value) for name, value in LIMITS.items()})
     return app
+
+
+def repeat_for_counting(urls: dict[str, str], calls_of: Callable[[Any], Callable[[], None]],
+                        times: int) -> None:
+    """Make ``times`` calls (after ``calls_of``'s warm-up) on PostgreSQL if given, else on
+    SQLite, printing nothing: a run for valgrind to count."""
+    call = calls_of(experiment_host_app(urls.get("postgresql", urls["sqlite"])))
+    for _ in range(times):
+        call()
 
 
 def main() -> None:
@@ -87,27 +117,13 @@ def main() -> None:
     parser.add_argument("--arrive", type=int, metavar="N",
                         help="only make 30 + N arrivals, for counting instructions")
     args = parser.parse_args()
-    from bench.baseline_app import create_app as baseline_app
-
     urls = databases(args.postgres)
     if args.arrive is not None:
-        arrive = arrivals_of(experiment_host_app(urls.get("postgresql", urls["sqlite"])))
-        for _ in range(args.arrive):
-            arrive()
+        repeat_for_counting(urls, arrivals_of, args.arrive)
         return
     print(f"== one new worker's entry, in process: CPU per arrival, median of {args.rounds} "
           f"rounds of {args.arrivals}")
-    baseline = cpu_per_arrival(baseline_app(), args.arrivals, args.rounds)
-    print(f"{'baseline':<12} {baseline:7.0f} us", flush=True)
-    for name, url in urls.items():
-        app = experiment_host_app(url)
-        cost = cpu_per_arrival(app, args.arrivals, args.rounds)
-        with app.app_context():
-            from experiment_host.extensions import db
-
-            db.engine.dispose()
-        print(f"{name:<12} {cost:7.0f} us  ({cost / baseline:.1f}x the baseline)", flush=True)
-
+    report(urls, arrivals_of, args.arrivals, args.rounds)
 
 if __name__ == "__main__":
     main()
