@@ -2,8 +2,9 @@
 
 Most saves need no decision: the run is in progress under the token's session, within its
 request budget, and none of the batch's seqs is stored yet. Such a save is one statement
-in autocommit mode, with no ``BEGIN`` and no ``COMMIT``: two round trips fewer, and about
-a third less of the app's CPU per save than the transactional save in :mod:`records`.
+in autocommit mode, with no ``BEGIN`` and no ``COMMIT``: one round trip to the database
+instead of three. Under load every round trip costs the app, the kernel and PostgreSQL
+more than its own work (bench/RESULTS.md).
 
 The statement changes nothing unless all of that holds, and then answers no row. It locks
 the run's row before it checks the run, so a concurrent completion or save is seen. A seq
