@@ -258,7 +258,7 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     slug = claim.experiment_slug  # None only if the run does not exist
     datas = [r.data for r in records]
     if slug and db.engine.dialect.name == "postgresql" and columns_known(slug, datas):
-        counters = save_if_plain(_parameters("postgresql", claim, records),
+        counters = save_if_plain(save_parameters("postgresql", claim, records),
                                  current_app.config["RUN_REQUESTS_PER_MINUTE"])
         if counters is not None:
             return SaveResult(len(records), 0, *counters)
@@ -302,7 +302,9 @@ def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_r
 _STORE = {"sqlite": _store_sqlite, "postgresql": _store_postgresql}
 
 
-def _parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]) -> dict[str, Any]:
+def save_parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]
+                    ) -> dict[str, Any]:
+    """The save statements' parameters: the guard's, the batch's and ``batch_next``."""
     return {**guard_parameters(claim), **batch_parameters(dialect, records),
             "batch_next": max((r.seq for r in records), default=-1) + 1}
 
@@ -310,7 +312,7 @@ def _parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]) -> d
 def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]
           ) -> SaveResult | None:
     dialect = connection.dialect.name
-    parameters = _parameters(dialect, claim, records)
+    parameters = save_parameters(dialect, claim, records)
     counters, inserted = _STORE[dialect](connection, parameters, bool(records))
     if counters is None:
         connection.rollback()

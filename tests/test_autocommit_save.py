@@ -12,7 +12,7 @@ from sqlalchemy import event, select, text
 from experiment_host.autocommit_save import save_if_plain
 from experiment_host.extensions import db
 from experiment_host.models import Run, TrialRecord
-from experiment_host.records import RecordIn, _parameters
+from experiment_host.records import RecordIn, save_parameters
 from experiment_host.tokens import verify
 from tests.conftest import POSTGRES_URL, build_app, dispose
 from tests.helpers import records, task_config
@@ -45,7 +45,7 @@ def run_state(app) -> tuple[list[int], int, int, int]:
 def plain_save(app, token: str, batch: list[dict[str, Any]]) -> tuple[int, int] | None:
     with app.app_context():
         items = [RecordIn(r["seq"], r["data"]) for r in batch]
-        return save_if_plain(_parameters("postgresql", verify(token), items), 5)
+        return save_if_plain(save_parameters("postgresql", verify(token), items), 5)
 
 
 def test_a_plain_save_is_one_statement_in_autocommit(started):
