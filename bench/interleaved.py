@@ -29,7 +29,7 @@ def settings(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def run_once(label: str, env: dict[str, str], url: str, participants: int, concurrency: int,
-             first: int) -> dict[str, float]:
+             first: int, trials: int = 200) -> dict[str, float]:
     if label.startswith("base"):
         server = Gunicorn({"DATABASE_URL": url, **env}, app="bench.baseline_app:app")
     else:
@@ -38,7 +38,7 @@ def run_once(label: str, env: dict[str, str], url: str, participants: int, concu
         server.env.update(env)
     server.start()
     try:
-        return drive(server.url, participants, 200, concurrency, first=first)
+        return drive(server.url, participants, trials, concurrency, first=first)
     finally:
         server.stop()
 
@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--participants", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=200,
+                        help="trials per participant (0: only enter and complete)")
     parser.add_argument("configs", nargs="+", metavar="LABEL=SETTINGS")
     args = parser.parse_args()
     url = args.database
@@ -60,7 +62,7 @@ def main() -> None:
     for round_number in range(args.rounds):
         for label, env in configs:
             figures = run_once(label, env, url, args.participants, args.concurrency,
-                               first=round_number * 100_000)
+                               first=round_number * 100_000, trials=args.trials)
             results[label].append(figures)
             print(f"round {round_number} {label:<12} {figures['requests_per_s']:6.0f} req/s  "
                   f"p99 {figures['p99_ms']:6.1f} ms  cpu/req gunicorn "
