@@ -99,31 +99,32 @@ def experiment_host_app(url: str) -> Any:
     return app
 
 
-def repeat_for_counting(urls: dict[str, str], calls_of: Callable[[Any], Callable[[], None]],
-                        times: int) -> None:
-    """Make ``times`` calls (after ``calls_of``'s warm-up) on PostgreSQL if given, else on
-    SQLite, printing nothing: a run for valgrind to count."""
-    call = calls_of(experiment_host_app(urls.get("postgresql", urls["sqlite"])))
-    for _ in range(times):
-        call()
-
-
-def main() -> None:
+def command_line(doc: str, title: str, calls_of: Callable[[Any], Callable[[], None]],
+                 names: tuple[str, str, str], default_calls: int, warm_up: int) -> None:
+    """The command line of an in-process cost benchmark. ``names`` are the call's noun, its
+    plural (``--arrivals`` / ``--saves``: calls per round) and its verb (``--arrive N`` /
+    ``--save N``: only make ``warm_up`` + N calls on one database, printing nothing, for
+    valgrind to count)."""
+    noun, plural, verb = names
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arrivals", type=int, default=300)
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(f"--{plural}", dest="calls", type=int, default=default_calls)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--postgres", help="a PostgreSQL URL (its tables are dropped)")
-    parser.add_argument("--arrive", type=int, metavar="N",
-                        help="only make 30 + N arrivals, for counting instructions")
+    parser.add_argument(f"--{verb}", dest="count", type=int, metavar="N",
+                        help=f"only make {warm_up} + N {plural}, for counting instructions")
     args = parser.parse_args()
     urls = databases(args.postgres)
-    if args.arrive is not None:
-        repeat_for_counting(urls, arrivals_of, args.arrive)
+    if args.count is not None:  # on PostgreSQL if given, else on SQLite
+        call = calls_of(experiment_host_app(urls.get("postgresql", urls["sqlite"])))
+        for _ in range(args.count):
+            call()
         return
-    print(f"== one new worker's entry, in process: CPU per arrival, median of {args.rounds} "
-          f"rounds of {args.arrivals}")
-    report(urls, arrivals_of, args.arrivals, args.rounds)
+    print(f"== {title}, in process: CPU per {noun}, median of {args.rounds} rounds of "
+          f"{args.calls}")
+    report(urls, calls_of, args.calls, args.rounds)
+
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, "one new worker's entry", arrivals_of, ("arrival", "arrivals", "arrive"),
+                 300, 30)

@@ -19,7 +19,6 @@ this process only: the kernel's work for each round trip to PostgreSQL is not in
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -29,9 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.entry_cost import entry_url, repeat_for_counting, report
+from bench.entry_cost import command_line, entry_url
 from bench.participants import CONFIG
-from bench.save_path import databases
 
 TRIAL = {"trial": 3, "rt": 512, "key": "f", "correct": True}
 
@@ -57,23 +55,5 @@ def saves_of(app: Any) -> Callable[[], None]:
     return save
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--saves", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--postgres", help="a PostgreSQL URL (its tables are dropped)")
-    parser.add_argument("--save", type=int, metavar="N",
-                        help="only make 50 + N saves, for counting instructions")
-    args = parser.parse_args()
-    urls = databases(args.postgres)
-    if args.save is not None:
-        repeat_for_counting(urls, saves_of, args.save)
-        return
-    print(f"== one save of one record, in process: CPU per save, median of {args.rounds} "
-          f"rounds of {args.saves}")
-    report(urls, saves_of, args.saves, args.rounds)
-
-
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, "one save of one record", saves_of, ("save", "saves", "save"), 1000, 50)

@@ -24,31 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
 from .models import UTCDateTime
-
-SAVE_IF_PLAIN = """
-    WITH locked AS (
-        SELECT id FROM runs
-        WHERE id = :run_id AND session_key = :claimed_session AND status = 'in_progress'
-          AND CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END <= :budget
-          AND NOT EXISTS (SELECT 1 FROM trial_records
-                          WHERE run_id = :run_id AND seq = ANY(CAST(:seqs AS integer[])))
-        FOR UPDATE
-    ), inserted AS (
-        INSERT INTO trial_records (run_id, seq, data, received_at)
-        SELECT :run_id, item.seq, item.data, :now
-        FROM ROWS FROM (unnest(CAST(:seqs AS integer[])),
-                        json_array_elements(CAST(:records AS json))) AS item(seq, data)
-        WHERE EXISTS (SELECT 1 FROM locked)
-        RETURNING seq
-    )
-    UPDATE runs
-    SET last_seen_at = :now,
-        rate_count = CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END,
-        rate_window = :window,
-        record_count = record_count + (SELECT count(*) FROM inserted),
-        next_seq = GREATEST(next_seq, :batch_next)
-    WHERE id = (SELECT id FROM locked)
-    RETURNING record_count, next_seq"""
+from .save_sql import SAVE_IF_PLAIN
 
 
 @cache

@@ -47,6 +47,7 @@ from .driver_statements import DriverStatement
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
 from .runs import run_for_claim
+from .save_sql import INSERT_BATCH
 from .tokens import RunClaim
 
 MAX_MISSING_REPORTED = 100
@@ -138,31 +139,6 @@ def touch(claim: RunClaim) -> tuple[RunStatus, int]:
         return run.status, run.record_count
     return RunStatus.IN_PROGRESS, counters[1]
 
-
-#: The batch travels as JSON text (and an array) that the database unpacks: a short statement,
-#: compiled and parsed once, whatever the batch size (a multi-row VALUES list makes drivers
-#: re-parse a long statement on every save). The data is stored verbatim as plain JSON
-#: text, so every string JSON can carry ("\u0000" included) survives. The EXISTS guard
-#: stores nothing unless the token's session still holds the run and it is in progress.
-INSERT_BATCH = {
-    "postgresql": """
-        INSERT INTO trial_records (run_id, seq, data, received_at)
-        SELECT :run_id, item.seq, item.data, :now
-        FROM ROWS FROM (unnest(CAST(:seqs AS integer[])),
-                        json_array_elements(CAST(:records AS json))) AS item(seq, data)
-        WHERE EXISTS (SELECT 1 FROM runs WHERE id = :run_id AND session_key = :claimed_session
-                      AND status = 'in_progress')
-        ON CONFLICT (run_id, seq) DO NOTHING
-        RETURNING seq""",
-    "sqlite": """
-        INSERT INTO trial_records (run_id, seq, data, received_at)
-        SELECT :run_id, json_extract(value, '$.seq'), json_extract(value, '$.data'), :now
-        FROM json_each(:records)
-        WHERE EXISTS (SELECT 1 FROM runs WHERE id = :run_id AND session_key = :claimed_session
-                      AND status = 'in_progress')
-        ON CONFLICT (run_id, seq) DO NOTHING
-        RETURNING seq""",
-}
 
 @cache
 def _insert_statement(dialect: str) -> TextClause:
