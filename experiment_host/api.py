@@ -7,6 +7,7 @@ request that fails changes nothing (the transaction is rolled back).
 from __future__ import annotations
 
 import json
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -44,11 +45,31 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _OutOfRange(ValueError):
+    pass
+
+
+def _finite(literal: str) -> float:
+    # A number beyond a double's range (1e400) would be stored as Infinity, which is not
+    # JSON: no database takes it, so it is refused here, as NaN and Infinity are.
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _OutOfRange(literal)
+    return value
+
+
+#: Built once: json.loads with any option builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite)
+
+
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object, whatever Content-Type the client sent."""
     raw = request.get_data(cache=False)
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    except _OutOfRange as exc:
+        raise ApiError(400, "invalid_json", f"The number {str(exc)[:40]} is too large to "
+                       "store; numbers must be within about ±1.7e308.") from exc
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from exc
     if not isinstance(body, dict):

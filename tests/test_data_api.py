@@ -172,6 +172,23 @@ def test_wrong_types_change_nothing(client, app, start_run, bad_records):
     assert stored(app, config["run"]["id"]) == []
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e999", "2e308"])
+def test_a_number_beyond_a_doubles_range_is_refused_and_nothing_kept(client, app, start_run,
+                                                                     number):
+    """Parsed, it would be infinite, which is not JSON: no database could store it."""
+    config = start_run()
+    body = ('{"token": "' + config["token"] + '", "records": [{"seq": 0, "data": {"t": 1}}, '
+            '{"seq": 1, "data": {"x": ' + number + '}}]}')
+    response = client.post("/api/records", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_json"
+    assert number in response.get_json()["message"]
+    assert stored(app, config["run"]["id"]) == []
+    fine = body.replace(number, "1.5e300")
+    assert client.post("/api/records", data=fine, content_type="application/json"
+                       ).get_json()["saved"] == 2
+
+
 def test_lone_surrogate_escape_in_raw_json_is_refused(client, app, start_run):
     config = start_run()
     body = ('{"token": "' + config["token"]
