@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -59,5 +60,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(InterfaceError, _database_unavailable)
+    # Every pooled connection stayed busy for the pool's timeout: retryable too.
+    app.register_error_handler(PoolTimeout, _database_unavailable)
     if not app.testing:
         app.register_error_handler(Exception, _unexpected)

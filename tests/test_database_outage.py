@@ -140,3 +140,19 @@ def test_a_connection_in_steady_use_is_not_pinged(postgres_client, monkeypatch):
     response = client.post("/api/records", json={"token": token, "records": records(5, 6)})
     assert response.get_json()["saved"] == 6
     assert len(pings) == 1
+
+
+def test_every_pooled_connection_busy_answers_503(database_url):
+    """A flood that holds every connection for the pool's timeout: retryable, not a crash."""
+    app = build_app(database_url, SQLALCHEMY_ENGINE_OPTIONS={
+        "pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    client = app.test_client()
+    args = {"assignmentId": "POOLBUSY000000000000000000000001", "hitId": "H",
+            "workerId": "APOOLBUSY00001", "turkSubmitTo": "https://www.mturk.com"}
+    token = task_config(client.get("/exp/open", query_string=args).data)["token"]
+    with app.app_context(), db.engine.connect():  # the pool's only connection
+        busy = client.post("/api/heartbeat", json={"token": token})
+    assert busy.status_code == 503
+    assert busy.get_json()["error"] == "database_unavailable"
+    assert client.post("/api/heartbeat", json={"token": token}).status_code == 200
+    dispose(app)
