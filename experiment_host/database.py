@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Connection, Dialect, Engine, bindparam, event
+from sqlalchemy import Connection, Dialect, Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -105,6 +105,11 @@ def write_transaction() -> Iterator[Connection]:
             lock.release()
 
 
+def _ping_idle_connections(engine: Engine) -> None:
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _pinging_if_idle(engine.dialect))
+
+
 def init_app(app: Flask) -> None:
     """Bind the database; set SQLite's pragmas on every new connection, or ping a server
     database's connections that have been idle for long."""
@@ -114,8 +119,27 @@ def init_app(app: Flask) -> None:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            event.listen(engine, "checkin", _note_checkin)
-            event.listen(engine, "checkout", _pinging_if_idle(engine.dialect))
+            _ping_idle_connections(engine)
+
+
+#: How long a statement on the autocommit engine may run, lock waits included, and how long
+#: its connection may go unanswered, before it fails (503; the clients resend): a process's
+#: saves queue behind its group's statement, so a stuck one must not hold them for long.
+AUTOCOMMIT_STATEMENT_TIMEOUT_MS = 10_000
+
+
+def autocommit_engine(app: Flask) -> Engine:
+    """A small PostgreSQL engine of its own whose connections are in autocommit mode for
+    good, for statements that commit themselves (switching a pooled connection there and
+    back costs more Python than such a statement's own execution)."""
+    timeout = AUTOCOMMIT_STATEMENT_TIMEOUT_MS
+    options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_size": 1, "max_overflow": 2,
+               "connect_args": {"options": f"-c statement_timeout={timeout}",
+                                "tcp_user_timeout": timeout}}
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="AUTOCOMMIT",
+                           **options)
+    _ping_idle_connections(engine)
+    return engine
 
 
 def _session_dialect() -> str:

@@ -40,7 +40,7 @@ from sqlalchemy import (
     update,
 )
 
-from .autocommit_save import save_if_plain
+from .autocommit_save import PlainSave, save_if_plain
 from .columns import columns_known, register_columns, remember
 from .database import write_transaction
 from .driver_statements import DriverStatement
@@ -229,13 +229,13 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     Their keys are registered as trials.csv columns first (:mod:`columns`), in the same
     transaction; a batch whose keys are all known costs no SQL for that. On PostgreSQL
     such a batch is first offered to :func:`save_if_plain`, which stores it in one
-    autocommitted statement unless the save needs a decision.
+    autocommitted statement, with the saves of other requests made meanwhile, unless the
+    save needs a decision.
     """
     slug = claim.experiment_slug  # None only if the run does not exist
     datas = [r.data for r in records]
     if slug and db.engine.dialect.name == "postgresql" and columns_known(slug, datas):
-        counters = save_if_plain(save_parameters("postgresql", claim, records),
-                                 current_app.config["RUN_REQUESTS_PER_MINUTE"])
+        counters = save_if_plain(plain_save(claim, records))
         if counters is not None:
             return SaveResult(len(records), 0, *counters)
     with write_transaction() as connection:
@@ -278,11 +278,22 @@ def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_r
 _STORE = {"sqlite": _store_sqlite, "postgresql": _store_postgresql}
 
 
+def _batch_next(records: Sequence[RecordIn]) -> int:
+    return max((r.seq for r in records), default=-1) + 1
+
+
 def save_parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]
                     ) -> dict[str, Any]:
     """The save statements' parameters: the guard's, the batch's and ``batch_next``."""
     return {**guard_parameters(claim), **batch_parameters(dialect, records),
-            "batch_next": max((r.seq for r in records), default=-1) + 1}
+            "batch_next": _batch_next(records)}
+
+
+def plain_save(claim: RunClaim, records: Sequence[RecordIn]) -> PlainSave:
+    """The save as PostgreSQL's autocommitted statement takes it (:mod:`autocommit_save`)."""
+    batch = batch_parameters("postgresql", records)
+    return PlainSave(claim.run_id, claim.session_key, batch["seqs"], batch["records"],
+                     _batch_next(records))
 
 
 def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]

@@ -38,28 +38,50 @@ INSERT_BATCH = {
     for dialect, rows in BATCH_ROWS.items()
 }
 
-#: PostgreSQL's save when it needs no decision (see :mod:`autocommit_save`): lock the run
-#: if it is claimed, within its budget and holds none of the seqs; then insert (no ON
-#: CONFLICT: a seq stored meanwhile fails the whole statement) and count, as the
-#: transactional save's run update does (``records._count_saved``).
+#: PostgreSQL's saves that need no decision, several runs' at once (see
+#: :mod:`autocommit_save`). Each claimed run that is within its budget and holds none of its
+#: batch's seqs is locked, one after another in the order given (by id, so two of these
+#: statements never wait for each other in a cycle); then its records are inserted (no ON
+#: CONFLICT: a seq stored meanwhile fails the whole statement) and counted, as the
+#: transactional save's run update does (``records._count_saved``). Each run appears once;
+#: the runs answered are the saves done. Every step is one pass over the batch, whatever
+#: its size.
 SAVE_IF_PLAIN = f"""
-    WITH locked AS (
-        SELECT id FROM runs
-        WHERE {CLAIMED_IN_PROGRESS}
-          AND {REQUESTS_THIS_MINUTE} <= :budget
-          AND NOT EXISTS (SELECT 1 FROM trial_records
-                          WHERE run_id = :run_id AND seq = ANY(CAST(:seqs AS integer[])))
-        FOR UPDATE
+    WITH claims AS (
+        SELECT * FROM unnest(CAST(:run_ids AS integer[]), CAST(:sessions AS text[]),
+                             CAST(:batch_nexts AS integer[]))
+            AS claim(claimed_run, claimed_session, batch_next)
+    ), items AS (
+        SELECT * FROM ROWS FROM (unnest(CAST(:item_runs AS integer[])),
+                                 unnest(CAST(:seqs AS integer[])),
+                                 json_array_elements(CAST(:records AS json)))
+            AS item(item_run, seq, data)
+    ), resent AS MATERIALIZED (
+        SELECT DISTINCT items.item_run FROM items JOIN trial_records AS stored
+            ON stored.run_id = items.item_run AND stored.seq = items.seq
+    ), locked AS (
+        SELECT run.id, claims.batch_next
+        FROM claims CROSS JOIN LATERAL (
+            SELECT id FROM runs
+            WHERE id = claims.claimed_run AND session_key = claims.claimed_session
+              AND status = 'in_progress' AND {REQUESTS_THIS_MINUTE} <= :budget
+              AND NOT EXISTS (SELECT 1 FROM resent WHERE resent.item_run = claims.claimed_run)
+            FOR UPDATE
+        ) AS run
     ), inserted AS (
-        INSERT INTO trial_records (run_id, seq, data, received_at) {BATCH_ROWS["postgresql"]}
-        WHERE EXISTS (SELECT 1 FROM locked)
-        RETURNING seq
+        INSERT INTO trial_records (run_id, seq, data, received_at)
+        SELECT items.item_run, items.seq, items.data, :now
+        FROM items JOIN locked ON locked.id = items.item_run
+        RETURNING run_id
+    ), counted AS (
+        SELECT run_id, count(*) AS stored FROM inserted GROUP BY run_id
     )
     UPDATE runs
     SET last_seen_at = :now,
         rate_count = {REQUESTS_THIS_MINUTE},
         rate_window = :window,
-        record_count = record_count + (SELECT count(*) FROM inserted),
-        next_seq = GREATEST(next_seq, :batch_next)
-    WHERE id = (SELECT id FROM locked)
-    RETURNING record_count, next_seq"""
+        record_count = record_count + coalesce(counted.stored, 0),
+        next_seq = GREATEST(next_seq, locked.batch_next)
+    FROM locked LEFT JOIN counted ON counted.run_id = locked.id
+    WHERE runs.id = locked.id
+    RETURNING runs.id, runs.record_count, runs.next_seq"""

@@ -56,6 +56,8 @@ def dispose(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    if "plain_saves" in app.extensions:
+        app.extensions["plain_saves"].engine.dispose()
 
 
 @pytest.fixture

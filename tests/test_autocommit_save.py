@@ -1,5 +1,6 @@
-"""autocommit_save: PostgreSQL's everyday save is one statement outside a transaction, and
-it changes nothing whenever the save needs a decision (the transactional save decides)."""
+"""autocommit_save: PostgreSQL's everyday saves are one statement outside a transaction,
+shared by the saves that arrive together; it stores a run's save only when the save needs
+no decision, and changes nothing of the others (each is then saved the transactional way)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, text
 
-from experiment_host.autocommit_save import save_if_plain
+from experiment_host import database
+from experiment_host.autocommit_save import PlainSave
 from experiment_host.extensions import db
 from experiment_host.models import Run, TrialRecord
-from experiment_host.records import RecordIn, save_parameters
+from experiment_host.records import RecordIn, plain_save
 from experiment_host.tokens import verify
 from tests.conftest import POSTGRES_URL, build_app, dispose
 from tests.helpers import records, task_config
@@ -20,55 +22,78 @@ from tests.helpers import records, task_config
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_DATABASE_URL (PostgreSQL)")
 
 
-@pytest.fixture
-def started():
-    """A PostgreSQL app, and the token of a run whose first save registered its columns."""
-    app = build_app(POSTGRES_URL, RUN_REQUESTS_PER_MINUTE=5)
-    args = {"assignmentId": "AUTOCOMMIT000000000000000000001", "hitId": "H",
-            "workerId": "AAUTOCOMMIT0001", "turkSubmitTo": "https://www.mturk.com"}
-    client = app.test_client()
+def enter(client, n: int) -> str:
+    """A new worker's run token; its first save (seqs 0 and 1) registered the columns."""
+    args = {"assignmentId": f"AUTOCOMMIT{n:021d}", "hitId": "H",
+            "workerId": f"AAUTOCOMMIT{n:04d}", "turkSubmitTo": "https://www.mturk.com"}
     token = task_config(client.get("/exp/open", query_string=args).data)["token"]
     first = client.post("/api/records", json={"token": token, "records": records(0, 2)})
     assert first.get_json()["saved"] == 2
-    yield app, client, token
+    return token
+
+
+@pytest.fixture
+def started():
+    """A PostgreSQL app (5 requests per run and minute), in its context, and the token of a
+    started run."""
+    app = build_app(POSTGRES_URL, RUN_REQUESTS_PER_MINUTE=5)
+    client = app.test_client()
+    with app.app_context():  # for verify() and plain_save() in the tests
+        yield app, client, enter(client, 1)
     dispose(app)
 
 
-def run_state(app) -> tuple[list[int], int, int, int]:
-    """Stored seqs, record_count, next_seq and requests counted this minute."""
+def run_state(app, run_id: int | None = None) -> tuple[list[int], int, int, int]:
+    """Stored seqs, record_count, next_seq and requests counted this minute of a run."""
     with app.app_context():
-        seqs = list(db.session.scalars(select(TrialRecord.seq).order_by(TrialRecord.seq)))
-        run = db.session.scalars(select(Run)).one()
+        run = (db.session.get(Run, run_id) if run_id is not None
+               else db.session.scalars(select(Run)).one())
+        seqs = list(db.session.scalars(select(TrialRecord.seq).where(TrialRecord.run_id == run.id)
+                                       .order_by(TrialRecord.seq)))
         return seqs, run.record_count, run.next_seq, run.rate_count
 
 
-def plain_save(app, token: str, batch: list[dict[str, Any]]) -> tuple[int, int] | None:
+def save_of(token: str, batch: list[dict[str, Any]]) -> PlainSave:
+    return plain_save(verify(token), [RecordIn(r["seq"], r["data"]) for r in batch])
+
+
+def save_all(app, *saves: PlainSave) -> list[tuple[int, int] | None]:
+    """One statement for these saves, as the group commit sends it."""
     with app.app_context():
-        items = [RecordIn(r["seq"], r["data"]) for r in batch]
-        return save_if_plain(save_parameters("postgresql", verify(token), items), 5)
+        return app.extensions["plain_saves"].save_all(saves)
+
+
+def statements_of(app) -> list[dict[str, Any]]:
+    """The parameters of every statement the plain saves' engine runs from now on."""
+    seen: list[dict[str, Any]] = []
+
+    def watch(connection, _cursor, statement, parameters, *_):
+        assert connection.connection.driver_connection.autocommit
+        seen.append({"verb": statement.split()[0], **parameters})
+
+    event.listen(app.extensions["plain_saves"].engine, "before_cursor_execute", watch)
+    return seen
 
 
 def test_a_plain_save_is_one_statement_in_autocommit(started):
     app, client, token = started
-    seen: list[tuple[str, bool]] = []
-
-    def watch(connection, cursor, statement, *_):
-        seen.append((statement.split()[0], connection.connection.driver_connection.autocommit))
-
+    plain = statements_of(app)
+    other: list[str] = []
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", watch)
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda _c, _cu, statement, *_: other.append(statement))
     response = client.post("/api/records", json={"token": token, "records": records(2, 4)})
     assert response.get_json() == {"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}
-    assert seen == [("WITH", True)]
+    assert [(s["verb"], s["run_ids"], s["seqs"]) for s in plain] == [("WITH", [1], [2, 3])]
+    assert other == []  # nothing on the transactional engine
     assert run_state(app) == ([0, 1, 2, 3], 4, 4, 2)
 
 
 def test_a_resend_changes_nothing_and_the_transactional_save_answers(started):
     app, client, token = started
     errors: list[Exception] = []
-    with app.app_context():
-        event.listen(db.engine, "handle_error", lambda context: errors.append(context))
-    assert plain_save(app, token, records(1, 4)) is None
+    event.listen(app.extensions["plain_saves"].engine, "handle_error", errors.append)
+    assert save_all(app, save_of(token, records(1, 4))) == [None]
     assert errors == []  # refused by its guard, not by a unique violation
     assert run_state(app) == ([0, 1], 2, 2, 1)
     response = client.post("/api/records", json={"token": token, "records": records(1, 4)})
@@ -78,43 +103,138 @@ def test_a_resend_changes_nothing_and_the_transactional_save_answers(started):
 def test_at_the_request_budget_it_changes_nothing(started):
     app, client, token = started
     for seq in range(2, 6):  # requests 2 to 5 of this minute
-        assert plain_save(app, token, records(seq, seq + 1)) is not None
-    assert plain_save(app, token, records(6, 7)) is None
+        assert save_all(app, save_of(token, records(seq, seq + 1))) != [None]
+    assert save_all(app, save_of(token, records(6, 7))) == [None]
     assert run_state(app) == ([0, 1, 2, 3, 4, 5], 6, 6, 5)
     assert client.post("/api/records", json={"token": token, "records": records(6, 7)}
                        ).status_code == 429
 
 
-def waiting_save(app, token: str, batch: list[dict[str, Any]]) -> tuple[threading.Thread, list]:
-    """A plain save started in a thread (it waits for whatever another transaction holds)."""
+def test_several_runs_in_one_statement_each_decided_on_its_own(started):
+    app, client, token = started
+    resending, finished = enter(client, 2), enter(client, 3)
+    with app.app_context():
+        db.session.execute(text("UPDATE runs SET status = 'completed' WHERE id = :id"),
+                           {"id": verify(finished).run_id})
+        db.session.commit()
+    answers = save_all(app, save_of(finished, records(2, 3)), save_of(token, records(2, 5)),
+                       save_of(resending, records(1, 3)))
+    assert answers == [None, (5, 5), None]
+    assert run_state(app, verify(token).run_id) == ([0, 1, 2, 3, 4], 5, 5, 2)
+    assert run_state(app, verify(resending).run_id) == ([0, 1], 2, 2, 1)
+    assert run_state(app, verify(finished).run_id) == ([0, 1], 2, 2, 1)
+
+
+def test_a_runs_second_save_in_the_same_statement_is_left_to_its_request(started):
+    app, _client, token = started
+    assert save_all(app, save_of(token, records(2, 3)), save_of(token, records(3, 4))) == [
+        (3, 3), None]
+    assert run_state(app) == ([0, 1, 2], 3, 3, 2)
+
+
+def test_a_statement_the_database_refuses_stores_none_of_its_saves(started):
+    app, client, token = started
+    other = enter(client, 2)
+    broken = PlainSave(verify(other).run_id, verify(other).session_key, [2], "[Infinity]", 3)
+    assert save_all(app, save_of(token, records(2, 3)), broken) == [None, None]
+    assert run_state(app, verify(token).run_id) == ([0, 1], 2, 2, 1)
+    assert run_state(app, verify(other).run_id) == ([0, 1], 2, 2, 1)
+
+
+def in_thread(work) -> tuple[threading.Thread, list]:
+    """Run ``work`` in a thread (it waits for whatever another transaction holds)."""
     outcome: list = []
-    thread = threading.Thread(target=lambda: outcome.append(plain_save(app, token, batch)))
+    thread = threading.Thread(target=lambda: outcome.append(work()))
     thread.start()
     return thread, outcome
 
 
 def test_a_seq_stored_meanwhile_undoes_the_whole_statement(started):
-    app, _client, token = started
+    app, client, token = started
+    other_token = enter(client, 2)
     with app.app_context(), db.engine.connect() as other:
         other.execute(text("INSERT INTO trial_records (run_id, seq, data, received_at) "
-                           "SELECT id, 3, '{\"trial\": 3}', now() FROM runs"))
-        thread, outcome = waiting_save(app, token, records(2, 5))
+                           "VALUES (:id, 3, '{\"trial\": 3}', now())"),
+                      {"id": verify(token).run_id})
+        saves = save_of(token, records(2, 5)), save_of(other_token, records(2, 4))
+        thread, outcome = in_thread(lambda: save_all(app, *saves))
         thread.join(0.5)
         assert thread.is_alive()  # waits for the other transaction's seq 3
         other.commit()
     thread.join(10)
-    assert outcome == [None]
-    assert run_state(app) == ([0, 1, 3], 2, 2, 1)  # seq 2 and 4 not stored, nothing counted
+    assert outcome == [[None, None]]
+    assert run_state(app, verify(token).run_id) == ([0, 1, 3], 2, 2, 1)
+    assert run_state(app, verify(other_token).run_id) == ([0, 1], 2, 2, 1)
+    # Each request then saves its own batch the transactional way.
+    assert client.post("/api/records", json={"token": other_token, "records": records(2, 4)}
+                       ).get_json()["stored"] == 2
 
 
 def test_a_completion_committed_meanwhile_is_seen(started):
     app, _client, token = started
     with app.app_context(), db.engine.connect() as other:
         other.execute(text("UPDATE runs SET status = 'completed'"))
-        thread, outcome = waiting_save(app, token, records(2, 4))
+        save = save_of(token, records(2, 4))
+        thread, outcome = in_thread(lambda: save_all(app, save))
         thread.join(0.5)
         assert thread.is_alive()  # waits for the run's row
         other.commit()
     thread.join(10)
-    assert outcome == [None]
+    assert outcome == [[None]]
     assert run_state(app) == ([0, 1], 2, 2, 1)
+
+
+def test_saves_that_arrive_during_a_statement_share_the_next(started):
+    """Requests of one process: while one save waits on its run's row, five others queue,
+    then all five go in one statement, and every request gets its own answer."""
+    app, client, token = started
+    tokens = [enter(client, n) for n in range(2, 7)]
+    plain = statements_of(app)
+
+    def post(run_token: str, seqs: tuple[int, int]) -> Any:
+        with app.test_client() as own:
+            return own.post("/api/records", json={"token": run_token,
+                                                  "records": records(*seqs)}).get_json()
+
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("SELECT 1 FROM runs WHERE id = :id FOR UPDATE"),
+                      {"id": verify(token).run_id})
+        first, first_answer = in_thread(lambda: post(token, (2, 4)))
+        for _ in range(200):  # the first save's statement is out, waiting for the row
+            if plain:
+                break
+            threading.Event().wait(0.01)
+        queued = [in_thread(lambda t=t: post(t, (2, 3))) for t in tokens]
+        for _ in range(200):
+            with app.extensions["plain_saves"].group._lock:
+                if len(app.extensions["plain_saves"].group._queue) == len(tokens):
+                    break
+            threading.Event().wait(0.01)
+        other.rollback()
+    for thread, _ in ((first, first_answer), *queued):
+        thread.join(10)
+    assert [len(s["run_ids"]) for s in plain] == [1, 5]
+    assert first_answer == [{"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}]
+    assert [answer for _, answer in queued] == [
+        [{"stored": 1, "duplicates": 0, "saved": 3, "next_seq": 3}]] * len(tokens)
+    for run_token in tokens:
+        assert run_state(app, verify(run_token).run_id) == ([0, 1, 2], 3, 3, 2)
+
+
+def test_a_statement_held_too_long_fails_with_503_and_the_resend_is_stored(monkeypatch):
+    """The process's saves queue behind its group's statement: a stuck one must not hold
+    them for long (database.AUTOCOMMIT_STATEMENT_TIMEOUT_MS, here 300 ms)."""
+    monkeypatch.setattr(database, "AUTOCOMMIT_STATEMENT_TIMEOUT_MS", 300)
+    app = build_app(POSTGRES_URL)
+    client = app.test_client()
+    token = enter(client, 1)
+    body = {"token": token, "records": records(2, 4)}
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("SELECT 1 FROM runs FOR UPDATE"))  # e.g. a long researcher update
+        held = client.post("/api/records", json=body)
+        other.rollback()
+    assert held.status_code == 503
+    assert held.get_json()["error"] == "database_unavailable"
+    assert run_state(app) == ([0, 1], 2, 2, 1)
+    assert client.post("/api/records", json=body).get_json()["saved"] == 4
+    dispose(app)

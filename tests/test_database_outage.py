@@ -128,8 +128,7 @@ def test_after_a_restart_an_idle_pool_answers_the_first_request(postgres_client,
 def test_a_connection_in_steady_use_is_not_pinged(postgres_client, monkeypatch):
     app, client, token = postgres_client
     pings: list[object] = []
-    with app.app_context():
-        dialect = db.engine.dialect
+    dialect = app.extensions["plain_saves"].engine.dialect  # the engine the saves use
     real_ping = dialect.do_ping
     monkeypatch.setattr(dialect, "do_ping", lambda c: pings.append(c) or real_ping(c))
     monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 60.0)  # however slow this machine
