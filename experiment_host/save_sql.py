@@ -57,8 +57,10 @@ SAVE_IF_PLAIN = f"""
                                  json_array_elements(CAST(:records AS json)))
             AS item(item_run, seq, data)
     ), resent AS MATERIALIZED (
-        SELECT DISTINCT items.item_run FROM items JOIN trial_records AS stored
-            ON stored.run_id = items.item_run AND stored.seq = items.seq
+        SELECT DISTINCT items.item_run FROM items CROSS JOIN LATERAL (
+            SELECT 1 FROM trial_records AS stored
+            WHERE stored.run_id = items.item_run AND stored.seq = items.seq LIMIT 1
+        ) AS stored
     ), locked AS (
         SELECT run.id, claims.batch_next
         FROM claims CROSS JOIN LATERAL (

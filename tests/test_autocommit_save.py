@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, text
 
-from experiment_host import database
+from experiment_host import autocommit_save, database
 from experiment_host.autocommit_save import PlainSave
 from experiment_host.extensions import db
 from experiment_host.models import Run, TrialRecord
@@ -238,3 +238,36 @@ def test_a_statement_held_too_long_fails_with_503_and_the_resend_is_stored(monke
     assert run_state(app) == ([0, 1], 2, 2, 1)
     assert client.post("/api/records", json=body).get_json()["saved"] == 4
     dispose(app)
+
+
+def test_stored_seqs_are_looked_up_by_index_not_by_scanning_the_records(started):
+    """The statement is planned once per connection (a generic plan), so its plan must not
+    depend on how many records the table holds: no scan of trial_records, here with 20,000
+    records of another run (a size at which a hash join over a scan looks cheaper)."""
+    app, client, token = started
+    other = enter(client, 2)
+    with app.app_context():
+        db.session.execute(text(
+            "INSERT INTO trial_records (run_id, seq, data, received_at) "
+            "SELECT :id, seq, '{}', now() FROM generate_series(2, 20001) AS seq"),
+            {"id": verify(other).run_id})
+        db.session.commit()
+        db.session.execute(text("ANALYZE trial_records"))
+        db.session.commit()
+    engine = app.extensions["plain_saves"].engine
+    sql = str(autocommit_save._statement().compile(dialect=engine.dialect))
+    connection = engine.raw_connection()
+    driver = connection.driver_connection
+    try:
+        for seq in range(2, 10):  # psycopg prepares a statement from its fifth execution on
+            parameters = autocommit_save._parameters([save_of(token, records(seq, seq + 1))])
+            parameters["now"] = parameters["now"].replace(tzinfo=None)
+            parameters["budget"] = 100  # the fixture allows 5 requests a minute
+            with driver.transaction():
+                assert driver.execute(sql, parameters, prepare=True).fetchall()
+                scans = driver.execute("SELECT seq_scan FROM pg_stat_xact_user_tables "
+                                       "WHERE relname = 'trial_records'").fetchone()
+                assert scans == (0,), seq
+    finally:
+        connection.close()
+    assert run_state(app, verify(token).run_id)[0] == list(range(10))
