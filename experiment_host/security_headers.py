@@ -69,49 +69,77 @@ def _worker_policies(submit_origins: tuple[str, ...]) -> WorkerPolicies:
                           f"{other}; {ancestors}")
 
 
-def _worker_policy() -> str:
-    policies = _worker_policies(tuple(current_app.config["MTURK_SUBMIT_ORIGINS"]))
-    if request.blueprint == "api":
-        return policies.api
-    if request.environ.get(TASK_PAGE_MARK):
-        return policies.task_page
-    return policies.other_page
+class Step(NamedTuple):
+    """Headers a kind of response gets: ``replace`` always, ``default`` unless the view set
+    them, and ``remove`` dropped."""
+
+    replace: tuple[tuple[str, str], ...] = ()
+    default: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
 
 
-def _set_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.endpoint in ASSET_ENDPOINTS:
-        return response
-    if request.blueprint in FRAMED_BLUEPRINTS:
-        headers["Content-Security-Policy"] = _worker_policy()
-        headers.pop("X-Frame-Options", None)
-        # Pages and API answers carry run tokens: keep them out of caches and referrers.
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers["Cache-Control"] = "no-store"
-    else:
-        headers.setdefault("Content-Security-Policy", RESEARCHER_PAGE)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-    return response
+#: Pages and API answers inside the platform's frame carry run tokens: keep them out of
+#: caches and referrers.
+_FRAMED_DEFAULTS = (("Referrer-Policy", "no-referrer"),)
+
+
+@lru_cache(maxsize=64)
+def _step(kind: str, secure: bool, submit_origins: tuple[str, ...]) -> Step:
+    """The headers of one kind of response: built once per kind and configuration."""
+    common = (("X-Content-Type-Options", "nosniff"),
+              *((("Strict-Transport-Security", "max-age=31536000"),) if secure else ()))
+    if kind == "asset":
+        return Step(default=common)
+    if kind == "researcher":
+        return Step(default=(*common, ("Content-Security-Policy", RESEARCHER_PAGE),
+                             ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")))
+    policy = getattr(_worker_policies(submit_origins), kind)
+    return Step(replace=(("Content-Security-Policy", policy), ("Cache-Control", "no-store")),
+                default=(*common, *_FRAMED_DEFAULTS), remove=("X-Frame-Options",))
+
+
+def _kind(endpoint: str | None, blueprint: str | None, environ: dict[str, object]) -> str:
+    if endpoint in ASSET_ENDPOINTS:
+        return "asset"
+    if blueprint == "api":
+        return "api"
+    if blueprint in FRAMED_BLUEPRINTS:
+        return "task_page" if environ.get(TASK_PAGE_MARK) else "other_page"
+    return "researcher"
 
 
 COMPRESSIBLE_ASSETS = ("text/css", "text/javascript", "application/javascript")
 
 
-def _let_assets_compress(response: Response) -> Response:
-    # send_file streams files as they are ("direct passthrough"), which Flask-Compress leaves
-    # alone; scripts and styles are small, so read them and let it compress them.
-    if (request.endpoint in ASSET_ENDPOINTS and response.mimetype in COMPRESSIBLE_ASSETS
-            and response.status_code == 200):
+def _set_headers(response: Response) -> Response:
+    """Add this kind of response's headers. One hook, one look at what the view set: every
+    answer passes here, the data API's hundreds of times a second."""
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    endpoint = current.endpoint
+    kind = _kind(endpoint, current.blueprint, current.environ)
+    if kind == "asset" and response.mimetype in COMPRESSIBLE_ASSETS and response.status_code == 200:
+        # send_file streams files as they are ("direct passthrough"), which Flask-Compress
+        # leaves alone; scripts and styles are small, so read them and let it compress them.
         response.direct_passthrough = False
         response.set_data(response.get_data())
+    step = _step(kind, current.is_secure, tuple(current_app.config["MTURK_SUBMIT_ORIGINS"]))
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
+    for name in step.remove:
+        if name.lower() in present:
+            del headers[name]
+    for name, value in step.replace:
+        if name.lower() in present:
+            headers[name] = value
+        else:
+            headers.add(name, value)
+    for name, value in step.default:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 
 def init_app(app: Flask) -> None:
-    """Add the headers to every response (after Flask-Compress, which is set up earlier)."""
+    """Add the headers to every response (before Flask-Compress, which is set up earlier:
+    Flask runs the later hook first)."""
     app.after_request(_set_headers)
-    app.after_request(_let_assets_compress)
