@@ -62,7 +62,7 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import autocommit_save, columns, database, experiments, sessions
+    from . import columns, database, experiments, plain_saves, sessions
     from .extensions import compress, csrf, db, migrate
 
     sessions.init_app(app)
@@ -72,7 +72,7 @@ def _init_extensions(app: Flask) -> None:
     compress.init_app(app)
     experiments.init_app(app)
     columns.init_app(app)
-    autocommit_save.init_app(app)
+    plain_saves.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

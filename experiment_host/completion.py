@@ -18,13 +18,8 @@ from .database import write_transaction
 from .experiments import Experiment
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime
-from .records import (
-    MAX_MISSING_REPORTED,
-    RecordError,
-    claimed_in_progress,
-    finished_error,
-    guard_parameters,
-)
+from .records import MAX_MISSING_REPORTED, RecordError, finished_error
+from .run_guard import claimed_in_progress, guard_parameters
 from .runs import run_for_claim
 from .tokens import RunClaim
 

@@ -2,10 +2,10 @@
 
 While one thread writes, the threads that arrive meanwhile queue their items; when it is
 done, the first of them writes everything queued, in one go, and the others wait for its
-answer. A thread that finds nobody writing writes its own item at once, so a quiet server
-adds no wait. Under load one database statement (one round trip, one commit) then carries
-the saves of several workers instead of one each: the per-statement cost is what the app
-and the database spend most on (bench/RESULTS.md).
+answer. A thread that finds nobody writing writes its own item at once (after an optional
+``gather`` step), so a quiet server adds no wait. Under load one database statement (one
+round trip, one commit) then carries the saves of several workers instead of one each: the
+per-statement cost is what the app and the database spend most on (bench/RESULTS.md).
 
 Every waiting thread is answered: with its item's result, or with the exception the write
 raised (each waiter raises it as its own request's error). Nothing is acknowledged before
@@ -39,9 +39,12 @@ class GroupCommit(Generic[Item, Result]):
     ``max_items`` at a time and one call at a time; ``write`` returns one result per item."""
 
     def __init__(self, write: Callable[[Sequence[Item]], Sequence[Result]],
-                 max_items: int = 64) -> None:
+                 max_items: int = 64, gather: Callable[[], None] | None = None) -> None:
         self._write = write
         self._max_items = max_items
+        #: Called by a caller that finds nobody writing, before it writes: for a write that
+        #: does not wait on I/O (SQLite), a moment for the requests already in to join.
+        self._gather = gather
         self._lock = threading.Lock()
         self._queue: list[_Waiter[Item, Result]] = []
         self._writing = False
@@ -50,13 +53,14 @@ class GroupCommit(Generic[Item, Result]):
         """Write ``item``, alone or with others, and return its result (or raise)."""
         waiter: _Waiter[Item, Result] = _Waiter(item)
         with self._lock:
-            if self._writing:
-                self._queue.append(waiter)
-                batch = None
-            else:
+            leading = not self._writing
+            if leading:
                 self._writing = True
-                batch = [waiter]
-        if batch is None:
+            else:
+                self._queue.append(waiter)
+        if leading:
+            batch: list[_Waiter[Item, Result]] | None = self._gathered(waiter)
+        else:
             waiter.wake.acquire()
             batch = waiter.batch
         if batch is not None:
@@ -64,6 +68,17 @@ class GroupCommit(Generic[Item, Result]):
         if waiter.error is not None:
             raise waiter.error
         return waiter.result  # type: ignore[return-value]
+
+    def _gathered(self, first: _Waiter[Item, Result]) -> list[_Waiter[Item, Result]]:
+        """The batch of a caller that found nobody writing: itself, and with ``gather``
+        whatever queued meanwhile."""
+        if self._gather is None:
+            return [first]
+        self._gather()
+        with self._lock:
+            batch = [first, *self._queue[:self._max_items - 1]]
+            del self._queue[:self._max_items - 1]
+        return batch
 
     def _lead(self, batch: list[_Waiter[Item, Result]]) -> None:
         """Write ``batch`` (led by its first waiter, this thread), answer it, hand over."""

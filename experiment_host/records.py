@@ -5,8 +5,9 @@ CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress under t
 session, and one update of the run's row (seen now, request budget, counters) that locks
 it: two statements on SQLite, one on PostgreSQL (the insert as a CTE of the update), then
 the commit. It does not load the run first: only when a guard refuses is the
-run read, to say why. The guard and the error type are shared with :mod:`completion`.
-On PostgreSQL the common save skips the transaction altogether (:mod:`autocommit_save`).
+run read, to say why. The guard (:mod:`run_guard`) and the error type are shared with
+:mod:`completion`. The common save goes first to :mod:`plain_saves`, with the saves that
+arrive with it; only what needs a decision comes back here.
 
 These functions run their own short transaction on a Core connection (no ORM session: it
 would only add work on every request) and commit it themselves; an error rolls it back.
@@ -17,7 +18,6 @@ SQLite's two save statements run on the transaction's driver cursor
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -31,21 +31,19 @@ from sqlalchemy import (
     Select,
     TextClause,
     Update,
-    and_,
     bindparam,
-    case,
     func,
     select,
     text,
-    update,
 )
 
-from .autocommit_save import PlainSave, save_if_plain
 from .columns import columns_known, register_columns, remember
 from .database import write_transaction
 from .driver_statements import DriverStatement
 from .extensions import db
-from .models import Run, RunStatus, TrialRecord, UTCDateTime, utcnow
+from .models import Run, RunStatus, TrialRecord, UTCDateTime
+from .plain_saves import PlainSave, save_if_plain
+from .run_guard import count_saved, guard_parameters, in_progress_update
 from .runs import run_for_claim
 from .save_sql import INSERT_BATCH
 from .tokens import RunClaim
@@ -78,32 +76,6 @@ class SaveResult:
     next_seq: int
 
 
-def claimed_in_progress() -> Any:
-    """The guard of every hot-path statement: this run, this session, still in progress."""
-    return and_(Run.id == bindparam("run_id"), Run.session_key == bindparam("claimed_session"),
-                Run.status == RunStatus.IN_PROGRESS)
-
-
-def _in_progress_update(**values: Any) -> Update:
-    """Update the claimed in-progress run: seen now, one more request this minute, ``values``."""
-    window = bindparam("window")
-    return (
-        update(Run)
-        .where(claimed_in_progress())
-        .values(
-            last_seen_at=bindparam("now", type_=UTCDateTime()),
-            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
-            rate_window=window,
-            **values,
-        )
-    )
-
-
-def guard_parameters(claim: RunClaim) -> dict[str, Any]:
-    return {"run_id": claim.run_id, "claimed_session": claim.session_key, "now": utcnow(),
-            "window": int(time.time() // 60)}
-
-
 def _within_budget(requests_this_minute: int) -> None:
     if requests_this_minute > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
         raise RecordError("rate_limited", "Too many requests for this run; slow down and retry.",
@@ -121,7 +93,7 @@ def finished_error(status: RunStatus) -> RecordError:
 
 @cache
 def _touch_statement() -> Update:
-    return _in_progress_update().returning(Run.rate_count, Run.record_count)
+    return in_progress_update().returning(Run.rate_count, Run.record_count)
 
 
 def touch(claim: RunClaim) -> tuple[RunStatus, int]:
@@ -152,7 +124,7 @@ def _save_statement_postgresql() -> Select[Any]:
     refuses (the caller then rolls back whatever the insert did)."""
     inserted = _insert_statement("postgresql").columns(seq=Integer).cte("inserted")
     count = select(func.count()).select_from(inserted).scalar_subquery()
-    counted = _count_saved(count).cte("counted")
+    counted = count_saved(count).cte("counted")
     return select(counted.c.rate_count, counted.c.record_count, counted.c.next_seq,
                   select(func.array_agg(inserted.c.seq)).scalar_subquery())
 
@@ -214,28 +186,18 @@ def _check_resent(connection: Connection, run_id: int, resent: Sequence[RecordIn
         )
 
 
-def _count_saved(inserted: Any) -> Update:
-    """The save's run update: seen now, request budget, ``inserted`` more records."""
-    batch_next = bindparam("batch_next")
-    return _in_progress_update(
-        record_count=Run.record_count + inserted,
-        next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
-    ).returning(Run.rate_count, Run.record_count, Run.next_seq)
-
-
 def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     """Store the new records of the claimed in-progress run once each, and commit.
 
     Their keys are registered as trials.csv columns first (:mod:`columns`), in the same
-    transaction; a batch whose keys are all known costs no SQL for that. On PostgreSQL
-    such a batch is first offered to :func:`save_if_plain`, which stores it in one
-    autocommitted statement, with the saves of other requests made meanwhile, unless the
-    save needs a decision.
+    transaction; a batch whose keys are all known costs no SQL for that. Such a batch is
+    first offered to :func:`save_if_plain`, which stores it with the saves that other
+    requests make meanwhile, unless the save needs a decision.
     """
     slug = claim.experiment_slug  # None only if the run does not exist
     datas = [r.data for r in records]
-    if slug and db.engine.dialect.name == "postgresql" and columns_known(slug, datas):
-        counters = save_if_plain(plain_save(claim, records))
+    if slug and records and columns_known(slug, datas):
+        counters = save_if_plain(plain_save(claim, records, db.engine.dialect.name))
         if counters is not None:
             return SaveResult(len(records), 0, *counters)
     with write_transaction() as connection:
@@ -256,7 +218,7 @@ def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, D
     """The insert and the run update, compiled once, for the DB-API cursor (see
     :mod:`driver_statements`: on SQLite, SQLAlchemy's execution costs more than the work)."""
     return (DriverStatement.compile(_insert_statement("sqlite"), dialect_class),
-            DriverStatement.compile(_count_saved(bindparam("inserted")), dialect_class))
+            DriverStatement.compile(count_saved(bindparam("inserted")), dialect_class))
 
 
 def _store_sqlite(connection: Connection, parameters: dict[str, Any], has_records: bool
@@ -289,11 +251,11 @@ def save_parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]
             "batch_next": _batch_next(records)}
 
 
-def plain_save(claim: RunClaim, records: Sequence[RecordIn]) -> PlainSave:
-    """The save as PostgreSQL's autocommitted statement takes it (:mod:`autocommit_save`)."""
-    batch = batch_parameters("postgresql", records)
-    return PlainSave(claim.run_id, claim.session_key, batch["seqs"], batch["records"],
-                     _batch_next(records))
+def plain_save(claim: RunClaim, records: Sequence[RecordIn], dialect: str) -> PlainSave:
+    """The save as the plain saves' statements take it (:mod:`plain_saves`)."""
+    batch = batch_parameters(dialect, records)
+    return PlainSave(claim.run_id, claim.session_key, [r.seq for r in records],
+                     batch["records"], _batch_next(records))
 
 
 def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]

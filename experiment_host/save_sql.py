@@ -1,5 +1,5 @@
 """The save path's SQL text, built from shared parts: the batch insert on each database
-(:mod:`records`) and PostgreSQL's autocommitted save (:mod:`autocommit_save`).
+(:mod:`records`) and the plain saves on each (:mod:`plain_saves`).
 
 The batch travels as JSON text (and an array) that the database unpacks: a short statement,
 compiled and parsed once, whatever the batch size (a multi-row VALUES list makes drivers
@@ -23,7 +23,7 @@ BATCH_ROWS = {
 CLAIMED_IN_PROGRESS = ("id = :run_id AND session_key = :claimed_session"
                        " AND status = 'in_progress'")
 
-#: The run's requests this minute, this one included (``records._in_progress_update``
+#: The run's requests this minute, this one included (``run_guard.in_progress_update``
 #: counts them the same way on the transactional path).
 REQUESTS_THIS_MINUTE = "CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END"
 
@@ -39,11 +39,11 @@ INSERT_BATCH = {
 }
 
 #: PostgreSQL's saves that need no decision, several runs' at once (see
-#: :mod:`autocommit_save`). Each claimed run that is within its budget and holds none of its
+#: :mod:`plain_saves`). Each claimed run that is within its budget and holds none of its
 #: batch's seqs is locked, one after another in the order given (by id, so two of these
 #: statements never wait for each other in a cycle); then its records are inserted (no ON
 #: CONFLICT: a seq stored meanwhile fails the whole statement) and counted, as the
-#: transactional save's run update does (``records._count_saved``). Each run appears once;
+#: transactional save's run update does (``run_guard.count_saved``). Each run appears once;
 #: the runs answered are the saves done. Every step is one pass over the batch, whatever
 #: its size.
 SAVE_IF_PLAIN = f"""
@@ -87,3 +87,19 @@ SAVE_IF_PLAIN = f"""
     FROM locked LEFT JOIN counted ON counted.run_id = locked.id
     WHERE runs.id = locked.id
     RETURNING runs.id, runs.record_count, runs.next_seq"""
+
+
+#: SQLite's save when it needs no decision (see :mod:`plain_saves`): the whole batch, or
+#: nothing if the run is not claimed and in progress, is over its budget, or holds one of
+#: the batch's seqs. SQLite reads the table it inserts into before inserting, and has one
+#: writer at a time, so the decision and the insert see the same state. The run update that
+#: follows is the transactional save's (``run_guard.count_saved``).
+INSERT_IF_PLAIN_SQLITE = f"""
+    INSERT INTO trial_records (run_id, seq, data, received_at) {BATCH_ROWS["sqlite"]}
+    WHERE EXISTS (SELECT 1 FROM runs WHERE {CLAIMED_IN_PROGRESS}
+                                     AND {REQUESTS_THIS_MINUTE} <= :budget)
+      AND NOT EXISTS (SELECT 1 FROM trial_records AS stored
+                      WHERE stored.run_id = :run_id
+                        AND stored.seq IN (SELECT json_extract(value, '$.seq')
+                                           FROM json_each(:records)))
+    RETURNING seq"""

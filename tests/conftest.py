@@ -56,8 +56,7 @@ def dispose(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-    if "plain_saves" in app.extensions:
-        app.extensions["plain_saves"].engine.dispose()
+    app.extensions["plain_saves"].close()
 
 
 @pytest.fixture

@@ -1,0 +1,377 @@
+"""plain_saves: the everyday saves that arrive together are written together (PostgreSQL:
+one statement outside a transaction; SQLite: one transaction); a run's save is stored only
+when it needs no decision, and nothing of the others changes (each is then saved the
+transactional way)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+
+from experiment_host import database, plain_saves
+from experiment_host.plain_saves import PlainSave
+from experiment_host.extensions import db
+from experiment_host.models import Run, TrialRecord
+from experiment_host.records import RecordIn, plain_save
+from experiment_host.tokens import verify
+from tests.conftest import POSTGRES_URL, build_app, dispose
+from tests.helpers import records, task_config
+
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL,
+                                    reason="needs TEST_DATABASE_URL (PostgreSQL)")
+
+
+def enter(client, n: int) -> str:
+    """A new worker's run token; its first save (seqs 0 and 1) registered the columns."""
+    args = {"assignmentId": f"AUTOCOMMIT{n:021d}", "hitId": "H",
+            "workerId": f"AAUTOCOMMIT{n:04d}", "turkSubmitTo": "https://www.mturk.com"}
+    token = task_config(client.get("/exp/open", query_string=args).data)["token"]
+    first = client.post("/api/records", json={"token": token, "records": records(0, 2)})
+    assert first.get_json()["saved"] == 2
+    return token
+
+
+@pytest.fixture
+def started():
+    """A PostgreSQL app (5 requests per run and minute), in its context, and the token of a
+    started run."""
+    app = build_app(POSTGRES_URL, RUN_REQUESTS_PER_MINUTE=5)
+    client = app.test_client()
+    with app.app_context():  # for verify() and plain_save() in the tests
+        yield app, client, enter(client, 1)
+    dispose(app)
+
+
+def run_state(app, run_id: int | None = None) -> tuple[list[int], int, int, int]:
+    """Stored seqs, record_count, next_seq and requests counted this minute of a run."""
+    with app.app_context():
+        run = (db.session.get(Run, run_id) if run_id is not None
+               else db.session.scalars(select(Run)).one())
+        seqs = list(db.session.scalars(select(TrialRecord.seq).where(TrialRecord.run_id == run.id)
+                                       .order_by(TrialRecord.seq)))
+        return seqs, run.record_count, run.next_seq, run.rate_count
+
+
+def save_of(token: str, batch: list[dict[str, Any]], dialect: str = "postgresql") -> PlainSave:
+    return plain_save(verify(token), [RecordIn(r["seq"], r["data"]) for r in batch], dialect)
+
+
+def save_all(app, *saves: PlainSave) -> list[tuple[int, int] | None]:
+    """One statement for these saves, as the group commit sends it."""
+    with app.app_context():
+        return app.extensions["plain_saves"].save_all(saves)
+
+
+def statements_of(app) -> list[dict[str, Any]]:
+    """The parameters of every statement the plain saves' engine runs from now on."""
+    seen: list[dict[str, Any]] = []
+
+    def watch(connection, _cursor, statement, parameters, *_):
+        assert connection.connection.driver_connection.autocommit
+        seen.append({"verb": statement.split()[0], **parameters})
+
+    event.listen(app.extensions["plain_saves"].engine, "before_cursor_execute", watch)
+    return seen
+
+
+@needs_postgres
+def test_a_plain_save_is_one_statement_in_autocommit(started):
+    app, client, token = started
+    plain = statements_of(app)
+    other: list[str] = []
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda _c, _cu, statement, *_: other.append(statement))
+    response = client.post("/api/records", json={"token": token, "records": records(2, 4)})
+    assert response.get_json() == {"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}
+    assert [(s["verb"], s["run_ids"], s["seqs"]) for s in plain] == [("WITH", [1], [2, 3])]
+    assert other == []  # nothing on the transactional engine
+    assert run_state(app) == ([0, 1, 2, 3], 4, 4, 2)
+
+
+@needs_postgres
+def test_a_resend_changes_nothing_and_the_transactional_save_answers(started):
+    app, client, token = started
+    errors: list[Exception] = []
+    event.listen(app.extensions["plain_saves"].engine, "handle_error", errors.append)
+    assert save_all(app, save_of(token, records(1, 4))) == [None]
+    assert errors == []  # refused by its guard, not by a unique violation
+    assert run_state(app) == ([0, 1], 2, 2, 1)
+    response = client.post("/api/records", json={"token": token, "records": records(1, 4)})
+    assert response.get_json() == {"stored": 2, "duplicates": 1, "saved": 4, "next_seq": 4}
+
+
+@needs_postgres
+def test_at_the_request_budget_it_changes_nothing(started):
+    app, client, token = started
+    for seq in range(2, 6):  # requests 2 to 5 of this minute
+        assert save_all(app, save_of(token, records(seq, seq + 1))) != [None]
+    assert save_all(app, save_of(token, records(6, 7))) == [None]
+    assert run_state(app) == ([0, 1, 2, 3, 4, 5], 6, 6, 5)
+    assert client.post("/api/records", json={"token": token, "records": records(6, 7)}
+                       ).status_code == 429
+
+
+@needs_postgres
+def test_several_runs_in_one_statement_each_decided_on_its_own(started):
+    app, client, token = started
+    resending, finished = enter(client, 2), enter(client, 3)
+    with app.app_context():
+        db.session.execute(text("UPDATE runs SET status = 'completed' WHERE id = :id"),
+                           {"id": verify(finished).run_id})
+        db.session.commit()
+    answers = save_all(app, save_of(finished, records(2, 3)), save_of(token, records(2, 5)),
+                       save_of(resending, records(1, 3)))
+    assert answers == [None, (5, 5), None]
+    assert run_state(app, verify(token).run_id) == ([0, 1, 2, 3, 4], 5, 5, 2)
+    assert run_state(app, verify(resending).run_id) == ([0, 1], 2, 2, 1)
+    assert run_state(app, verify(finished).run_id) == ([0, 1], 2, 2, 1)
+
+
+@needs_postgres
+def test_a_runs_second_save_in_the_same_statement_is_left_to_its_request(started):
+    app, _client, token = started
+    assert save_all(app, save_of(token, records(2, 3)), save_of(token, records(3, 4))) == [
+        (3, 3), None]
+    assert run_state(app) == ([0, 1, 2], 3, 3, 2)
+
+
+@needs_postgres
+def test_a_statement_the_database_refuses_stores_none_of_its_saves(started):
+    app, client, token = started
+    other = enter(client, 2)
+    broken = PlainSave(verify(other).run_id, verify(other).session_key, [2], "[Infinity]", 3)
+    assert save_all(app, save_of(token, records(2, 3)), broken) == [None, None]
+    assert run_state(app, verify(token).run_id) == ([0, 1], 2, 2, 1)
+    assert run_state(app, verify(other).run_id) == ([0, 1], 2, 2, 1)
+
+
+def in_thread(work) -> tuple[threading.Thread, list]:
+    """Run ``work`` in a thread (it waits for whatever another transaction holds)."""
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(work()))
+    thread.start()
+    return thread, outcome
+
+
+@needs_postgres
+def test_a_seq_stored_meanwhile_undoes_the_whole_statement(started):
+    app, client, token = started
+    other_token = enter(client, 2)
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("INSERT INTO trial_records (run_id, seq, data, received_at) "
+                           "VALUES (:id, 3, '{\"trial\": 3}', now())"),
+                      {"id": verify(token).run_id})
+        saves = save_of(token, records(2, 5)), save_of(other_token, records(2, 4))
+        thread, outcome = in_thread(lambda: save_all(app, *saves))
+        thread.join(0.5)
+        assert thread.is_alive()  # waits for the other transaction's seq 3
+        other.commit()
+    thread.join(10)
+    assert outcome == [[None, None]]
+    assert run_state(app, verify(token).run_id) == ([0, 1, 3], 2, 2, 1)
+    assert run_state(app, verify(other_token).run_id) == ([0, 1], 2, 2, 1)
+    # Each request then saves its own batch the transactional way.
+    assert client.post("/api/records", json={"token": other_token, "records": records(2, 4)}
+                       ).get_json()["stored"] == 2
+
+
+@needs_postgres
+def test_a_completion_committed_meanwhile_is_seen(started):
+    app, _client, token = started
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("UPDATE runs SET status = 'completed'"))
+        save = save_of(token, records(2, 4))
+        thread, outcome = in_thread(lambda: save_all(app, save))
+        thread.join(0.5)
+        assert thread.is_alive()  # waits for the run's row
+        other.commit()
+    thread.join(10)
+    assert outcome == [[None]]
+    assert run_state(app) == ([0, 1], 2, 2, 1)
+
+
+@needs_postgres
+def test_saves_that_arrive_during_a_statement_share_the_next(started):
+    """Requests of one process: while one save waits on its run's row, five others queue,
+    then all five go in one statement, and every request gets its own answer."""
+    app, client, token = started
+    tokens = [enter(client, n) for n in range(2, 7)]
+    plain = statements_of(app)
+
+    def post(run_token: str, seqs: tuple[int, int]) -> Any:
+        with app.test_client() as own:
+            return own.post("/api/records", json={"token": run_token,
+                                                  "records": records(*seqs)}).get_json()
+
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("SELECT 1 FROM runs WHERE id = :id FOR UPDATE"),
+                      {"id": verify(token).run_id})
+        first, first_answer = in_thread(lambda: post(token, (2, 4)))
+        for _ in range(200):  # the first save's statement is out, waiting for the row
+            if plain:
+                break
+            threading.Event().wait(0.01)
+        queued = [in_thread(lambda t=t: post(t, (2, 3))) for t in tokens]
+        for _ in range(200):
+            with app.extensions["plain_saves"].group._lock:
+                if len(app.extensions["plain_saves"].group._queue) == len(tokens):
+                    break
+            threading.Event().wait(0.01)
+        other.rollback()
+    for thread, _ in ((first, first_answer), *queued):
+        thread.join(10)
+    assert [len(s["run_ids"]) for s in plain] == [1, 5]
+    assert first_answer == [{"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}]
+    assert [answer for _, answer in queued] == [
+        [{"stored": 1, "duplicates": 0, "saved": 3, "next_seq": 3}]] * len(tokens)
+    for run_token in tokens:
+        assert run_state(app, verify(run_token).run_id) == ([0, 1, 2], 3, 3, 2)
+
+
+@needs_postgres
+def test_a_statement_held_too_long_fails_with_503_and_the_resend_is_stored(monkeypatch):
+    """The process's saves queue behind its group's statement: a stuck one must not hold
+    them for long (database.AUTOCOMMIT_STATEMENT_TIMEOUT_MS, here 300 ms)."""
+    monkeypatch.setattr(database, "AUTOCOMMIT_STATEMENT_TIMEOUT_MS", 300)
+    app = build_app(POSTGRES_URL)
+    client = app.test_client()
+    token = enter(client, 1)
+    body = {"token": token, "records": records(2, 4)}
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(text("SELECT 1 FROM runs FOR UPDATE"))  # e.g. a long researcher update
+        held = client.post("/api/records", json=body)
+        other.rollback()
+    assert held.status_code == 503
+    assert held.get_json()["error"] == "database_unavailable"
+    assert run_state(app) == ([0, 1], 2, 2, 1)
+    assert client.post("/api/records", json=body).get_json()["saved"] == 4
+    dispose(app)
+
+
+@needs_postgres
+def test_stored_seqs_are_looked_up_by_index_not_by_scanning_the_records(started):
+    """The statement is planned once per connection (a generic plan), so its plan must not
+    depend on how many records the table holds: no scan of trial_records, here with 20,000
+    records of another run (a size at which a hash join over a scan looks cheaper)."""
+    app, client, token = started
+    other = enter(client, 2)
+    with app.app_context():
+        db.session.execute(text(
+            "INSERT INTO trial_records (run_id, seq, data, received_at) "
+            "SELECT :id, seq, '{}', now() FROM generate_series(2, 20001) AS seq"),
+            {"id": verify(other).run_id})
+        db.session.commit()
+        db.session.execute(text("ANALYZE trial_records"))
+        db.session.commit()
+    engine = app.extensions["plain_saves"].engine
+    sql = str(plain_saves._statement().compile(dialect=engine.dialect))
+    connection = engine.raw_connection()
+    driver = connection.driver_connection
+    try:
+        for seq in range(2, 10):  # psycopg prepares a statement from its fifth execution on
+            parameters = plain_saves._parameters([save_of(token, records(seq, seq + 1))])
+            parameters["now"] = parameters["now"].replace(tzinfo=None)
+            parameters["budget"] = 100  # the fixture allows 5 requests a minute
+            with driver.transaction():
+                assert driver.execute(sql, parameters, prepare=True).fetchall()
+                scans = driver.execute("SELECT seq_scan FROM pg_stat_xact_user_tables "
+                                       "WHERE relname = 'trial_records'").fetchone()
+                assert scans == (0,), seq
+    finally:
+        connection.close()
+    assert run_state(app, verify(token).run_id)[0] == list(range(10))
+
+
+# SQLite: the plain saves that arrive together share one transaction.
+
+@pytest.fixture
+def sqlite_started(tmp_path):
+    """A SQLite app (5 requests per run and minute), in its context, and a started run."""
+    app = build_app(f"sqlite:///{tmp_path / 'plain.sqlite3'}", RUN_REQUESTS_PER_MINUTE=5)
+    client = app.test_client()
+    with app.app_context():
+        yield app, client, enter(client, 1)
+    dispose(app)
+
+
+def transactions_of(app, monkeypatch) -> list[int]:
+    """The number of saves in each of the plain saves' transactions from now on."""
+    sizes: list[int] = []
+    saves = app.extensions["plain_saves"]
+    real = saves.save_all
+    monkeypatch.setattr(saves.group, "_write", lambda batch: sizes.append(len(batch))
+                        or real(batch))
+    return sizes
+
+
+def test_sqlite_a_plain_save_is_one_transaction_of_its_own(sqlite_started, monkeypatch):
+    app, client, token = sqlite_started
+    sizes = transactions_of(app, monkeypatch)
+    response = client.post("/api/records", json={"token": token, "records": records(2, 4)})
+    assert response.get_json() == {"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}
+    assert sizes == [1]
+    assert run_state(app) == ([0, 1, 2, 3], 4, 4, 2)
+
+
+def test_sqlite_several_runs_in_one_transaction_each_decided_on_its_own(sqlite_started):
+    app, client, token = sqlite_started
+    resending, finished, busy = enter(client, 2), enter(client, 3), enter(client, 4)
+    db.session.execute(text("UPDATE runs SET status = 'completed' WHERE id = :id"),
+                       {"id": verify(finished).run_id})
+    db.session.execute(text("UPDATE runs SET rate_count = 5, rate_window = :window "
+                            "WHERE id = :id"),
+                       {"id": verify(busy).run_id, "window": int(time.time() // 60)})
+    db.session.commit()
+    saves = [save_of(finished, records(2, 3), "sqlite"), save_of(token, records(2, 5), "sqlite"),
+             save_of(resending, records(1, 3), "sqlite"), save_of(busy, records(2, 3), "sqlite"),
+             save_of(token, records(5, 6), "sqlite")]
+    assert app.extensions["plain_saves"].save_all(saves) == [None, (5, 5), None, None, (6, 6)]
+    assert run_state(app, verify(token).run_id) == ([0, 1, 2, 3, 4, 5], 6, 6, 3)
+    for untouched in (resending, finished):
+        assert run_state(app, verify(untouched).run_id) == ([0, 1], 2, 2, 1)
+    assert run_state(app, verify(busy).run_id) == ([0, 1], 2, 2, 5)
+    # Each refused save then goes the transactional way, which says why or stores it.
+    answers = [client.post("/api/records", json={"token": t, "records": batch})
+               for t, batch in ((finished, records(2, 3)), (resending, records(1, 3)),
+                                (busy, records(2, 3)))]
+    assert [a.status_code for a in answers] == [409, 200, 429]
+    assert answers[1].get_json() == {"stored": 1, "duplicates": 1, "saved": 3, "next_seq": 3}
+
+
+def test_sqlite_saves_read_while_the_first_gathers_share_its_transaction(sqlite_started,
+                                                                         monkeypatch):
+    app, client, token = sqlite_started
+    tokens = [enter(client, n) for n in range(2, 7)]
+    sizes = transactions_of(app, monkeypatch)
+    group = app.extensions["plain_saves"].group
+
+    def gather() -> None:  # the first save waits until the other five have queued
+        for _ in range(500):
+            with group._lock:
+                if len(group._queue) == len(tokens):
+                    return
+            threading.Event().wait(0.01)
+
+    monkeypatch.setattr(group, "_gather", gather)
+
+    def post(run_token: str, seqs: tuple[int, int]) -> Any:
+        with app.test_client() as own:
+            return own.post("/api/records", json={"token": run_token,
+                                                  "records": records(*seqs)}).get_json()
+
+    first = in_thread(lambda: post(token, (2, 4)))
+    threading.Event().wait(0.2)
+    others = [in_thread(lambda t=t: post(t, (2, 3))) for t in tokens]
+    for thread, _ in (first, *others):
+        thread.join(10)
+    assert sizes == [6]
+    assert first[1] == [{"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}]
+    assert [answer for _, answer in others] == [
+        [{"stored": 1, "duplicates": 0, "saved": 3, "next_seq": 3}]] * len(tokens)
+    for run_token in tokens:
+        assert run_state(app, verify(run_token).run_id) == ([0, 1, 2], 3, 3, 2)
