@@ -5,9 +5,11 @@
 
 Each LABEL=SETTINGS runs the bare-Flask baseline (labels starting with "base") or the app
 (any other label) with the given environment (NAME:VALUE pairs, comma-separated) on top of
-bench/save_path.py's own. One round runs every label once, in order, so a machine whose
-speed drifts (this one's bare baseline moved between 1,600 and 3,500 req/s within minutes)
-shifts every label alike; the medians over the rounds are printed last.
+bench/save_path.py's own. TREE:PATH serves the code of another checkout instead (e.g. a
+``git worktree`` of an earlier commit, with the same schema), to compare two commits. One
+round runs every label once, in order, so a machine whose speed drifts (this one's bare
+baseline moved between 1,600 and 3,500 req/s within minutes) shifts every label alike; the
+medians over the rounds are printed last.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.save_path import databases, drive, fresh_schema, host
-from bench.servers import Gunicorn
+from bench.servers import ROOT, Gunicorn
 
 
 def settings(spec: str) -> tuple[str, dict[str, str]]:
@@ -30,12 +32,15 @@ def settings(spec: str) -> tuple[str, dict[str, str]]:
 
 def run_once(label: str, env: dict[str, str], url: str, participants: int, concurrency: int,
              first: int, trials: int = 200) -> dict[str, float]:
+    env = dict(env)
+    root = Path(env.pop("TREE", ROOT)).resolve()
     if label.startswith("base"):
-        server = Gunicorn({"DATABASE_URL": url, **env}, app="bench.baseline_app:app")
+        server = Gunicorn({"DATABASE_URL": url, **env}, app="bench.baseline_app:app", root=root)
     else:
         fresh_schema(url)
         server = host(url)
         server.env.update(env)
+        server.root = root
     server.start()
     try:
         return drive(server.url, participants, trials, concurrency, first=first)

@@ -26,7 +26,7 @@ class Gunicorn:
     """A gunicorn master serving ``app`` (``wsgi:app`` by default) from the repository root."""
 
     def __init__(self, env: dict[str, str], app: str = "wsgi:app", workers: int | None = None,
-                 threads: int | None = None, port: int | None = None) -> None:
+                 threads: int | None = None, port: int | None = None, root: Path = ROOT) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Workers and threads default to gunicorn.conf.py's own choice.
@@ -35,14 +35,18 @@ class Gunicorn:
                     "GUNICORN_ACCESSLOG": "", "GUNICORN_MAX_REQUESTS": "0",
                     **{name: str(value) for name, value in sizes.items() if value}}
         self.app = app
+        #: The checkout whose code and gunicorn.conf.py are served (another commit's, to
+        #: compare two in the same run).
+        self.root = root
         self.process: subprocess.Popen[bytes] | None = None
         #: gunicorn's own log (errors, worker boots and deaths), kept for inspection.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
 
     def start(self, health_path: str = "/healthz", timeout: float = 30) -> Gunicorn:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), self.app],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
+            [sys.executable, "-m", "gunicorn", "-c", str(self.root / "gunicorn.conf.py"), self.app],
+            cwd=self.root, env={**self.env, "PYTHONPATH": str(self.root)},
+            stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
