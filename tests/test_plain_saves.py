@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import event, select, text
 
 from experiment_host import database, plain_saves
-from experiment_host.plain_saves import PlainSave
 from experiment_host.extensions import db
 from experiment_host.models import Run, TrialRecord
+from experiment_host.plain_saves import PlainSave
 from experiment_host.records import RecordIn, plain_save
 from experiment_host.tokens import verify
 from tests.conftest import POSTGRES_URL, build_app, dispose
