@@ -59,30 +59,30 @@ class GroupCommit(Generic[Item, Result]):
             else:
                 self._queue.append(waiter)
         if leading:
-            batch: list[_Waiter[Item, Result]] | None = self._gathered(waiter)
+            self._lead([waiter], gather=self._gather is not None)
         else:
             waiter.wake.acquire()
-            batch = waiter.batch
-        if batch is not None:
-            self._lead(batch)
+            if waiter.batch is not None:
+                self._lead(waiter.batch)
         if waiter.error is not None:
             raise waiter.error
         return waiter.result  # type: ignore[return-value]
 
-    def _gathered(self, first: _Waiter[Item, Result]) -> list[_Waiter[Item, Result]]:
-        """The batch of a caller that found nobody writing: itself, and with ``gather``
-        whatever queued meanwhile."""
-        if self._gather is None:
-            return [first]
-        self._gather()
+    def _take_queued(self, batch: list[_Waiter[Item, Result]]) -> None:
+        """Add what queued meanwhile to the batch of a caller that found nobody writing."""
         with self._lock:
-            batch = [first, *self._queue[:self._max_items - 1]]
-            del self._queue[:self._max_items - 1]
-        return batch
+            room = self._max_items - len(batch)
+            batch.extend(self._queue[:room])
+            del self._queue[:room]
 
-    def _lead(self, batch: list[_Waiter[Item, Result]]) -> None:
+    def _lead(self, batch: list[_Waiter[Item, Result]], gather: bool = False) -> None:
         """Write ``batch`` (led by its first waiter, this thread), answer it, hand over."""
         try:
+            if gather:
+                try:
+                    self._gather()  # type: ignore[misc]
+                finally:
+                    self._take_queued(batch)
             results = self._write([waiter.item for waiter in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"write answered {len(results)} results for {len(batch)}")

@@ -118,6 +118,39 @@ def test_a_failed_write_reaches_each_of_its_callers_and_the_next_write_goes_on()
     assert group.submit(4) == 40  # the group is not stuck
 
 
+def test_gather_lets_the_items_queued_meanwhile_join_the_first_write():
+    writes = Writes()
+    outcomes: dict[int, object] = {}
+    others: list[threading.Thread] = []
+
+    def gather() -> None:  # two more callers arrive while the first gathers
+        others.extend(submit_in_thread(group, item, outcomes) for item in (2, 3))
+        wait_until_queued(group, 2)
+
+    group = GroupCommit(writes, gather=gather)
+    assert group.submit(1) == 10
+    for thread in others:
+        thread.join(10)
+    assert writes.batches == [[1, 2, 3]]
+    assert outcomes == {2: 20, 3: 30}
+
+
+def test_a_failed_gather_fails_its_batch_and_the_group_goes_on():
+    writes = Writes()
+    calls: list[int] = []
+
+    def gather() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise TimeoutError("interrupted while gathering")
+
+    group = GroupCommit(writes, gather=gather)
+    with pytest.raises(TimeoutError):
+        group.submit(1)
+    assert group.submit(2) == 20
+    assert writes.batches == [[2]]  # nothing of the failed batch was written
+
+
 def test_a_write_that_answers_the_wrong_number_of_results_fails_its_callers():
     group: GroupCommit[int, int] = GroupCommit(lambda items: [])
     with pytest.raises(RuntimeError, match="0 results for 1"):
