@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -202,42 +203,76 @@ def save_scenario(databases: dict[str, str], participants: int, batch: int) -> N
 
 def save_only(url: str, participants: int, trials: int, concurrency: int, first: int
               ) -> dict[str, float]:
-    """Enter everyone first (untimed), then time only the saves: the cost of saving alone."""
+    """Enter everyone first (untimed), then time only the saves: the cost of saving alone.
+
+    The saving runs in ``concurrency`` lanes, each one HTTP connection kept for all its
+    participants in turn, so that the lines differ in trials per participant and not in
+    connections opened (10 trials each would otherwise open a connection every 10 saves).
+    """
     people = [Participant(url, "bench", first + n) for n in range(participants)]
     with ThreadPoolExecutor(concurrency) as pool:
         tokens = list(pool.map(lambda p: p.enter(), people))
-        for person in people:
-            person.outcome.latencies.clear()
-            # Each starts saving on a new connection: an idle one left from the entry phase
-            # may have been closed by gunicorn's keep-alive timeout, and the participant's
-            # retry pause would then be timed as saving.
-            person.close()
-        started = time.perf_counter()
-        list(pool.map(lambda pair: pair[0].save(pair[1], trials, CLIENT_BATCH),
-                      zip(people, tokens, strict=True)))
-        elapsed = time.perf_counter() - started
+    for person in people:
+        person.outcome.latencies.clear()
+        # The lanes start on new connections: one left from the entry phase may have been
+        # closed by gunicorn's keep-alive timeout, and the retry pause timed as saving.
+        person.close()
+
+    def lane(pairs: list[tuple[Participant, str]]) -> None:
+        connection = None
+        for person, token in pairs:
+            person.connection = connection
+            person.save(token, trials, CLIENT_BATCH)
+            connection, person.connection = person.connection, None
+        if connection is not None:
+            connection.close()
+
+    pairs = list(zip(people, tokens, strict=True))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lane, [pairs[start::concurrency] for start in range(concurrency)]))
+    elapsed = time.perf_counter() - started
     saves = [s for p in people for kind, s in p.outcome.latencies if kind == "save"]
     return {"saves_per_s": len(saves) / elapsed, "save_p50_ms": percentile(saves, 50) * 1000,
             "save_p99_ms": percentile(saves, 99) * 1000, "saves": len(saves),
             "retries": sum(p.outcome.retries for p in people)}
 
 
-def growth_scenario(databases: dict[str, str]) -> None:
-    print("\n== cost growth: save requests only (one record each), by trials per participant, c=16")
+GROWTH_LINES = ((10, 3200), (200, 160), (2000, 16))  # trials per participant, participants
+
+
+def growth_scenario(databases: dict[str, str], rounds: int = 2) -> None:
+    """The same 32,000 saves per line, in 16 lanes of equal length (a last short wave would
+    run at lower concurrency and look slower for it). The lines run ``rounds`` times, in
+    alternating order, so that a machine whose speed drifts during the run shifts them
+    alike; each line's figure is its median."""
+    print(f"\n== cost growth: save requests only (one record each), by trials per participant, "
+          f"c=16, {rounds} rounds in alternating order")
     for name, url in databases.items():
         fresh_schema(url)
         server = host(url).start()
+        results: dict[int, list[dict[str, float]]] = {trials: [] for trials, _ in GROWTH_LINES}
         try:
-            # The same 32,000 saves each, and whole waves of 16 participants (a last wave of a
-            # few would run at lower concurrency and look slower for it).
-            for trials, people in ((10, 3200), (200, 160), (2000, 16)):
-                figures = save_only(server.url, people, trials, 16, first=trials * 1000)
-                print(f"{name:<10} {trials:>5} trials x {people:>3}: {figures['saves']:4.0f} saves "
-                      f"{figures['saves_per_s']:7.0f} saves/s  p50 {figures['save_p50_ms']:6.1f} ms"
-                      f"  p99 {figures['save_p99_ms']:6.1f} ms  retries {figures['retries']:.0f}",
-                      flush=True)
+            for round_number in range(rounds):
+                lines = GROWTH_LINES if round_number % 2 == 0 else GROWTH_LINES[::-1]
+                for trials, people in lines:
+                    figures = save_only(server.url, people, trials, 16,
+                                        first=round_number * 10_000_000 + trials * 1000)
+                    results[trials].append(figures)
+                    print(f"{name:<10} round {round_number} {trials:>5} trials x {people:>4}: "
+                          f"{figures['saves_per_s']:7.0f} saves/s  p99 "
+                          f"{figures['save_p99_ms']:6.1f} ms  retries {figures['retries']:.0f}",
+                          flush=True)
         finally:
             server.stop()
+        medians = {trials: statistics.median(f["saves_per_s"] for f in runs)
+                   for trials, runs in results.items()}
+        for trials, people in GROWTH_LINES:
+            p99 = statistics.median(f["save_p99_ms"] for f in results[trials])
+            print(f"{name:<10} median {trials:>5} trials x {people:>4}: {medians[trials]:7.0f} "
+                  f"saves/s  p99 {p99:6.1f} ms", flush=True)
+        print(f"{name:<10} fastest line / slowest line: "
+              f"{max(medians.values()) / min(medians.values()):.2f}", flush=True)
 
 
 def entry_scenario(databases: dict[str, str], entries: int = 1000) -> None:
