@@ -133,7 +133,10 @@ class SqlitePlainSaves:
                 parameters = {"run_id": save.run_id, "claimed_session": save.session_key,
                               "records": save.records, "batch_next": save.batch_next,
                               **moment}
-                stored = len(insert.rows(connection, parameters))
+                try:
+                    stored = len(insert.rows(connection, parameters))
+                except (IntegrityError, DataError):  # SQLite undoes just that statement
+                    stored = 0
                 if stored == 0:
                     answers.append(None)
                     continue

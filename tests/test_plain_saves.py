@@ -343,6 +343,18 @@ def test_sqlite_several_runs_in_one_transaction_each_decided_on_its_own(sqlite_s
     assert answers[1].get_json() == {"stored": 1, "duplicates": 1, "saved": 3, "next_seq": 3}
 
 
+def test_sqlite_a_save_the_database_refuses_leaves_the_others_of_its_transaction(
+        sqlite_started):
+    app, client, token = sqlite_started
+    other = enter(client, 2)
+    broken = PlainSave(verify(other).run_id, verify(other).session_key, [2],
+                       '[{"data": {"no": "seq"}}]', 3)  # a NULL seq: NOT NULL refuses it
+    saves = [broken, save_of(token, records(2, 3), "sqlite")]
+    assert app.extensions["plain_saves"].save_all(saves) == [None, (3, 3)]
+    assert run_state(app, verify(other).run_id) == ([0, 1], 2, 2, 1)
+    assert run_state(app, verify(token).run_id) == ([0, 1, 2], 3, 3, 2)
+
+
 def test_sqlite_saves_read_while_the_first_gathers_share_its_transaction(sqlite_started,
                                                                          monkeypatch):
     app, client, token = sqlite_started
