@@ -59,7 +59,7 @@ class GroupCommit(Generic[Item, Result]):
             else:
                 self._queue.append(waiter)
         if leading:
-            self._lead([waiter], gather=self._gather is not None)
+            self._lead([waiter], self._gather)
         else:
             waiter.wake.acquire()
             if waiter.batch is not None:
@@ -75,12 +75,14 @@ class GroupCommit(Generic[Item, Result]):
             batch.extend(self._queue[:room])
             del self._queue[:room]
 
-    def _lead(self, batch: list[_Waiter[Item, Result]], gather: bool = False) -> None:
-        """Write ``batch`` (led by its first waiter, this thread), answer it, hand over."""
+    def _lead(self, batch: list[_Waiter[Item, Result]],
+              gather: Callable[[], None] | None = None) -> None:
+        """Write ``batch`` (led by its first waiter, this thread), answer it, hand over;
+        ``gather`` first, if given, and what queued meanwhile joins the batch."""
         try:
-            if gather:
+            if gather is not None:
                 try:
-                    self._gather()  # type: ignore[misc]
+                    gather()
                 finally:
                     self._take_queued(batch)
             results = self._write([waiter.item for waiter in batch])

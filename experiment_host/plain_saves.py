@@ -38,8 +38,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from .database import autocommit_engine, write_transaction
 from .driver_statements import DriverStatement
 from .group_commit import GroupCommit
-from .models import UTCDateTime, utcnow
-from .run_guard import count_saved
+from .models import UTCDateTime
+from .run_guard import count_saved_on_driver, this_moment
 from .save_sql import INSERT_IF_PLAIN_SQLITE, SAVE_IF_PLAIN
 
 
@@ -58,8 +58,7 @@ Counters = tuple[int, int]  # the run's records saved and next seq, after the sa
 
 
 def _moment() -> dict[str, Any]:
-    return {"now": utcnow(), "window": int(time.time() // 60),
-            "budget": current_app.config["RUN_REQUESTS_PER_MINUTE"]}
+    return {**this_moment(), "budget": current_app.config["RUN_REQUESTS_PER_MINUTE"]}
 
 
 class PostgresPlainSaves:
@@ -128,7 +127,8 @@ class SqlitePlainSaves:
         moment = _moment()
         answers: list[Counters | None] = []
         with write_transaction() as connection:
-            insert, count = _sqlite_statements(type(connection.dialect))
+            insert = _sqlite_insert(type(connection.dialect))
+            count = count_saved_on_driver(type(connection.dialect))
             for save in saves:
                 parameters = {"run_id": save.run_id, "claimed_session": save.session_key,
                               "records": save.records, "batch_next": save.batch_next,
@@ -149,10 +149,9 @@ class SqlitePlainSaves:
 
 
 @cache
-def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, DriverStatement]:
+def _sqlite_insert(dialect_class: type[Dialect]) -> DriverStatement:
     insert = text(INSERT_IF_PLAIN_SQLITE).bindparams(bindparam("now", type_=UTCDateTime()))
-    return (DriverStatement.compile(insert, dialect_class),
-            DriverStatement.compile(count_saved(bindparam("inserted")), dialect_class))
+    return DriverStatement.compile(insert, dialect_class)
 
 
 def _let_ready_requests_in() -> None:

@@ -43,7 +43,7 @@ from .driver_statements import DriverStatement
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime
 from .plain_saves import PlainSave, save_if_plain
-from .run_guard import count_saved, guard_parameters, in_progress_update
+from .run_guard import count_saved, count_saved_on_driver, guard_parameters, in_progress_update
 from .runs import run_for_claim
 from .save_sql import INSERT_BATCH
 from .tokens import RunClaim
@@ -218,7 +218,7 @@ def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, D
     """The insert and the run update, compiled once, for the DB-API cursor (see
     :mod:`driver_statements`: on SQLite, SQLAlchemy's execution costs more than the work)."""
     return (DriverStatement.compile(_insert_statement("sqlite"), dialect_class),
-            DriverStatement.compile(count_saved(bindparam("inserted")), dialect_class))
+            count_saved_on_driver(dialect_class))
 
 
 def _store_sqlite(connection: Connection, parameters: dict[str, Any], has_records: bool

@@ -10,10 +10,12 @@ records stored; completing (:mod:`completion`) has its own conditions.
 from __future__ import annotations
 
 import time
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Update, and_, bindparam, case, update
+from sqlalchemy import Dialect, Update, and_, bindparam, case, update
 
+from .driver_statements import DriverStatement
 from .models import Run, RunStatus, UTCDateTime, utcnow
 from .tokens import RunClaim
 
@@ -49,7 +51,18 @@ def count_saved(inserted: Any) -> Update:
     ).returning(Run.rate_count, Run.record_count, Run.next_seq)
 
 
+@cache
+def count_saved_on_driver(dialect_class: type[Dialect]) -> DriverStatement:
+    """:func:`count_saved` with the records stored as the ``inserted`` parameter, compiled
+    once for SQLite's driver cursor (:mod:`driver_statements`)."""
+    return DriverStatement.compile(count_saved(bindparam("inserted")), dialect_class)
+
+
+def this_moment() -> dict[str, Any]:
+    """The time parameters of the guarded update: now, and this minute's budget window."""
+    return {"now": utcnow(), "window": int(time.time() // 60)}
+
+
 def guard_parameters(claim: RunClaim) -> dict[str, Any]:
     """The guard's parameters for ``claim``, now."""
-    return {"run_id": claim.run_id, "claimed_session": claim.session_key, "now": utcnow(),
-            "window": int(time.time() // 60)}
+    return {"run_id": claim.run_id, "claimed_session": claim.session_key, **this_moment()}

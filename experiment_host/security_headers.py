@@ -78,11 +78,6 @@ class Step(NamedTuple):
     remove: tuple[str, ...] = ()
 
 
-#: Pages and API answers inside the platform's frame carry run tokens: keep them out of
-#: caches and referrers.
-_FRAMED_DEFAULTS = (("Referrer-Policy", "no-referrer"),)
-
-
 @lru_cache(maxsize=64)
 def _step(kind: str, secure: bool, submit_origins: tuple[str, ...]) -> Step:
     """The headers of one kind of response: built once per kind and configuration."""
@@ -93,9 +88,12 @@ def _step(kind: str, secure: bool, submit_origins: tuple[str, ...]) -> Step:
     if kind == "researcher":
         return Step(default=(*common, ("Content-Security-Policy", RESEARCHER_PAGE),
                              ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")))
+    # Pages and API answers inside the platform's frame carry run tokens: keep them out of
+    # caches and referrers.
     policy = getattr(_worker_policies(submit_origins), kind)
     return Step(replace=(("Content-Security-Policy", policy), ("Cache-Control", "no-store")),
-                default=(*common, *_FRAMED_DEFAULTS), remove=("X-Frame-Options",))
+                default=(*common, ("Referrer-Policy", "no-referrer")),
+                remove=("X-Frame-Options",))
 
 
 def _kind(endpoint: str | None, blueprint: str | None, environ: dict[str, object]) -> str:
@@ -115,8 +113,7 @@ def _set_headers(response: Response) -> Response:
     """Add this kind of response's headers. One hook, one look at what the view set: every
     answer passes here, the data API's hundreds of times a second."""
     current = request._get_current_object()  # type: ignore[attr-defined]
-    endpoint = current.endpoint
-    kind = _kind(endpoint, current.blueprint, current.environ)
+    kind = _kind(current.endpoint, current.blueprint, current.environ)
     if kind == "asset" and response.mimetype in COMPRESSIBLE_ASSETS and response.status_code == 200:
         # send_file streams files as they are ("direct passthrough"), which Flask-Compress
         # leaves alone; scripts and styles are small, so read them and let it compress them.
