@@ -1,17 +1,19 @@
-"""Statements compiled once by SQLAlchemy and run on the DB-API cursor of a transaction.
+"""Statements compiled once by SQLAlchemy and run on the DB-API cursor of a connection.
 
-The SQLite save runs two short statements. SQLAlchemy's execution of each (cache key,
-parameter processing, result objects) cost more CPU than SQLite's own work: a whole save
-took ~380 µs in process, SQLite's part ~90 µs (``bench/RESULTS.md``). A
-:class:`DriverStatement` is compiled once by SQLAlchemy, with named parameters; each run
-passes the parameters through their types' processors (the UTC timestamp) and hands the
-statement to the driver.
+The saves run short statements whose own work costs less than SQLAlchemy's execution of
+them (cache key, execution context, parameter processing, result objects): on SQLite a
+whole save took ~380 µs in process and SQLite's part ~90 µs; PostgreSQL's grouped plain save
+of three runs spent ~440 µs of the app's CPU through SQLAlchemy and ~300 µs on the cursor
+(``bench/RESULTS.md``). A :class:`DriverStatement` is compiled once by SQLAlchemy, with
+named parameters; each run passes the parameters through their types' processors (the UTC
+timestamp) and hands the statement to the driver.
 
-It runs inside a SQLAlchemy transaction (:func:`database.write_transaction`), which still
-begins, commits and rolls back. What it skips is SQLAlchemy's cursor events and its
-invalidation of a connection lost mid-statement: that is why only SQLite uses it, which has
-no server connection to lose. A driver error is raised as SQLAlchemy's own exception class
-(``OperationalError`` for a locked database), so the app's handlers answer it as usual.
+It runs on a SQLAlchemy :class:`~sqlalchemy.Connection` (in its transaction, if it has
+one), and keeps what matters of SQLAlchemy's error handling: a driver error is raised as
+SQLAlchemy's own exception class (``OperationalError`` for a locked or lost database), so
+the app's handlers answer it as usual, and a connection lost mid-statement, or left
+mid-statement by an interruption (a worker's timeout), is invalidated so that the pool
+never hands it out again. What it skips is SQLAlchemy's cursor events.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
+
+#: The named parameter style of each driver: sqlite3's ``:name``, psycopg's ``%(name)s``.
+NAMED_STYLE = {"sqlite": "named", "postgresql": "pyformat"}
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,8 @@ class DriverStatement:
 
     @classmethod
     def compile(cls, statement: Executable, dialect_class: type[Dialect]) -> DriverStatement:
-        """Compile ``statement`` for the dialect, with named parameters (``:name``, as sqlite3
-        takes them)."""
-        dialect = dialect_class(paramstyle="named")
+        """Compile ``statement`` for the dialect, with named parameters."""
+        dialect = dialect_class(paramstyle=NAMED_STYLE[dialect_class.name])
         compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         processors = {}
         for parameter, name in compiled.bind_names.items():
@@ -55,17 +59,26 @@ class DriverStatement:
         return cls(compiled.string, literals, processors)
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Any]:
-        """Run the statement in ``connection``'s transaction; the rows it returns."""
+        """Run the statement on ``connection`` (in its transaction, if any); its rows."""
         values = {**self.literals, **parameters}
         for name, process in self.processors.items():
             values[name] = process(values[name])
         dbapi = connection.dialect.loaded_dbapi
-        cursor = connection.connection.cursor()
+        pooled = connection.connection
+        cursor = pooled.cursor()
         try:
             cursor.execute(self.sql, values)
             return cursor.fetchall()
-        except dbapi.Error as error:
-            raise DBAPIError.instance(self.sql, values, error, dbapi.Error,
-                                      dialect=connection.dialect) from error
+        except BaseException as error:
+            is_error = isinstance(error, dbapi.Error)
+            lost = not is_error or connection.dialect.is_disconnect(
+                error, pooled.dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error if isinstance(error, Exception) else None)
+            if is_error:
+                raise DBAPIError.instance(self.sql, values, error, dbapi.Error,
+                                          connection_invalidated=lost,
+                                          dialect=connection.dialect) from error
+            raise
         finally:
             cursor.close()

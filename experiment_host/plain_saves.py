@@ -32,7 +32,7 @@ from functools import cache
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Dialect, Engine, TextClause, bindparam, text
+from sqlalchemy import Dialect, Engine, bindparam, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from .database import autocommit_engine, write_transaction
@@ -85,7 +85,7 @@ class PostgresPlainSaves:
         plain = sorted(firsts.values(), key=lambda save: save.run_id)
         with self.engine.connect() as connection:
             try:
-                rows = connection.execute(_statement(), _parameters(plain)).all()
+                rows = _statement(type(connection.dialect)).rows(connection, _parameters(plain))
             except (IntegrityError, DataError):  # e.g. a seq stored meanwhile
                 return [None] * len(saves)
         stored = {run_id: (record_count, next_seq) for run_id, record_count, next_seq in rows}
@@ -94,8 +94,10 @@ class PostgresPlainSaves:
 
 
 @cache
-def _statement() -> TextClause:
-    return text(SAVE_IF_PLAIN).bindparams(bindparam("now", type_=UTCDateTime()))
+def _statement(dialect_class: type[Dialect]) -> DriverStatement:
+    """The grouped save, for the driver's cursor (:mod:`driver_statements`)."""
+    statement = text(SAVE_IF_PLAIN).bindparams(bindparam("now", type_=UTCDateTime()))
+    return DriverStatement.compile(statement, dialect_class)
 
 
 def _parameters(saves: Sequence[PlainSave]) -> dict[str, object]:

@@ -1,10 +1,13 @@
-"""driver_statements: SQLite's save statements on the driver's cursor store exactly what
-SQLAlchemy's own execution of the same statements stores."""
+"""driver_statements: the save statements on the driver's cursor store exactly what
+SQLAlchemy's own execution of the same statements stores, and a connection lost or left
+mid-statement is never used again."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
+import psycopg
 import pytest
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import OperationalError
@@ -13,7 +16,7 @@ from experiment_host.database import write_transaction
 from experiment_host.driver_statements import DriverStatement
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, UTCDateTime
-from tests.conftest import build_app, dispose
+from tests.conftest import POSTGRES_URL, build_app, dispose
 from tests.helpers import task_config
 
 #: Typed parameter (a UTC timestamp) and literals the statement binds itself (the status).
@@ -83,3 +86,67 @@ def test_a_driver_error_is_sqlalchemys_and_rolls_back(app_with_run):
         broken.rows(connection, {"x": 1})
     with app.app_context():
         assert db.session.scalar(select(Run.record_count)) == 0
+
+
+# PostgreSQL: what SQLAlchemy's own execution does with a lost or interrupted connection.
+
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL,
+                                    reason="needs TEST_DATABASE_URL (PostgreSQL)")
+BACKEND = text("SELECT pg_backend_pid(), pg_sleep(:seconds)")
+
+
+@pytest.fixture
+def postgres_app():
+    app = build_app(POSTGRES_URL)
+    with app.app_context():
+        yield app
+    dispose(app)
+
+
+def backend_of(connection, statement: DriverStatement) -> int:
+    return statement.rows(connection, {"seconds": 0})[0][0]
+
+
+@needs_postgres
+def test_a_connection_lost_mid_statement_is_invalidated(postgres_app):
+    statement = DriverStatement.compile(BACKEND, dialect_class(postgres_app))
+    engine = db.engine
+    with engine.connect() as connection:
+        pid = backend_of(connection, statement)
+
+        def end_that_session() -> None:
+            with engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+        ender = threading.Timer(0.3, end_that_session)
+        ender.start()
+        with pytest.raises(OperationalError) as raised:
+            statement.rows(connection, {"seconds": 10})
+        ender.join()
+        assert raised.value.connection_invalidated
+        assert connection.invalidated
+    with db.engine.connect() as connection:  # the pool hands out a live one instead
+        assert backend_of(connection, statement) != pid
+
+
+class Interrupted(BaseException):
+    """What gunicorn's worker timeout raises inside a request (a BaseException)."""
+
+
+@needs_postgres
+def test_a_statement_interrupted_before_its_rows_are_read_leaves_its_connection_unused(
+        postgres_app, monkeypatch):
+    statement = DriverStatement.compile(BACKEND, dialect_class(postgres_app))
+    with db.engine.connect() as connection:
+        pid = backend_of(connection, statement)
+
+        def interrupted(_cursor):
+            raise Interrupted
+
+        monkeypatch.setattr(psycopg.Cursor, "fetchall", interrupted)
+        with pytest.raises(Interrupted):
+            statement.rows(connection, {"seconds": 0})
+        monkeypatch.undo()
+        assert connection.invalidated
+    with db.engine.connect() as connection:
+        assert backend_of(connection, statement) != pid

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import event, select, text
 
@@ -67,14 +68,26 @@ def save_all(app, *saves: PlainSave) -> list[tuple[int, int] | None]:
 
 
 def statements_of(app) -> list[dict[str, Any]]:
-    """The parameters of every statement the plain saves' engine runs from now on."""
+    """Every statement the plain saves' engine sends from now on, as psycopg is given it:
+    its first word, its parameters, and the driver error it met (None if none). The
+    statements run on the driver's cursor, so they are watched there, not by SQLAlchemy."""
     seen: list[dict[str, Any]] = []
 
-    def watch(connection, _cursor, statement, parameters, *_):
-        assert connection.connection.driver_connection.autocommit
-        seen.append({"verb": statement.split()[0], **parameters})
+    class Watched(psycopg.Cursor):
+        def execute(self, query, params=None, **options):  # type: ignore[override]
+            assert self.connection.autocommit
+            statement = {"verb": str(query).split()[0], **(params or {}), "error": None}
+            seen.append(statement)
+            try:
+                return super().execute(query, params, **options)
+            except psycopg.Error as error:
+                statement["error"] = error
+                raise
 
-    event.listen(app.extensions["plain_saves"].engine, "before_cursor_execute", watch)
+    def watch(dbapi_connection, _record, _proxy) -> None:
+        dbapi_connection.cursor_factory = Watched
+
+    event.listen(app.extensions["plain_saves"].engine, "checkout", watch)
     return seen
 
 
@@ -96,10 +109,9 @@ def test_a_plain_save_is_one_statement_in_autocommit(started):
 @needs_postgres
 def test_a_resend_changes_nothing_and_the_transactional_save_answers(started):
     app, client, token = started
-    errors: list[Exception] = []
-    event.listen(app.extensions["plain_saves"].engine, "handle_error", errors.append)
+    plain = statements_of(app)
     assert save_all(app, save_of(token, records(1, 4))) == [None]
-    assert errors == []  # refused by its guard, not by a unique violation
+    assert [s["error"] for s in plain] == [None]  # refused by its guard, not by an error
     assert run_state(app) == ([0, 1], 2, 2, 1)
     response = client.post("/api/records", json={"token": token, "records": records(1, 4)})
     assert response.get_json() == {"stored": 2, "duplicates": 1, "saved": 4, "next_seq": 4}
@@ -269,7 +281,7 @@ def test_stored_seqs_are_looked_up_by_index_not_by_scanning_the_records(started)
         db.session.execute(text("ANALYZE trial_records"))
         db.session.commit()
     engine = app.extensions["plain_saves"].engine
-    sql = str(plain_saves._statement().compile(dialect=engine.dialect))
+    sql = plain_saves._statement(type(engine.dialect)).sql
     connection = engine.raw_connection()
     driver = connection.driver_connection
     try:
