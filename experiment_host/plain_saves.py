@@ -26,7 +26,7 @@ another's by a statement, but never decides it: only a lost database fails them 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -100,13 +100,20 @@ def _statement(dialect_class: type[Dialect]) -> DriverStatement:
     return DriverStatement.compile(statement, dialect_class)
 
 
+def _integers(values: Iterable[int]) -> str:
+    """PostgreSQL's array literal of these whole numbers, e.g. ``{1,2,3}``: psycopg passes
+    it as text, which the statement casts to ``integer[]``. psycopg's list dumper cost more
+    of the app's CPU (~40 µs a write of three saves, in process)."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _parameters(saves: Sequence[PlainSave]) -> dict[str, object]:
     return {
-        "run_ids": [save.run_id for save in saves],
+        "run_ids": _integers(save.run_id for save in saves),
         "sessions": [save.session_key for save in saves],
-        "batch_nexts": [save.batch_next for save in saves],
-        "item_runs": [save.run_id for save in saves for _ in save.seqs],
-        "seqs": [seq for save in saves for seq in save.seqs],
+        "batch_nexts": _integers(save.batch_next for save in saves),
+        "item_runs": _integers(save.run_id for save in saves for _ in save.seqs),
+        "seqs": _integers(seq for save in saves for seq in save.seqs),
         # The saves' arrays as one, without serialising the records again.
         "records": "[" + ",".join(save.records[1:-1] for save in saves if save.seqs) + "]",
         **_moment(),
