@@ -62,14 +62,14 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import columns, database, experiments, plain_saves, sessions
-    from .extensions import compress, csrf, db, migrate
+    from . import columns, compression, database, experiments, plain_saves, sessions
+    from .extensions import csrf, db, migrate
 
     sessions.init_app(app)
     database.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
-    compress.init_app(app)
+    compression.init_app(app)
     experiments.init_app(app)
     columns.init_app(app)
     plain_saves.init_app(app)

@@ -283,3 +283,18 @@ def test_scripts_are_compressed_and_cacheable(client):
         assert again.status_code == 304
     with client.get("/exp/basic/files/task.js") as asset:
         assert "max-age=300" in asset.headers["Cache-Control"]
+
+
+def test_pages_are_compressed_and_the_data_apis_answers_left_alone(client, start_run):
+    config = start_run()
+    gzip = {"Accept-Encoding": "gzip, br"}
+    page = client.get("/exp/basic", query_string=config["args"], headers=gzip)
+    assert page.status_code == 200 and page.headers["Content-Encoding"] == "br"
+    assert "Accept-Encoding" in page.headers["Vary"]
+    saved = client.post("/api/records", headers=gzip,
+                        json={"token": config["token"], "records": records(0, 200)})
+    read = client.get("/api/records", headers=gzip, query_string={"token": config["token"]})
+    for answer in (saved, read):
+        assert answer.status_code == 200
+        assert "Content-Encoding" not in answer.headers and "Vary" not in answer.headers
+    assert len(read.get_json()["records"]) == 200
