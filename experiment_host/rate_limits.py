@@ -11,9 +11,14 @@ from .extensions import db
 from .models import RateLimit
 
 
+def current_window(window_seconds: int) -> int:
+    """The number of the fixed window, ``window_seconds`` long, that now falls in."""
+    return int(time.time() // window_seconds)
+
+
 def count_hit(key: str, window_seconds: int) -> int:
     """Count one event for ``key`` in the current window; return the window's count."""
-    window = int(time.time() // window_seconds)
+    window = current_window(window_seconds)
     count = increment(RateLimit, {"key": key, "window": window}, "count")
     if count == 1:  # first event of a new window: forget this key's older windows
         db.session.execute(delete(RateLimit).where(RateLimit.key == key, RateLimit.window < window))

@@ -9,12 +9,12 @@ records stored; completing (:mod:`completion`) has its own conditions.
 
 from __future__ import annotations
 
-import time
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Dialect, Update, and_, bindparam, case, update
 
+from . import rate_limits
 from .driver_statements import DriverStatement
 from .models import Run, RunStatus, UTCDateTime, utcnow
 from .tokens import RunClaim
@@ -60,7 +60,7 @@ def count_saved_on_driver(dialect_class: type[Dialect]) -> DriverStatement:
 
 def this_moment() -> dict[str, Any]:
     """The time parameters of the guarded update: now, and this minute's budget window."""
-    return {"now": utcnow(), "window": int(time.time() // 60)}
+    return {"now": utcnow(), "window": rate_limits.current_window(60)}
 
 
 def guard_parameters(claim: RunClaim) -> dict[str, Any]:

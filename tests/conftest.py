@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from experiment_host import create_app
+from experiment_host import create_app, rate_limits
 from experiment_host.extensions import db
 from experiment_host.models import Run
 
@@ -21,6 +21,27 @@ SIM_ORIGIN = "http://localhost:5999"
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+class RateClock:
+    """The rate limits' clock in tests: it stands still unless a test moves it on, so a
+    test that happens to cross a minute's boundary keeps its counts."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0  # the start of a minute and of an hour
+
+    def window(self, window_seconds: int) -> int:
+        return int(self.now // window_seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def rate_clock(monkeypatch: pytest.MonkeyPatch) -> RateClock:
+    clock = RateClock()
+    monkeypatch.setattr(rate_limits, "current_window", clock.window)
+    return clock
 
 
 @pytest.fixture(params=DATABASES)

@@ -6,14 +6,13 @@ transactional way)."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import event, select, text
 
-from experiment_host import database, plain_saves
+from experiment_host import database, plain_saves, rate_limits
 from experiment_host.extensions import db
 from experiment_host.models import Run, TrialRecord
 from experiment_host.plain_saves import PlainSave
@@ -337,7 +336,7 @@ def test_sqlite_several_runs_in_one_transaction_each_decided_on_its_own(sqlite_s
                        {"id": verify(finished).run_id})
     db.session.execute(text("UPDATE runs SET rate_count = 5, rate_window = :window "
                             "WHERE id = :id"),
-                       {"id": verify(busy).run_id, "window": int(time.time() // 60)})
+                       {"id": verify(busy).run_id, "window": rate_limits.current_window(60)})
     db.session.commit()
     saves = [save_of(finished, records(2, 3), "sqlite"), save_of(token, records(2, 5), "sqlite"),
              save_of(resending, records(1, 3), "sqlite"), save_of(busy, records(2, 3), "sqlite"),

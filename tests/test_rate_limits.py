@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from experiment_host import rate_limits
 from experiment_host.extensions import db
 from experiment_host.models import RateLimit, Run
 from tests.helpers import records
@@ -40,3 +41,27 @@ def test_new_runs_are_limited_per_ip_but_resuming_is_not(app, client, mturk_args
         assert db.session.scalar(select(func.count()).select_from(Run)) == 3
         keys = set(db.session.scalars(select(RateLimit.key)))
     assert keys == {"new-run:127.0.0.1", "new-run:10.9.8.7"}
+
+
+def test_a_runs_budget_comes_back_the_next_minute(app, client, start_run, rate_clock):
+    run = start_run()
+    app.config["RUN_REQUESTS_PER_MINUTE"] = 2
+    answers = [client.post("/api/records", json={"token": run["token"],
+                                                  "records": records(i, i + 1)}).status_code
+               for i in range(3)]
+    assert answers == [200, 200, 429]
+    rate_clock.advance(60)
+    again = client.post("/api/records", json={"token": run["token"], "records": records(2, 3)})
+    assert again.status_code == 200 and again.get_json()["saved"] == 3
+
+
+def test_new_runs_from_an_ip_are_allowed_again_the_next_hour(app, client, mturk_args,
+                                                             rate_clock):
+    app.config["NEW_RUNS_PER_IP_PER_HOUR"] = 1
+    assert client.get("/exp/open", query_string=mturk_args()).status_code == 200
+    assert client.get("/exp/open", query_string=mturk_args()).status_code == 429
+    rate_clock.advance(3600)
+    assert client.get("/exp/open", query_string=mturk_args()).status_code == 200
+    with app.app_context():  # the hour that is over is forgotten
+        assert db.session.scalars(select(RateLimit.window)).all() == [
+            rate_limits.current_window(3600)]
