@@ -228,24 +228,31 @@ def save_only(url: str, participants: int, trials: int, concurrency: int, first:
             connection.close()
 
     pairs = list(zip(people, tokens, strict=True))
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lane, [pairs[start::concurrency] for start in range(concurrency)]))
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_seconds()
     saves = [s for p in people for kind, s in p.outcome.latencies if kind == "save"]
+    server_cpu = sum(cpu_after[kind] - cpu_before[kind] for kind in ("gunicorn", "postgres"))
     return {"saves_per_s": len(saves) / elapsed, "save_p50_ms": percentile(saves, 50) * 1000,
             "save_p99_ms": percentile(saves, 99) * 1000, "saves": len(saves),
+            "server_us": server_cpu / max(len(saves), 1) * 1e6,
             "retries": sum(p.outcome.retries for p in people)}
 
 
 GROWTH_LINES = ((10, 3200), (200, 160), (2000, 16))  # trials per participant, participants
 
 
-def growth_scenario(databases: dict[str, str], rounds: int = 2) -> None:
+def growth_scenario(databases: dict[str, str], rounds: int = 4) -> None:
     """The same 32,000 saves per line, in 16 lanes of equal length (a last short wave would
     run at lower concurrency and look slower for it). The lines run ``rounds`` times, in
     alternating order, so that a machine whose speed drifts during the run shifts them
-    alike; each line's figure is its median."""
+    alike; each line's figure is its median, and the spread of a line over its own rounds
+    shows how far the machine moved meanwhile (a difference between lines smaller than that
+    is not one this run can tell). The server's CPU per save (gunicorn and PostgreSQL)
+    is printed beside: the cost itself, which a slower machine moves less than saves/s."""
     print(f"\n== cost growth: save requests only (one record each), by trials per participant, "
           f"c=16, {rounds} rounds in alternating order")
     for name, url in databases.items():
@@ -261,18 +268,31 @@ def growth_scenario(databases: dict[str, str], rounds: int = 2) -> None:
                     results[trials].append(figures)
                     print(f"{name:<10} round {round_number} {trials:>5} trials x {people:>4}: "
                           f"{figures['saves_per_s']:7.0f} saves/s  p99 "
-                          f"{figures['save_p99_ms']:6.1f} ms  retries {figures['retries']:.0f}",
+                          f"{figures['save_p99_ms']:6.1f} ms  server cpu/save "
+                          f"{figures['server_us']:5.0f} us  retries {figures['retries']:.0f}",
                           flush=True)
         finally:
             server.stop()
-        medians = {trials: statistics.median(f["saves_per_s"] for f in runs)
-                   for trials, runs in results.items()}
+
+        def median(trials: int, key: str,
+                   results: dict[int, list[dict[str, float]]] = results) -> float:
+            return statistics.median(f[key] for f in results[trials])
+
         for trials, people in GROWTH_LINES:
-            p99 = statistics.median(f["save_p99_ms"] for f in results[trials])
-            print(f"{name:<10} median {trials:>5} trials x {people:>4}: {medians[trials]:7.0f} "
-                  f"saves/s  p99 {p99:6.1f} ms", flush=True)
-        print(f"{name:<10} fastest line / slowest line: "
-              f"{max(medians.values()) / min(medians.values()):.2f}", flush=True)
+            rates = [f["saves_per_s"] for f in results[trials]]
+            print(f"{name:<10} median {trials:>5} trials x {people:>4}: "
+                  f"{median(trials, 'saves_per_s'):7.0f} saves/s (rounds {min(rates):.0f}"
+                  f"-{max(rates):.0f})  p99 {median(trials, 'save_p99_ms'):6.1f} ms  "
+                  f"server cpu/save {median(trials, 'server_us'):5.0f} us", flush=True)
+        for key, label in (("saves_per_s", "saves/s"), ("save_p99_ms", "p99"),
+                           ("server_us", "server cpu/save")):
+            values = [median(trials, key) for trials, _ in GROWTH_LINES]
+            print(f"{name:<10} {label}: largest line / smallest line "
+                  f"{max(values) / min(values):.2f}", flush=True)
+        spreads = [max(f["saves_per_s"] for f in runs) / min(f["saves_per_s"] for f in runs)
+                   for runs in results.values()]
+        print(f"{name:<10} saves/s of one line, fastest round / slowest round: "
+              f"up to {max(spreads):.2f}", flush=True)
 
 
 def entry_scenario(databases: dict[str, str], entries: int = 1000) -> None:
@@ -337,12 +357,14 @@ def main() -> None:
                         help="records per save request (default: %(default)s, as the client)")
     parser.add_argument("--postgres", default="", help="PostgreSQL URL to benchmark as well")
     parser.add_argument("--only", choices=["save", "growth", "entry", "pages"])
+    parser.add_argument("--growth-rounds", type=int, default=4,
+                        help="rounds of the cost-growth lines (default: %(default)s)")
     args = parser.parse_args()
     urls = databases(args.postgres)
     if args.only in (None, "save"):
         save_scenario(urls, args.participants, args.batch)
     if args.only in (None, "growth"):
-        growth_scenario(urls)
+        growth_scenario(urls, args.growth_rounds)
     if args.only in (None, "entry"):
         entry_scenario(urls)
     if args.only in (None, "pages"):
