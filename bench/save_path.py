@@ -296,8 +296,10 @@ def growth_scenario(databases: dict[str, str], rounds: int = 4) -> None:
 
 
 def entry_scenario(databases: dict[str, str], entries: int = 1000) -> None:
-    print(f"\n== entry: {entries} new participants (enter only) at c=16")
+    print(f"\n== entry: {entries} new participants (enter only) at c=16; ratio against the "
+          f"empty database")
     for name, url in databases.items():
+        empty: float | None = None
         # Finished and in-progress runs are tallied; each arrival counts the quiet ones.
         for prefill, active, quiet in ((0, 0, 0), (100_000, 0, 0), (100_000, 5_000, 0),
                                        (100_000, 5_000, 1_000)):
@@ -307,44 +309,63 @@ def entry_scenario(databases: dict[str, str], entries: int = 1000) -> None:
                 figures = drive(server.url, entries, 0, 16, first=10_000_000)
             finally:
                 server.stop()
+            per_second = figures["requests_per_s"] / 2
+            empty = empty or per_second
             print(f"{name:<10} with {prefill:>7} runs, {active:>5} in progress, "
-                  f"{quiet:>5} quiet: "
-                  f"{figures['requests_per_s'] / 2:7.0f} "
-                  f"entries/s  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}",
-                  flush=True)
+                  f"{quiet:>5} quiet: {per_second:7.0f} entries/s  p99 "
+                  f"{figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}  "
+                  f"ratio {per_second / empty:.2f}", flush=True)
+
+
+def fetch_all(port: int, path: str, requests: int, concurrency: int = 64
+              ) -> tuple[float, list[float], int, str]:
+    """GET ``path`` ``requests`` times, each on a new connection, ``concurrency`` at once;
+    requests/s, latencies, and the size and encoding of the first answer."""
+    import http.client
+
+    def fetch(_: int) -> tuple[float, int, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        started = time.perf_counter()
+        connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        response = connection.getresponse()
+        size = len(response.read())
+        connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {response.status}")
+        return time.perf_counter() - started, size, response.getheader("Content-Encoding") or "-"
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(fetch, range(requests)))
+    elapsed = time.perf_counter() - started
+    return requests / elapsed, [r[0] for r in results], results[0][1], results[0][2]
 
 
 def pages_scenario(url: str, requests: int = 3000) -> None:
-    import http.client
-
-    print(f"\n== page serving at c=64: {requests} requests each")
+    """The task page (a resumed run) and its script, against the bare-Flask baseline
+    answering the same URLs under the same gunicorn config: its page is a constant string
+    and its script the same file, from Flask's static route, uncompressed."""
+    print(f"\n== page serving at c=64: {requests} requests each, new connection each")
     fresh_schema(url)
+    query = ("assignmentId=BENCHASSIGN0000000000000000001&hitId=BENCHHIT"
+             "&workerId=ABENCH00000001&turkSubmitTo=https://workersandbox.mturk.com")
+    paths = (("task page (resume)", f"/exp/bench?{query}"),
+             ("static/js/experiment-host.js", "/static/js/experiment-host.js"))
+    baseline_server = Gunicorn({"DATABASE_URL": url}, app="bench.baseline_app:app").start()
+    try:
+        baselines = {label: fetch_all(baseline_server.port, path, requests)[0]
+                     for label, path in paths}
+    finally:
+        baseline_server.stop()
     server = host(url).start()
     try:
-        participant = Participant(server.url, "bench", 1)
-        participant.enter()
-        query = ("assignmentId=BENCHASSIGN0000000000000000001&hitId=BENCHHIT"
-                 "&workerId=ABENCH00000001&turkSubmitTo=https://workersandbox.mturk.com")
-        for label, path in (("task page (resume)", f"/exp/bench?{query}"),
-                            ("static/js/experiment-host.js", "/static/js/experiment-host.js")):
-            def fetch(_: int, path: str = path) -> tuple[float, int, str]:
-                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-                started = time.perf_counter()
-                connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
-                response = connection.getresponse()
-                size = len(response.read())
-                connection.close()
-                encoding = response.getheader("Content-Encoding") or "-"
-                return time.perf_counter() - started, size, encoding
-            started = time.perf_counter()
-            with ThreadPoolExecutor(64) as pool:
-                results = list(pool.map(fetch, range(requests)))
-            elapsed = time.perf_counter() - started
-            latencies = [r[0] for r in results]
+        Participant(server.url, "bench", 1).enter()
+        for label, path in paths:
+            per_second, latencies, size, encoding = fetch_all(server.port, path, requests)
             p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-            print(f"{label:<30} {requests / elapsed:7.0f} req/s  p50 {p50:6.1f} ms"
-                  f"  p99 {p99:6.1f} ms  {results[0][1]} bytes "
-                  f"({results[0][2]})", flush=True)
+            print(f"{label:<30} {per_second:7.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
+                  f"{size} bytes ({encoding})  baseline {baselines[label]:7.0f} req/s  "
+                  f"ratio {per_second / baselines[label]:.2f}", flush=True)
     finally:
         server.stop()
 
