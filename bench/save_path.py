@@ -18,16 +18,18 @@ Scenarios (each bounded in count; the load generator runs on the same 2-core mac
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -246,6 +248,22 @@ def save_only(url: str, participants: int, trials: int, concurrency: int, first:
             "retries": sum(p.outcome.retries for p in people)}
 
 
+Line = TypeVar("Line")
+
+
+def alternating_rounds(lines: Sequence[Line], rounds: int) -> Iterator[tuple[int, Line]]:
+    """Each line once per round, in reversed order every other round, so that a machine
+    whose speed drifts during the run shifts every line alike."""
+    for round_number in range(rounds):
+        for line in lines if round_number % 2 == 0 else lines[::-1]:
+            yield round_number, line
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over one line's rounds."""
+    return {key: statistics.median(figures[key] for figures in runs) for key in runs[0]}
+
+
 GROWTH_LINES = ((10, 3200), (200, 160), (2000, 16))  # trials per participant, participants
 
 
@@ -264,33 +282,28 @@ def growth_scenario(databases: dict[str, str], rounds: int = 4) -> None:
         server = host(url).start()
         results: dict[int, list[dict[str, float]]] = {trials: [] for trials, _ in GROWTH_LINES}
         try:
-            for round_number in range(rounds):
-                lines = GROWTH_LINES if round_number % 2 == 0 else GROWTH_LINES[::-1]
-                for trials, people in lines:
-                    figures = save_only(server.url, people, trials, 16,
-                                        first=round_number * 10_000_000 + trials * 1000)
-                    results[trials].append(figures)
-                    print(f"{name:<10} round {round_number} {trials:>5} trials x {people:>4}: "
-                          f"{figures['saves_per_s']:7.0f} saves/s  p99 "
-                          f"{figures['save_p99_ms']:6.1f} ms  server cpu/save "
-                          f"{figures['server_us']:5.0f} us  retries {figures['retries']:.0f}",
-                          flush=True)
+            for round_number, (trials, people) in alternating_rounds(GROWTH_LINES, rounds):
+                figures = save_only(server.url, people, trials, 16,
+                                    first=round_number * 10_000_000 + trials * 1000)
+                results[trials].append(figures)
+                print(f"{name:<10} round {round_number} {trials:>5} trials x {people:>4}: "
+                      f"{figures['saves_per_s']:7.0f} saves/s  p99 "
+                      f"{figures['save_p99_ms']:6.1f} ms  server cpu/save "
+                      f"{figures['server_us']:5.0f} us  retries {figures['retries']:.0f}",
+                      flush=True)
         finally:
             server.stop()
-
-        def median(trials: int, key: str,
-                   results: dict[int, list[dict[str, float]]] = results) -> float:
-            return statistics.median(f[key] for f in results[trials])
-
+        line_medians = {trials: medians(runs) for trials, runs in results.items()}
         for trials, people in GROWTH_LINES:
             rates = [f["saves_per_s"] for f in results[trials]]
+            median = line_medians[trials]
             print(f"{name:<10} median {trials:>5} trials x {people:>4}: "
-                  f"{median(trials, 'saves_per_s'):7.0f} saves/s (rounds {min(rates):.0f}"
-                  f"-{max(rates):.0f})  p99 {median(trials, 'save_p99_ms'):6.1f} ms  "
-                  f"server cpu/save {median(trials, 'server_us'):5.0f} us", flush=True)
+                  f"{median['saves_per_s']:7.0f} saves/s (rounds {min(rates):.0f}"
+                  f"-{max(rates):.0f})  p99 {median['save_p99_ms']:6.1f} ms  "
+                  f"server cpu/save {median['server_us']:5.0f} us", flush=True)
         for key, label in (("saves_per_s", "saves/s"), ("save_p99_ms", "p99"),
                            ("server_us", "server cpu/save")):
-            values = [median(trials, key) for trials, _ in GROWTH_LINES]
+            values = [median[key] for median in line_medians.values()]
             print(f"{name:<10} {label}: largest line / smallest line "
                   f"{max(values) / min(values):.2f}", flush=True)
         spreads = [max(f["saves_per_s"] for f in runs) / min(f["saves_per_s"] for f in runs)
@@ -313,25 +326,24 @@ def entry_scenario(databases: dict[str, str], entries: int = 1000, rounds: int =
     for name, url in databases.items():
         results: dict[tuple[int, int, int], list[dict[str, float]]] = {
             line: [] for line in ENTRY_LINES}
-        for round_number in range(rounds):
-            for line in ENTRY_LINES if round_number % 2 == 0 else ENTRY_LINES[::-1]:
-                fresh_schema(url, *line)
-                server = host(url).start()
-                try:
-                    figures = drive(server.url, entries, 0, 16, first=10_000_000)
-                finally:
-                    server.stop()
-                figures["entries_per_s"] = figures["requests_per_s"] / 2  # enter, complete
-                results[line].append(figures)
-                print(f"{name:<10} round {round_number} {_entry_line(line)}: "
-                      f"{figures['entries_per_s']:7.0f} entries/s  p99 "
-                      f"{figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}", flush=True)
-        empty = statistics.median(f["entries_per_s"] for f in results[ENTRY_LINES[0]])
-        for line, runs in results.items():
-            per_second = statistics.median(f["entries_per_s"] for f in runs)
-            p99 = statistics.median(f["p99_ms"] for f in runs)
-            print(f"{name:<10} median  {_entry_line(line)}: {per_second:7.0f} entries/s  "
-                  f"p99 {p99:6.1f} ms  ratio {per_second / empty:.2f}", flush=True)
+        for round_number, line in alternating_rounds(ENTRY_LINES, rounds):
+            fresh_schema(url, *line)
+            server = host(url).start()
+            try:
+                figures = drive(server.url, entries, 0, 16, first=10_000_000)
+            finally:
+                server.stop()
+            figures["entries_per_s"] = figures["requests_per_s"] / 2  # enter, complete
+            results[line].append(figures)
+            print(f"{name:<10} round {round_number} {_entry_line(line)}: "
+                  f"{figures['entries_per_s']:7.0f} entries/s  p99 "
+                  f"{figures['p99_ms']:6.1f} ms  errors {figures['errors']:.0f}", flush=True)
+        line_medians = {line: medians(runs) for line, runs in results.items()}
+        empty = line_medians[ENTRY_LINES[0]]["entries_per_s"]
+        for line, median in line_medians.items():
+            print(f"{name:<10} median  {_entry_line(line)}: {median['entries_per_s']:7.0f} "
+                  f"entries/s  p99 {median['p99_ms']:6.1f} ms  "
+                  f"ratio {median['entries_per_s'] / empty:.2f}", flush=True)
 
 
 def _entry_line(line: tuple[int, int, int]) -> str:
@@ -343,7 +355,6 @@ def fetch_all(port: int, path: str, requests: int, concurrency: int = 64
               ) -> tuple[float, list[float], int, str]:
     """GET ``path`` ``requests`` times, each on a new connection, ``concurrency`` at once;
     requests/s, latencies, and the size and encoding of the first answer."""
-    import http.client
 
     def fetch(_: int) -> tuple[float, int, str]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -27,8 +27,8 @@ from .security_headers import ASSET_ENDPOINTS
 ASSET_CACHE_ENTRIES = 256
 #: Where the hook leaves an asset's cache key for :func:`_cache_key`.
 _ASSET_KEY = "experiment_host.compressed_asset"
-#: Every asset key holds this; Flask-Compress prefixes the algorithm ("gzip;asset:...").
-_ASSET_MARK = ";asset:"
+#: How an asset's key starts; Flask-Compress puts the algorithm before it ("gzip;asset:...").
+_ASSET_PREFIX = "asset:"
 
 
 class CompressedAssets:
@@ -48,7 +48,7 @@ class CompressedAssets:
             return body
 
     def set(self, key: str, body: bytes) -> None:
-        if _ASSET_MARK not in key:
+        if f";{_ASSET_PREFIX}" not in key:
             return
         with self._lock:
             self._entries[key] = body
@@ -70,7 +70,7 @@ def _compress_unless_api(response: Response) -> Response:
     if request.endpoint in ASSET_ENDPOINTS and response.status_code == 200:
         etag, weak = response.get_etag()
         if etag and not weak:
-            request.environ[_ASSET_KEY] = f"{_ASSET_MARK[1:]}{request.path}|{etag}"
+            request.environ[_ASSET_KEY] = f"{_ASSET_PREFIX}{request.path}|{etag}"
     return compress.after_request(response)
 
 
