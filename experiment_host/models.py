@@ -117,10 +117,11 @@ class Run(db.Model):
         Index("ix_runs_experiment_status_seen_condition",
               "experiment_slug", "status", "last_seen_at", "condition"),
         Index("ix_runs_experiment_condition", "experiment_slug", "condition", "status"),
-        # The researcher dashboard: completions over time, recent activity, drop-off.
+        # The researcher dashboard: completions over time, recent activity. No index holds a
+        # column that every save changes (record_count, next_seq, the request budget), nor
+        # may one: a save then rewrites the row in place (run_guard.py).
         Index("ix_runs_experiment_completed", "experiment_slug", "completed_at"),
         Index("ix_runs_experiment_last_seen", "experiment_slug", "last_seen_at"),
-        Index("ix_runs_experiment_record_count", "experiment_slug", "record_count"),
         CheckConstraint("record_count >= 0", name="record_count_not_negative"),
         CheckConstraint("attempt >= 1", name="attempt_positive"),
     )

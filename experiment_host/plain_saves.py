@@ -96,7 +96,8 @@ class PostgresPlainSaves:
 @cache
 def _statement(dialect_class: type[Dialect]) -> DriverStatement:
     """The grouped save, for the driver's cursor (:mod:`driver_statements`)."""
-    statement = text(SAVE_IF_PLAIN).bindparams(bindparam("now", type_=UTCDateTime()))
+    statement = text(SAVE_IF_PLAIN).bindparams(bindparam("now", type_=UTCDateTime()),
+                                               bindparam("seen_before", type_=UTCDateTime()))
     return DriverStatement.compile(statement, dialect_class)
 
 

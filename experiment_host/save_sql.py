@@ -23,6 +23,10 @@ BATCH_ROWS = {
 CLAIMED_IN_PROGRESS = ("id = :run_id AND session_key = :claimed_session"
                        " AND status = 'in_progress'")
 
+#: The run's ``last_seen_at`` after this request: moved on only when it is older than
+#: ``:seen_before`` (``run_guard.seen_now`` says why).
+SEEN_NOW = "CASE WHEN last_seen_at < :seen_before THEN :now ELSE last_seen_at END"
+
 #: The run's requests this minute, this one included (``run_guard.in_progress_update``
 #: counts them the same way on the transactional path).
 REQUESTS_THIS_MINUTE = "CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END"
@@ -79,7 +83,7 @@ SAVE_IF_PLAIN = f"""
         SELECT run_id, count(*) AS stored FROM inserted GROUP BY run_id
     )
     UPDATE runs
-    SET last_seen_at = :now,
+    SET last_seen_at = {SEEN_NOW},
         rate_count = {REQUESTS_THIS_MINUTE},
         rate_window = :window,
         record_count = record_count + coalesce(counted.stored, 0),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from experiment_host.extensions import db
-from experiment_host.models import Run, RunStatus, TrialRecord
+from experiment_host.models import Run, RunStatus, TrialRecord, utcnow
+from experiment_host.run_guard import SEEN_RESOLUTION
 from tests.helpers import records
 
 
@@ -117,15 +119,57 @@ def test_complete_once_then_refused_and_records_refused(client, app, start_run):
     assert len(stored(app, config["run"]["id"])) == 3
 
 
+def seen_long_ago(app, run_id: int, seconds_ago: float) -> datetime:
+    """Set the run's last_seen_at back in time; the value set."""
+    with app.app_context():
+        run = db.session.get(Run, run_id)
+        run.last_seen_at = utcnow() - timedelta(seconds=seconds_ago)
+        db.session.commit()
+        return run.last_seen_at
+
+
+def last_seen(app, run_id: int) -> datetime:
+    with app.app_context():
+        return db.session.get(Run, run_id).last_seen_at
+
+
 def test_heartbeat_updates_last_seen(client, app, start_run):
     config = start_run()
-    with app.app_context():
-        before = db.session.get(Run, config["run"]["id"]).last_seen_at
+    run_id = config["run"]["id"]
+    before = seen_long_ago(app, run_id, 60)
     response = client.post("/api/heartbeat", json={"token": config["token"]})
     assert response.status_code == 200
     assert response.get_json() == {"status": "in_progress", "saved": 0}
-    with app.app_context():
-        assert db.session.get(Run, config["run"]["id"]).last_seen_at > before
+    assert last_seen(app, run_id) > before + timedelta(seconds=59)
+
+
+@pytest.mark.parametrize("request_kind", ["save", "resend", "heartbeat"])
+def test_last_seen_moves_on_only_when_older_than_its_resolution(
+        client, app, start_run, request_kind):
+    """Each kind of request refreshes an old last_seen_at, and leaves one that is within
+    SEEN_RESOLUTION of now as it is (the saves then change no indexed column of the run)."""
+    config = start_run()
+    run_id, token = config["run"]["id"], config["token"]
+    client.post("/api/records", json={"token": token, "records": records(0, 2)})
+
+    def send(first: int) -> None:
+        if request_kind == "heartbeat":
+            response = client.post("/api/heartbeat", json={"token": token})
+        else:  # a resend holds a stored seq: the transactional save, not the plain one
+            start = 1 if request_kind == "resend" else first
+            response = client.post("/api/records",
+                                   json={"token": token, "records": records(start, first + 2)})
+        assert response.status_code == 200, response.get_json()
+
+    stale = seen_long_ago(app, run_id, SEEN_RESOLUTION.total_seconds() + 1)
+    send(2)
+    refreshed = last_seen(app, run_id)
+    assert refreshed > stale + SEEN_RESOLUTION
+    send(4)
+    assert last_seen(app, run_id) == refreshed
+    recent = seen_long_ago(app, run_id, SEEN_RESOLUTION.total_seconds() - 5)
+    send(6)
+    assert last_seen(app, run_id) == recent
 
 
 BAD_BODIES = [

@@ -6,6 +6,7 @@ transactional way)."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -296,6 +297,41 @@ def test_stored_seqs_are_looked_up_by_index_not_by_scanning_the_records(started)
     finally:
         connection.close()
     assert run_state(app, verify(token).run_id)[0] == list(range(10))
+
+
+def table_updates(table: str) -> tuple[int, int]:
+    """PostgreSQL's count of a table's updated rows and, of those, the HOT updates (the new
+    row version written within its page, no index touched), as far as reported yet."""
+    with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True) as connection:
+        row = connection.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                                 "WHERE relname = %s", (table,)).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+@needs_postgres
+def test_saves_and_heartbeats_rewrite_the_run_within_its_page():
+    """No index holds a column that a save or a heartbeat changes (last_seen_at moves on
+    only every SEEN_RESOLUTION), so each of them is a HOT update of the run's row: no new
+    entry in each of the runs' indexes per save. Plain saves, a resend (the transactional
+    save) and heartbeats alike."""
+    app = build_app(POSTGRES_URL)
+    client = app.test_client()
+    with app.app_context():
+        token = enter(client, 1)
+    requests = [{"records": records(seq, seq + 1)} for seq in range(2, 12)]
+    requests += [{"records": records(10, 13)}, {}, {}]  # a resend, two heartbeats
+    for body in requests:
+        path = "/api/records" if body else "/api/heartbeat"
+        assert client.post(path, json={"token": token, **body}).status_code == 200
+    dispose(app)  # a backend reports its table statistics when its connection closes
+    deadline = time.monotonic() + 10
+    while (counts := table_updates("runs"))[0] < len(requests) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    updates, hot = counts
+    # The first save (in enter) and the entry's own updates may touch indexed columns.
+    assert updates >= len(requests)
+    assert hot >= len(requests), counts
 
 
 # SQLite: the plain saves that arrive together share one transaction.
