@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, TrialRecord, utcnow
 from experiment_host.run_guard import SEEN_RESOLUTION
+from tests.conftest import run_by_id
 from tests.helpers import records
 
 
@@ -128,11 +129,6 @@ def seen_long_ago(app, run_id: int, seconds_ago: float) -> datetime:
         return run.last_seen_at
 
 
-def last_seen(app, run_id: int) -> datetime:
-    with app.app_context():
-        return db.session.get(Run, run_id).last_seen_at
-
-
 def test_heartbeat_updates_last_seen(client, app, start_run):
     config = start_run()
     run_id = config["run"]["id"]
@@ -140,7 +136,7 @@ def test_heartbeat_updates_last_seen(client, app, start_run):
     response = client.post("/api/heartbeat", json={"token": config["token"]})
     assert response.status_code == 200
     assert response.get_json() == {"status": "in_progress", "saved": 0}
-    assert last_seen(app, run_id) > before + timedelta(seconds=59)
+    assert run_by_id(app, run_id).last_seen_at > before + timedelta(seconds=59)
 
 
 @pytest.mark.parametrize("request_kind", ["save", "resend", "heartbeat"])
@@ -163,13 +159,13 @@ def test_last_seen_moves_on_only_when_older_than_its_resolution(
 
     stale = seen_long_ago(app, run_id, SEEN_RESOLUTION.total_seconds() + 1)
     send(2)
-    refreshed = last_seen(app, run_id)
+    refreshed = run_by_id(app, run_id).last_seen_at
     assert refreshed > stale + SEEN_RESOLUTION
     send(4)
-    assert last_seen(app, run_id) == refreshed
+    assert run_by_id(app, run_id).last_seen_at == refreshed
     recent = seen_long_ago(app, run_id, SEEN_RESOLUTION.total_seconds() - 5)
     send(6)
-    assert last_seen(app, run_id) == recent
+    assert run_by_id(app, run_id).last_seen_at == recent
 
 
 BAD_BODIES = [
