@@ -10,8 +10,10 @@ worker whose run was submitted, approved or rejected is turned away.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -46,7 +48,18 @@ class ExperimentFull:
     pass
 
 
-EntryOutcome = Entered | AlreadyTookPart | ExperimentFull
+@dataclass(frozen=True)
+class Refused:
+    """The caller's ``admit`` check refused a new run (nothing was created): its answer."""
+
+    answer: Any
+
+
+EntryOutcome = Entered | AlreadyTookPart | ExperimentFull | Refused
+
+#: Checks a new run must pass before it is created (device screening, the per-IP limit):
+#: None to admit it, or an answer that refuses it. Its writes are committed when it admits.
+Admit = Callable[[], Any]
 
 
 def record_preview(slug: str) -> None:
@@ -103,6 +116,7 @@ def _take_over(run: Run, identity: Identity) -> Run:
 
 def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent: str,
             abandon_minutes: float) -> Run | None:
+    lock_experiment(experiment.slug)  # serialise with other arrivals before counting
     condition = assign_condition(experiment, abandon_minutes)
     if condition is None:
         return None
@@ -126,36 +140,56 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
 
 
 def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
-                abandon_minutes: float) -> EntryOutcome:
+                abandon_minutes: float, admit: Admit) -> EntryOutcome:
     slug = experiment.slug
     existing = _run_for_session(slug, identity)
     if existing is not None:
         # Same assignment again (reload, crash): a decline stands, a sync's "returned" doesn't.
         _revive(existing, (RunStatus.RETURNED, RunStatus.ABANDONED))
         return Entered(existing, resumed=True)
-    lock_experiment(slug)  # serialise with other arrivals before deciding anything
     previous = _latest_run_of_worker(slug, identity)
     if previous is not None and not experiment.config.allow_repeat:
-        if previous.status in FINAL_FOR_WORKER:
-            return AlreadyTookPart(previous)
-        return Entered(_take_over(previous, identity), resumed=True)
+        return _come_back(experiment, previous, identity)
     attempt = previous.attempt + 1 if previous is not None else 1
+    refusal = admit()
+    if refusal is not None:
+        db.session.rollback()
+        return Refused(refusal)
+    db.session.commit()  # what admit counted stands; the lock below is held without it
     run = _create(experiment, identity, attempt, user_agent, abandon_minutes)
     return Entered(run, resumed=False) if run else ExperimentFull()
 
 
+def _come_back(experiment: Experiment, previous: Run, identity: Identity) -> EntryOutcome:
+    """A worker whose run of this experiment began under another assignment: turned away,
+    or the run moves to this assignment. Decided on the run as it is once the experiment
+    is locked, because a revived run holds a condition slot again."""
+    if previous.status in FINAL_FOR_WORKER:  # for good: no need to wait for the lock
+        return AlreadyTookPart(previous)
+    lock_experiment(experiment.slug)
+    db.session.refresh(previous)
+    if previous.status in FINAL_FOR_WORKER:
+        return AlreadyTookPart(previous)
+    return Entered(_take_over(previous, identity), resumed=True)
+
+
 def enter(experiment: Experiment, identity: Identity, user_agent: str,
-          abandon_minutes: float) -> EntryOutcome:
+          abandon_minutes: float, admit: Admit = lambda: None) -> EntryOutcome:
     """Create, resume or take over the identity's run; the caller commits.
 
-    A concurrent duplicate arrival (double click, two tabs) loses the unique-constraint
-    race; it then starts over and finds the run the other request created.
+    A new worker's run is created under the experiment's lock (:func:`lock_experiment`),
+    which arrivals take in turn: it is held only to count, choose the condition and insert
+    the run. Everything else is decided before it: whether the worker has a run already,
+    and ``admit``'s checks, whose count is committed before the lock is taken. A worker
+    arriving twice at once (double click, two tabs, two assignments) loses the
+    unique-constraint race the second time; it then starts over and finds the run the
+    other request created.
     """
     try:
-        return _enter_once(experiment, identity, user_agent, abandon_minutes)
+        return _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
     except IntegrityError:
         db.session.rollback()
-        return _enter_once(experiment, identity, user_agent, abandon_minutes)
+        return _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
 
 
 def run_for_token(token: object) -> Run:

@@ -30,8 +30,8 @@ from .platforms import EntryError, Identity, Preview, adapter_for, detect
 from .rate_limits import over_limit
 from .runs import (
     AlreadyTookPart,
-    Entered,
     ExperimentFull,
+    Refused,
     enter,
     give_consent,
     record_preview,
@@ -84,22 +84,11 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
         identity,
         request.headers.get("User-Agent", ""),
         current_app.config["ABANDON_AFTER_MINUTES"],
+        admit=lambda: _new_run_refusal(experiment),
     )
-    if isinstance(outcome, Entered) and not outcome.resumed:
-        problem = screening_problem(experiment.config.screening, request.headers.get("User-Agent"))
-        if problem:
-            db.session.rollback()
-            return message_page("This task cannot run on this device", problem, 403)
-        if over_limit(f"new-run:{request.remote_addr}",
-                      current_app.config["NEW_RUNS_PER_IP_PER_HOUR"], 3600):
-            db.session.rollback()
-            return message_page(
-                "Too many new sessions",
-                "Too many new sessions were started from your network in the last hour. "
-                "Please try again later.",
-                429,
-            )
     db.session.commit()
+    if isinstance(outcome, Refused):
+        return outcome.answer
     if isinstance(outcome, ExperimentFull):
         return message_page(
             "This study is full",
@@ -119,6 +108,23 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
     if any(request.args.get(k) != v for k, v in canonical.items()):
         return redirect(url_for("worker.entry", slug=experiment.slug, **canonical), 303)
     return run_page(experiment, run)
+
+
+def _new_run_refusal(experiment: Experiment) -> Any:
+    """Why this request may not start a new run (device screening, too many new runs from
+    its IP address this hour), as the page to answer; None if it may."""
+    problem = screening_problem(experiment.config.screening, request.headers.get("User-Agent"))
+    if problem:
+        return message_page("This task cannot run on this device", problem, 403)
+    if over_limit(f"new-run:{request.remote_addr}",
+                  current_app.config["NEW_RUNS_PER_IP_PER_HOUR"], 3600):
+        return message_page(
+            "Too many new sessions",
+            "Too many new sessions were started from your network in the last hour. "
+            "Please try again later.",
+            429,
+        )
+    return None
 
 
 def run_page(experiment: Experiment, run: Run) -> Any:

@@ -21,6 +21,9 @@ SIM_ORIGIN = "http://localhost:5999"
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+#: For the tests that look at PostgreSQL itself (locks, table statistics).
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL,
+                                    reason="needs TEST_DATABASE_URL (PostgreSQL)")
 
 
 class RateClock:

@@ -8,13 +8,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import psycopg
 from sqlalchemy import select, text
 
 from experiment_host.conditions import _counts, choose_condition, condition_counts
 from experiment_host.experiments import registry
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
-from tests.conftest import build_app, dispose
+from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres
 
 
 def arrive_concurrently(app, slug: str, count: int, threads: int = 10) -> Counter:
@@ -81,6 +82,60 @@ def test_same_assignment_twice_at_once_makes_one_run(app):
         assert set(pool.map(arrive, range(6))) == {200}
     with app.app_context():
         assert len(db.session.scalars(select(Run.id)).all()) == 1
+
+
+def answer_in_thread(app, args: dict[str, str], remote_addr: str = "127.0.0.1"
+                     ) -> tuple[threading.Thread, list[int]]:
+    """Open the basic experiment with ``args`` in a thread of its own; its status, once
+    answered, is in the list."""
+    answered: list[int] = []
+
+    def arrive() -> None:
+        answered.append(app.test_client().get(
+            "/exp/basic", query_string=args, environ_base={"REMOTE_ADDR": remote_addr}
+        ).status_code)
+
+    thread = threading.Thread(target=arrive, daemon=True)
+    thread.start()
+    return thread, answered
+
+
+@needs_postgres
+def test_arrivals_wait_for_the_experiments_lock_only_to_create_a_run(mturk_args):
+    """Arrivals take turns on the experiment's row only to count, choose a condition and
+    insert a new run. A reload, a worker who already took part and an arrival over the
+    per-IP limit are answered while another transaction holds that row; a new worker's run
+    is created once it is free."""
+    app = build_app(POSTGRES_URL, NEW_RUNS_PER_IP_PER_HOUR=1)
+    client = app.test_client()
+    first, took_part = mturk_args(), mturk_args()
+    assert client.get("/exp/basic", query_string=first).status_code == 200
+    assert client.get("/exp/basic", query_string=took_part,
+                      environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code == 200
+    with app.app_context():
+        db.session.execute(text("UPDATE runs SET status = 'submitted' WHERE worker_id = :w"),
+                           {"w": took_part["workerId"]})
+        db.session.commit()
+    holder = psycopg.connect(POSTGRES_URL.replace("+psycopg", ""))
+    try:
+        holder.execute("SELECT 1 FROM experiments WHERE slug = 'basic' FOR UPDATE")
+        again = mturk_args(workerId=took_part["workerId"])
+        for args, remote_addr, status in [(first, "127.0.0.1", 200),  # a reload
+                                          (again, "10.0.0.2", 403),  # took part already
+                                          (mturk_args(), "127.0.0.1", 429)]:  # over the limit
+            thread, answered = answer_in_thread(app, args, remote_addr)
+            thread.join(10)
+            assert answered == [status], (args, answered)
+        waiting, answered = answer_in_thread(app, mturk_args(), "10.0.0.3")
+        waiting.join(1)
+        assert waiting.is_alive() and answered == []  # a new worker's run waits for the lock
+    finally:
+        holder.rollback()
+        holder.close()
+    waiting.join(10)
+    assert answered == [200]
+    assert sum(conditions_of(app, "basic").values()) == 3
+    dispose(app)
 
 
 def test_abandoned_runs_stop_counting(app, start_run, client, mturk_args):

@@ -16,7 +16,7 @@ from experiment_host.database import write_transaction
 from experiment_host.driver_statements import DriverStatement
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, UTCDateTime
-from tests.conftest import POSTGRES_URL, build_app, dispose
+from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres
 from tests.helpers import task_config
 
 #: Typed parameter (a UTC timestamp) and literals the statement binds itself (the status).
@@ -90,8 +90,6 @@ def test_a_driver_error_is_sqlalchemys_and_rolls_back(app_with_run):
 
 # PostgreSQL: what SQLAlchemy's own execution does with a lost or interrupted connection.
 
-needs_postgres = pytest.mark.skipif(not POSTGRES_URL,
-                                    reason="needs TEST_DATABASE_URL (PostgreSQL)")
 BACKEND = text("SELECT pg_backend_pid(), pg_sleep(:seconds)")
 
 

@@ -19,11 +19,8 @@ from experiment_host.models import Run, TrialRecord
 from experiment_host.plain_saves import PlainSave
 from experiment_host.records import RecordIn, plain_save
 from experiment_host.tokens import verify
-from tests.conftest import POSTGRES_URL, build_app, dispose
+from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres
 from tests.helpers import records, task_config
-
-needs_postgres = pytest.mark.skipif(not POSTGRES_URL,
-                                    reason="needs TEST_DATABASE_URL (PostgreSQL)")
 
 
 def enter(client, n: int) -> str:

@@ -43,6 +43,18 @@ def test_new_runs_are_limited_per_ip_but_resuming_is_not(app, client, mturk_args
     assert keys == {"new-run:127.0.0.1", "new-run:10.9.8.7"}
 
 
+def test_a_request_for_a_new_run_counts_even_if_the_study_is_full(app, client, mturk_args):
+    """The per-IP count is taken before the condition is chosen (so that the experiment's
+    arrival lock is never held for it): a request refused as full has counted."""
+    app.config["NEW_RUNS_PER_IP_PER_HOUR"] = 3
+    assert [client.get("/exp/solo", query_string=mturk_args()).status_code
+            for _ in range(3)] == [200, 200, 409]
+    assert client.get("/exp/open", query_string=mturk_args()).status_code == 429
+    with app.app_context():
+        assert db.session.scalar(select(RateLimit.count)) == 3  # the 429 did not count
+        assert db.session.scalar(select(func.count()).select_from(Run)) == 2
+
+
 def test_a_runs_budget_comes_back_the_next_minute(app, client, start_run, rate_clock):
     run = start_run()
     app.config["RUN_REQUESTS_PER_MINUTE"] = 2
