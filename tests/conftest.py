@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,6 +25,11 @@ DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 #: For the tests that look at PostgreSQL itself (locks, table statistics).
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL,
                                     reason="needs TEST_DATABASE_URL (PostgreSQL)")
+
+
+def postgres_connection(autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A psycopg connection of its own to the test PostgreSQL database (beside the app's)."""
+    return psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=autocommit)
 
 
 class RateClock:

@@ -8,14 +8,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import psycopg
 from sqlalchemy import select, text
 
 from experiment_host.conditions import _counts, choose_condition, condition_counts
 from experiment_host.experiments import registry
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
-from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres
+from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres, postgres_connection
 
 
 def arrive_concurrently(app, slug: str, count: int, threads: int = 10) -> Counter:
@@ -116,7 +115,7 @@ def test_arrivals_wait_for_the_experiments_lock_only_to_create_a_run(mturk_args)
         db.session.execute(text("UPDATE runs SET status = 'submitted' WHERE worker_id = :w"),
                            {"w": took_part["workerId"]})
         db.session.commit()
-    holder = psycopg.connect(POSTGRES_URL.replace("+psycopg", ""))
+    holder = postgres_connection()
     try:
         holder.execute("SELECT 1 FROM experiments WHERE slug = 'basic' FOR UPDATE")
         again = mturk_args(workerId=took_part["workerId"])

@@ -19,7 +19,7 @@ from experiment_host.models import Run, TrialRecord
 from experiment_host.plain_saves import PlainSave
 from experiment_host.records import RecordIn, plain_save
 from experiment_host.tokens import verify
-from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres
+from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres, postgres_connection
 from tests.helpers import records, task_config
 
 
@@ -299,7 +299,7 @@ def test_stored_seqs_are_looked_up_by_index_not_by_scanning_the_records(started)
 def table_updates(table: str) -> tuple[int, int]:
     """PostgreSQL's count of a table's updated rows and, of those, the HOT updates (the new
     row version written within its page, no index touched), as far as reported yet."""
-    with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True) as connection:
+    with postgres_connection(autocommit=True) as connection:
         row = connection.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
                                  "WHERE relname = %s", (table,)).fetchone()
     assert row is not None
