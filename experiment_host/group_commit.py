@@ -3,9 +3,10 @@
 While one thread writes, the threads that arrive meanwhile queue their items; when it is
 done, the first of them writes everything queued, in one go, and the others wait for its
 answer. A thread that finds nobody writing writes its own item at once (after an optional
-``gather`` step), so a quiet server adds no wait. Under load one database statement (one
-round trip, one commit) then carries the saves of several workers instead of one each: the
-per-statement cost is what the app and the database spend most on (bench/RESULTS.md).
+``gather`` step, which may also come before every write), so a quiet server adds no wait.
+Under load one database statement (one round trip, one commit) then carries the saves of
+several workers instead of one each: the per-statement cost is what the app and the
+database spend most on (bench/RESULTS.md).
 
 Every waiting thread is answered: with its item's result, or with the exception the write
 raised (each waiter raises it as its own request's error). Nothing is acknowledged before
@@ -39,12 +40,15 @@ class GroupCommit(Generic[Item, Result]):
     ``max_items`` at a time and one call at a time; ``write`` returns one result per item."""
 
     def __init__(self, write: Callable[[Sequence[Item]], Sequence[Result]],
-                 max_items: int = 64, gather: Callable[[], None] | None = None) -> None:
+                 max_items: int = 64, gather: Callable[[], None] | None = None,
+                 gather_every_write: bool = False) -> None:
         self._write = write
         self._max_items = max_items
-        #: Called by a caller that finds nobody writing, before it writes: for a write that
-        #: does not wait on I/O (SQLite), a moment for the requests already in to join.
+        #: Called by a caller that finds nobody writing, before it writes, and with
+        #: ``gather_every_write`` also by the caller a batch is handed over to: a moment for
+        #: the requests already in to join the write. What queues meanwhile joins the batch.
         self._gather = gather
+        self._gather_handed_over = gather if gather_every_write else None
         self._lock = threading.Lock()
         self._queue: list[_Waiter[Item, Result]] = []
         self._writing = False
@@ -63,13 +67,13 @@ class GroupCommit(Generic[Item, Result]):
         else:
             waiter.wake.acquire()
             if waiter.batch is not None:
-                self._lead(waiter.batch)
+                self._lead(waiter.batch, self._gather_handed_over)
         if waiter.error is not None:
             raise waiter.error
         return waiter.result  # type: ignore[return-value]
 
     def _take_queued(self, batch: list[_Waiter[Item, Result]]) -> None:
-        """Add what queued meanwhile to the batch of a caller that found nobody writing."""
+        """Add what queued meanwhile (up to ``max_items`` in all) to the batch of a leader."""
         with self._lock:
             room = self._max_items - len(batch)
             batch.extend(self._queue[:room])

@@ -57,6 +57,20 @@ def wait_until_queued(group: GroupCommit[int, int], count: int) -> None:
     raise AssertionError(f"never saw {count} queued items")
 
 
+def first_writes_while_others_queue(group: GroupCommit[int, int], writes: Writes, first: int,
+                                    others: Sequence[int], outcomes: dict[int, object]) -> None:
+    """Hold the write of ``first`` until ``others`` have all queued behind it, then let the
+    writes go; returns when every caller has its answer (in ``outcomes``)."""
+    writes.hold.clear()
+    threads = [submit_in_thread(group, first, outcomes)]
+    assert writes.started.acquire(timeout=10)  # ``first`` is being written
+    threads += [submit_in_thread(group, item, outcomes) for item in others]
+    wait_until_queued(group, len(others))
+    writes.hold.set()
+    for thread in threads:
+        thread.join(10)
+
+
 def test_a_lone_item_is_written_at_once_on_its_own():
     writes = Writes()
     group = GroupCommit(writes)
@@ -69,14 +83,7 @@ def test_items_that_arrive_during_a_write_go_together_in_the_next():
     writes = Writes()
     group = GroupCommit(writes)
     outcomes: dict[int, object] = {}
-    writes.hold.clear()
-    first = submit_in_thread(group, 1, outcomes)
-    assert writes.started.acquire(timeout=10)  # item 1 is being written
-    others = [submit_in_thread(group, item, outcomes) for item in (2, 3, 4)]
-    wait_until_queued(group, 3)
-    writes.hold.set()
-    for thread in (first, *others):
-        thread.join(10)
+    first_writes_while_others_queue(group, writes, 1, (2, 3, 4), outcomes)
     assert writes.batches[0] == [1]
     assert sorted(writes.batches[1]) == [2, 3, 4]
     assert outcomes == {1: 10, 2: 20, 3: 30, 4: 40}
@@ -88,14 +95,7 @@ def test_a_write_takes_at_most_max_items():
     writes = Writes()
     group = GroupCommit(writes, max_items=2)
     outcomes: dict[int, object] = {}
-    writes.hold.clear()
-    threads = [submit_in_thread(group, 0, outcomes)]
-    assert writes.started.acquire(timeout=10)
-    threads += [submit_in_thread(group, item, outcomes) for item in (1, 2, 3, 4, 5)]
-    wait_until_queued(group, 5)
-    writes.hold.set()
-    for thread in threads:
-        thread.join(10)
+    first_writes_while_others_queue(group, writes, 0, (1, 2, 3, 4, 5), outcomes)
     assert [len(batch) for batch in writes.batches] == [1, 2, 2, 1]
     assert sorted(item for batch in writes.batches for item in batch) == [0, 1, 2, 3, 4, 5]
     assert outcomes == {item: item * 10 for item in range(6)}
@@ -105,14 +105,7 @@ def test_a_failed_write_reaches_each_of_its_callers_and_the_next_write_goes_on()
     writes = Writes(fail=lambda items: 2 in items)
     group = GroupCommit(writes)
     outcomes: dict[int, object] = {}
-    writes.hold.clear()
-    first = submit_in_thread(group, 1, outcomes)
-    assert writes.started.acquire(timeout=10)
-    failing = [submit_in_thread(group, item, outcomes) for item in (2, 3)]
-    wait_until_queued(group, 2)
-    writes.hold.set()
-    for thread in (first, *failing):
-        thread.join(10)
+    first_writes_while_others_queue(group, writes, 1, (2, 3), outcomes)
     assert outcomes[1] == 10
     assert all(isinstance(outcomes[item], ConnectionError) for item in (2, 3))
     assert group.submit(4) == 40  # the group is not stuck
@@ -133,6 +126,38 @@ def test_gather_lets_the_items_queued_meanwhile_join_the_first_write():
         thread.join(10)
     assert writes.batches == [[1, 2, 3]]
     assert outcomes == {2: 20, 3: 30}
+
+
+def test_with_gather_every_write_a_handed_over_batch_gathers_before_its_write_too():
+    writes = Writes()
+    outcomes: dict[int, object] = {}
+    gathered: list[list[int]] = []
+    late: list[threading.Thread] = []
+
+    def gather() -> None:  # item 4 arrives while the batch handed over gathers
+        gathered.append(sorted(waiter.item for waiter in group._queue))
+        if len(gathered) == 2:
+            late.append(submit_in_thread(group, 4, outcomes))
+            wait_until_queued(group, 1)
+
+    group = GroupCommit(writes, gather=gather, gather_every_write=True)
+    first_writes_while_others_queue(group, writes, 1, (2, 3), outcomes)
+    for thread in late:
+        thread.join(10)
+    assert len(gathered) == 2  # before the first write, and before the one handed over
+    assert writes.batches[0] == [1]
+    assert sorted(writes.batches[1]) == [2, 3, 4]
+    assert outcomes == {1: 10, 2: 20, 3: 30, 4: 40}
+
+
+def test_without_gather_every_write_a_handed_over_batch_is_written_at_once():
+    writes = Writes()
+    calls: list[int] = []
+    group = GroupCommit(writes, gather=lambda: calls.append(1))
+    outcomes: dict[int, object] = {}
+    first_writes_while_others_queue(group, writes, 1, (2,), outcomes)
+    assert writes.batches == [[1], [2]]
+    assert calls == [1]  # only the caller that found nobody writing gathered
 
 
 def test_a_failed_gather_fails_its_batch_and_the_group_goes_on():
@@ -157,10 +182,21 @@ def test_a_write_that_answers_the_wrong_number_of_results_fails_its_callers():
         group.submit(1)
 
 
+def run_under_gevent(script: str) -> str:
+    """Run ``script`` in a Python process patched by gevent, as gunicorn's gevent workers
+    are; its standard output."""
+    done = subprocess.run([sys.executable, "-c", GEVENT_PROCESS + script], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+GEVENT_PROCESS = "from gevent import monkey; monkey.patch_all()\n"
+
+
 def test_greenlets_of_a_gevent_process_are_grouped_too():
     """Under gunicorn's gevent workers the locks are gevent's: waiting yields to others."""
     script = """
-from gevent import monkey; monkey.patch_all()
 import gevent
 from experiment_host.group_commit import GroupCommit
 batches = []
@@ -175,7 +211,83 @@ assert [job.value for job in jobs] == [item + 100 for item in range(20)], jobs
 assert batches[0] == [0] and len(batches) < 20, batches
 print(len(batches))
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert int(done.stdout) == 2  # the first alone, the 19 that queued meanwhile together
+    assert int(run_under_gevent(script)) == 2  # the first alone, the 19 queued meanwhile
+
+
+# PostgreSQL's plain saves gather under gevent: each write first lets the process handle
+# what it has received (plain_saves._handle_received_requests).
+GATHERING_GROUP = """
+import gevent
+from experiment_host.group_commit import GroupCommit
+from experiment_host.plain_saves import _handle_received_requests
+events = []
+def write(items):
+    events.append(("write", list(items)))
+    gevent.sleep(0.01)  # like a database round trip: the other greenlets run meanwhile
+    return [item + 100 for item in items]
+group = GroupCommit(write, gather=_handle_received_requests, gather_every_write=True)
+"""
+
+
+def test_under_gevent_postgresql_saves_gather_before_every_write():
+    script = """
+import sqlalchemy
+from experiment_host.plain_saves import PostgresPlainSaves
+saves = PostgresPlainSaves(sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1/x"))
+print(saves.group._gather is _handle_received_requests, saves.group._gather_handed_over
+      is _handle_received_requests)
+"""
+    assert run_under_gevent(GATHERING_GROUP + script).split() == ["True", "True"]
+
+
+def test_outside_gevent_postgresql_saves_write_at_once():
+    import sqlalchemy
+
+    from experiment_host.plain_saves import PostgresPlainSaves
+
+    saves = PostgresPlainSaves(sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1/x"))
+    assert saves.group._gather is None
+    assert saves.group._gather_handed_over is None
+
+
+def test_requests_a_gevent_process_has_received_join_the_first_write():
+    """Without the gather the first of these goes alone (the test above); with it, the
+    greenlets that are ready to run when it writes reach their save first and join it."""
+    script = """
+jobs = [gevent.spawn(group.submit, item) for item in range(20)]
+gevent.joinall(jobs, timeout=10)
+assert [job.value for job in jobs] == [item + 100 for item in range(20)], jobs
+print(sorted(events[0][1]) == list(range(20)), len(events))
+"""
+    assert run_under_gevent(GATHERING_GROUP + script).split() == ["True", "1"]
+
+
+def test_a_quiet_gevent_process_writes_a_save_at_once():
+    """Nothing else pending: the write happens before a timer of 2 ms fires, far below the
+    gather's limit (10 ms)."""
+    script = """
+timer = gevent.spawn_later(0.002, events.append, ("timer", []))
+assert group.submit(1) == 101
+timer.join()
+print([kind for kind, _ in events])
+"""
+    assert run_under_gevent(GATHERING_GROUP + script).split() == ["['write',", "'timer']"]
+
+
+def test_a_gevent_process_that_is_never_idle_still_writes():
+    """A greenlet that always has more to do keeps the loop from ever being idle: the
+    gather gives up after its limit and the save is written."""
+    script = """
+busy = True
+def spin():
+    while busy:
+        gevent.sleep(0)
+spinner = gevent.spawn(spin)
+gevent.sleep(0)
+saver = gevent.spawn(group.submit, 1)
+saver.join(timeout=5)
+busy = False
+spinner.join()
+print(saver.value, events)
+"""
+    assert run_under_gevent(GATHERING_GROUP + script).strip() == "101 [('write', [1])]"
