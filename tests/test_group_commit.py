@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from experiment_host.group_commit import GroupCommit
+from experiment_host.plain_saves import PostgresPlainSaves
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -227,25 +229,23 @@ def write(items):
     return [item + 100 for item in items]
 group = GroupCommit(write, gather=_handle_received_requests, gather_every_write=True)
 """
+#: An engine's URL that is never connected to (building the plain saves connects nothing).
+UNUSED_POSTGRES = "postgresql+psycopg://nobody@127.0.0.1/x"
 
 
 def test_under_gevent_postgresql_saves_gather_before_every_write():
-    script = """
+    script = f"""
 import sqlalchemy
-from experiment_host.plain_saves import PostgresPlainSaves
-saves = PostgresPlainSaves(sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1/x"))
+from experiment_host.plain_saves import PostgresPlainSaves, _handle_received_requests
+saves = PostgresPlainSaves(sqlalchemy.create_engine({UNUSED_POSTGRES!r}))
 print(saves.group._gather is _handle_received_requests, saves.group._gather_handed_over
       is _handle_received_requests)
 """
-    assert run_under_gevent(GATHERING_GROUP + script).split() == ["True", "True"]
+    assert run_under_gevent(script).split() == ["True", "True"]
 
 
 def test_outside_gevent_postgresql_saves_write_at_once():
-    import sqlalchemy
-
-    from experiment_host.plain_saves import PostgresPlainSaves
-
-    saves = PostgresPlainSaves(sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1/x"))
+    saves = PostgresPlainSaves(sqlalchemy.create_engine(UNUSED_POSTGRES))
     assert saves.group._gather is None
     assert saves.group._gather_handed_over is None
 
