@@ -70,7 +70,8 @@ def main() -> None:
                                first=round_number * 100_000, trials=args.trials)
             results[label].append(figures)
             print(f"round {round_number} {label:<12} {figures['requests_per_s']:6.0f} req/s  "
-                  f"p99 {figures['p99_ms']:6.1f} ms  cpu/req gunicorn "
+                  f"p99 {figures['p99_ms']:6.1f} ms (entries {figures['enter_p99_ms']:6.1f} ms)  "
+                  f"cpu/req gunicorn "
                   f"{figures['gunicorn_us']:5.0f} us postgres {figures['postgres_us']:4.0f} us  "
                   f"errors {figures['errors']:.0f}", flush=True)
     print(f"medians over {args.rounds} rounds ({args.participants} participants, "
@@ -79,8 +80,8 @@ def main() -> None:
         def median(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(figures[key] for figures in runs)
         print(f"{label:<12} {median('requests_per_s'):6.0f} req/s  p99 {median('p99_ms'):6.1f} ms"
-              f"  cpu/req gunicorn {median('gunicorn_us'):5.0f} us postgres "
-              f"{median('postgres_us'):4.0f} us")
+              f" (entries {median('enter_p99_ms'):6.1f} ms)  cpu/req gunicorn "
+              f"{median('gunicorn_us'):5.0f} us postgres {median('postgres_us'):4.0f} us")
 
 
 if __name__ == "__main__":

@@ -167,13 +167,14 @@ def increment(model: Any, keys: dict[str, Any], column: str) -> int:
     takes the database write lock (SQLite). It is built once per table, key columns and
     database, and takes the keys as parameters: every arrival runs two of these.
     """
-    statement = _increment_statement(model, tuple(keys), column, _session_dialect())
+    statement = increment_statement(model, tuple(keys), column, _session_dialect())
     return db.session.execute(statement, keys).scalar_one()
 
 
 @cache
-def _increment_statement(model: Any, key_columns: tuple[str, ...], column: str,
-                         dialect: str) -> Insert:
+def increment_statement(model: Any, key_columns: tuple[str, ...], column: str,
+                        dialect: str) -> Insert:
+    """The statement behind :func:`increment`, for ``dialect`` (built once)."""
     table = model.__table__  # a Core insert: the ORM's bulk machinery adds only cost here
     counter = table.c[column]
     statement = _dialect_module(dialect).insert(table).values(

@@ -18,13 +18,15 @@ never hands it out again. What it skips is SQLAlchemy's cursor events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import ColumnDefault
 from sqlalchemy.sql.expression import Executable
 
 #: The named parameter style of each driver: sqlite3's ``:name``, psycopg's ``%(name)s``.
@@ -40,6 +42,9 @@ class DriverStatement:
     literals: Mapping[str, Any]
     #: The caller's parameters whose type converts them (name -> the type's processor).
     processors: Mapping[str, Callable[[Any], Any]]
+    #: Columns an INSERT fills from their Python-side default (a value or a function) unless
+    #: the caller passes them, as SQLAlchemy's own execution does.
+    defaults: Mapping[str, ColumnDefault] = field(default_factory=dict)
 
     @classmethod
     def compile(cls, statement: Executable, dialect_class: type[Dialect]) -> DriverStatement:
@@ -56,29 +61,74 @@ class DriverStatement:
             if value is not None:  # a value the statement carries, not one the caller passes
                 process = processors.pop(name, None)
                 literals[name] = value if process is None else process(value)
-        return cls(compiled.string, literals, processors)
+        defaults = {column.key: column.default for column in compiled.insert_prefetch}
+        return cls(compiled.string, literals, processors, defaults)
+
+    def values(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters as the driver takes them: the literals and defaults added, each
+        converted."""
+        values = {**self.literals, **parameters}
+        for name, default in self.defaults.items():
+            if name not in parameters:
+                values[name] = default.arg(None) if default.is_callable else default.arg
+        for name, process in self.processors.items():
+            values[name] = process(values[name])
+        return values
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Any]:
         """Run the statement on ``connection`` (in its transaction, if any); its rows."""
-        values = {**self.literals, **parameters}
-        for name, process in self.processors.items():
-            values[name] = process(values[name])
-        dbapi = connection.dialect.loaded_dbapi
-        pooled = connection.connection
-        cursor = pooled.cursor()
+        values = self.values(parameters)
+        cursor = connection.connection.cursor()
         try:
-            cursor.execute(self.sql, values)
-            return cursor.fetchall()
-        except BaseException as error:
-            is_error = isinstance(error, dbapi.Error)
-            lost = not is_error or connection.dialect.is_disconnect(
-                error, pooled.dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(error if isinstance(error, Exception) else None)
-            if is_error:
-                raise DBAPIError.instance(self.sql, values, error, dbapi.Error,
-                                          connection_invalidated=lost,
-                                          dialect=connection.dialect) from error
-            raise
+            with _as_sqlalchemy_errors(connection, self.sql, values, cursor):
+                cursor.execute(self.sql, values)
+                return cursor.fetchall()
         finally:
             cursor.close()
+
+
+def commit_together(connection: Connection,
+                    steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]]) -> list[Any]:
+    """Run the statements in turn and commit; the rows of the last one.
+
+    On PostgreSQL they go in one round trip (psycopg's pipeline mode): the server runs each
+    as it comes, reading what committed before it began, and answers them all after the
+    commit, so no row lock a statement takes is held while the app waits its turn to send
+    the next one. Should one fail, nothing is committed, and the caller rolls back.
+    SQLAlchemy's transaction on ``connection`` is left open with nothing in it; the
+    session's next commit or rollback ends it.
+    """
+    driver = connection.connection.driver_connection
+    if connection.dialect.name != "postgresql":
+        rows = [statement.rows(connection, parameters) for statement, parameters in steps]
+        with _as_sqlalchemy_errors(connection, "COMMIT", {}):
+            driver.commit()
+        return rows[-1]
+    prepared = [(statement.sql, statement.values(parameters)) for statement, parameters in steps]
+    with _as_sqlalchemy_errors(connection, *prepared[-1]):
+        with driver.pipeline():
+            cursors = [driver.execute(sql, values) for sql, values in prepared]
+            driver.commit()
+        return cursors[-1].fetchall()
+
+
+@contextmanager
+def _as_sqlalchemy_errors(connection: Connection, sql: str, values: Mapping[str, Any],
+                          cursor: Any = None) -> Iterator[None]:
+    """Raise a driver error as SQLAlchemy's own exception class, and invalidate the
+    connection if it was lost or left mid-statement (any other exception)."""
+    dbapi = connection.dialect.loaded_dbapi
+    pooled = connection.connection
+    try:
+        yield
+    except BaseException as error:
+        is_error = isinstance(error, dbapi.Error)
+        lost = not is_error or connection.dialect.is_disconnect(
+            error, pooled.dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(error if isinstance(error, Exception) else None)
+        if is_error:
+            raise DBAPIError.instance(sql, values, error, dbapi.Error,
+                                      connection_invalidated=lost,
+                                      dialect=connection.dialect) from error
+        raise

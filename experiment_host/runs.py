@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from . import tokens
-from .conditions import assign_condition, lock_experiment
+from .conditions import create_run, lock_experiment
 from .database import increment
 from .experiments import Experiment
 from .extensions import db
@@ -116,11 +117,12 @@ def _take_over(run: Run, identity: Identity) -> Run:
 
 def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent: str,
             abandon_minutes: float) -> Run | None:
-    lock_experiment(experiment.slug)  # serialise with other arrivals before counting
-    condition = assign_condition(experiment, abandon_minutes)
-    if condition is None:
-        return None
-    run = Run(
+    """A new run with its condition, committed (:func:`create_run`); None if the experiment
+    is full. The run comes back outside the session: :func:`enter` adds it after its last
+    commit, so that serving its page reads nothing back."""
+    now = utcnow()
+    columns: dict[str, Any] = dict.fromkeys(_NEW_RUN_COLUMNS)  # the rest stay NULL
+    columns.update(
         experiment_slug=experiment.slug,
         platform=identity.platform,
         worker_id=identity.worker_id,
@@ -128,15 +130,27 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
         study_key=identity.study_key,
         submit_to=identity.submit_to,
         attempt=attempt,
-        condition=condition,
         status=RunStatus.IN_PROGRESS,
+        record_count=0,
+        next_seq=0,
         user_agent=user_agent[:1000],
-        created_at=utcnow(),
-        last_seen_at=utcnow(),
+        created_at=now,
+        last_seen_at=now,
+        rate_window=0,
+        rate_count=0,
     )
-    db.session.add(run)
-    db.session.flush()
+    created = create_run(experiment, columns, abandon_minutes)
+    if created is None:
+        return None
+    run_id, condition = created
+    run = Run(id=run_id, condition=condition, **columns)
+    make_transient_to_detached(run)  # as stored: every column is set, nothing to reload
     return run
+
+
+#: The columns a new run's creation sets; the database gives ``id``, the assignment
+#: ``condition``.
+_NEW_RUN_COLUMNS = [c.key for c in Run.__table__.columns if c.key not in ("id", "condition")]
 
 
 def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
@@ -175,21 +189,25 @@ def _come_back(experiment: Experiment, previous: Run, identity: Identity) -> Ent
 
 def enter(experiment: Experiment, identity: Identity, user_agent: str,
           abandon_minutes: float, admit: Admit = lambda: None) -> EntryOutcome:
-    """Create, resume or take over the identity's run; the caller commits.
+    """Create, resume or take over the identity's run, and commit.
 
     A new worker's run is created under the experiment's lock (:func:`lock_experiment`),
     which arrivals take in turn: it is held only to count, choose the condition and insert
-    the run. Everything else is decided before it: whether the worker has a run already,
-    and ``admit``'s checks, whose count is committed before the lock is taken. A worker
-    arriving twice at once (double click, two tabs, two assignments) loses the
-    unique-constraint race the second time; it then starts over and finds the run the
-    other request created.
+    the run, which on PostgreSQL go to the database in one round trip. Everything else is
+    decided before it: whether the worker has a run already, and ``admit``'s checks, whose
+    count is committed before the lock is taken. A worker arriving twice at once (double
+    click, two tabs, two assignments) loses the unique-constraint race the second time; it
+    then starts over and finds the run the other request created.
     """
     try:
-        return _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
+        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
     except IntegrityError:
         db.session.rollback()
-        return _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
+        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
+    db.session.commit()
+    if isinstance(outcome, Entered) and not outcome.resumed:
+        db.session.add(outcome.run)  # after the commit, which would have expired it
+    return outcome
 
 
 def run_for_token(token: object) -> Run:

@@ -86,7 +86,6 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
         current_app.config["ABANDON_AFTER_MINUTES"],
         admit=lambda: _new_run_refusal(experiment),
     )
-    db.session.commit()
     if isinstance(outcome, Refused):
         return outcome.answer
     if isinstance(outcome, ExperimentFull):

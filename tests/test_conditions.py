@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import random
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from sqlalchemy import select, text
+import pytest
+from psycopg.pq import Trace
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import IntegrityError
 
-from experiment_host.conditions import _counts, choose_condition, condition_counts
+from experiment_host.conditions import _counts, condition_counts, create_run, pick_condition
 from experiment_host.experiments import registry
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
@@ -39,20 +41,40 @@ def conditions_of(app, slug: str) -> Counter:
         return Counter(db.session.scalars(select(Run.condition).where(Run.experiment_slug == slug)))
 
 
-def test_least_filled_with_random_ties(app):
+def place_runs(app, slug: str, runs: dict[str, int]) -> None:
+    """Add runs in progress, seen just now, to conditions of ``slug``: ``runs[condition]``
+    of them each."""
+    now = utcnow()
     with app.app_context():
-        experiment = registry()["balanced"]
-    rng = random.Random(1)
-    assert choose_condition(experiment, {"one": 2, "two": 1, "three": 2}, rng) == "two"
-    picks = {choose_condition(experiment, {}, rng) for _ in range(50)}
-    assert picks == {"one", "two", "three"}
+        if db.session.get(ExperimentRow, slug) is None:
+            db.session.add(ExperimentRow(slug=slug))
+        start = db.session.scalar(select(func.count()).select_from(Run))
+        db.session.execute(db.insert(Run), [
+            {"experiment_slug": slug, "platform": Platform.MTURK, "worker_id": f"A{start + i}",
+             "session_key": f"S{start + i}", "condition": condition,
+             "status": RunStatus.IN_PROGRESS, "attempt": 1, "created_at": now,
+             "last_seen_at": now}
+            for i, condition in enumerate(c for c, n in runs.items() for _ in range(n))])
+        db.session.commit()
+
+
+def picked(app, slug: str) -> str | None:
+    with app.app_context():
+        return pick_condition(registry()[slug], utcnow() - timedelta(hours=1))
+
+
+def test_least_filled_with_random_ties(app):
+    place_runs(app, "balanced", {"one": 2, "two": 1, "three": 2})
+    assert picked(app, "balanced") == "two"
+    place_runs(app, "balanced", {"two": 1})
+    assert {picked(app, "balanced") for _ in range(50)} == {"one", "two", "three"}
 
 
 def test_quota_full_conditions_are_skipped(app):
-    with app.app_context():
-        experiment = registry()["basic"]
-    assert choose_condition(experiment, {"A": 3, "B": 0}) == "B"
-    assert choose_condition(experiment, {"A": 3, "B": 3}) is None
+    place_runs(app, "basic", {"A": 3})
+    assert picked(app, "basic") == "B"
+    place_runs(app, "basic", {"B": 3})
+    assert picked(app, "basic") is None
 
 
 def test_concurrent_arrivals_stay_balanced(app):
@@ -135,6 +157,53 @@ def test_arrivals_wait_for_the_experiments_lock_only_to_create_a_run(mturk_args)
     assert answered == [200]
     assert sum(conditions_of(app, "basic").values()) == 3
     dispose(app)
+
+
+@needs_postgres
+def test_a_new_run_is_created_without_a_wait_under_the_lock(mturk_args, tmp_path):
+    """The experiment's lock, the run's insert and the commit leave the app together: from
+    the lock's statement to the commit the app receives nothing, so it never holds the
+    lock while waiting for an answer, and then for its turn in a busy process. Read from
+    libpq's trace of the messages each way (F: the app's, B: the server's)."""
+    app = build_app(POSTGRES_URL)
+    with (tmp_path / "trace").open("w+") as trace:
+
+        def trace_messages(dbapi_connection, _record, _proxy) -> None:
+            dbapi_connection.pgconn.trace(trace.fileno())
+            dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS
+                                                    | Trace.REGRESS_MODE)
+
+        with app.app_context():
+            event.listen(db.engine, "checkout", trace_messages)
+        assert app.test_client().get("/exp/basic", query_string=mturk_args()).status_code == 200
+        dispose(app)
+        trace.seek(0)
+        messages = [line for line in trace.read().splitlines() if line[:2] in ("F\t", "B\t")]
+    lock = next(i for i, m in enumerate(messages) if "INSERT INTO experiments" in m)
+    commit = next(i for i, m in enumerate(messages) if i > lock and '"COMMIT"' in m)
+    held = messages[lock:commit + 1]
+    assert [m for m in held if m.startswith("B")] == []
+    assert any("INSERT INTO runs" in m or "WITH quiet" in m for m in held)
+
+
+def test_a_run_that_cannot_be_inserted_leaves_nothing(app):
+    """A second run for the same assignment (a double click that passed the lookups) is
+    refused whole: neither it nor its arrival's count stands."""
+    now = utcnow()
+    run = {column.key: None for column in Run.__table__.columns
+           if column.key not in ("id", "condition")}
+    run.update(experiment_slug="basic", platform=Platform.MTURK, worker_id="ATWICE",
+               session_key="TWICE", attempt=1, status=RunStatus.IN_PROGRESS, record_count=0,
+               next_seq=0, created_at=now, last_seen_at=now, rate_window=0, rate_count=0)
+    with app.app_context():
+        experiment = registry()["basic"]
+        run_id, condition = create_run(experiment, run, 30)
+        with pytest.raises(IntegrityError):
+            create_run(experiment, run, 30)
+        db.session.rollback()
+        stored = db.session.execute(select(Run.id, Run.condition)).all()
+        arrivals = db.session.scalar(select(ExperimentRow.arrivals))
+    assert stored == [(run_id, condition)] and arrivals == 1
 
 
 def test_abandoned_runs_stop_counting(app, start_run, client, mturk_args):

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from experiment_host.database import write_transaction
-from experiment_host.driver_statements import DriverStatement
+from experiment_host.driver_statements import DriverStatement, commit_together
 from experiment_host.extensions import db
-from experiment_host.models import Run, RunStatus, UTCDateTime
+from experiment_host.models import ExperimentRow, Run, RunStatus, UTCDateTime, utcnow
 from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres
 from tests.helpers import task_config
 
@@ -88,6 +88,51 @@ def test_a_driver_error_is_sqlalchemys_and_rolls_back(app_with_run):
         assert db.session.scalar(select(Run.record_count)) == 0
 
 
+def test_an_insert_fills_the_columns_python_defaults_unless_given(app_with_run):
+    app, _ = app_with_run
+    insert_experiment = insert(ExperimentRow).values(slug=bindparam("slug"))
+    statement = DriverStatement.compile(insert_experiment, dialect_class(app))
+    given = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with app.app_context(), write_transaction() as connection:
+        statement.rows(connection, {"slug": "defaulted"})
+        statement.rows(connection, {"slug": "given", "previews": 7, "created_at": given})
+    with app.app_context():
+        rows = {row.slug: row for row in db.session.scalars(select(ExperimentRow))}
+        assert rows["defaulted"].previews == 0
+        assert utcnow() - rows["defaulted"].created_at < timedelta(minutes=1)
+        assert (rows["given"].previews, rows["given"].created_at) == (7, given)
+
+
+RECORD_COUNT = (update(Run).values(record_count=bindparam("count"))
+                .returning(Run.record_count))
+
+
+def test_statements_committed_together_answer_the_last_ones_rows(app, start_run):
+    start_run()
+    count = DriverStatement.compile(RECORD_COUNT, dialect_class(app))
+    with app.app_context():
+        rows = commit_together(db.session.connection(),
+                               [(count, {"count": 5}), (count, {"count": 6})])
+        db.session.rollback()  # what commit_together committed stands
+        assert rows == [(6,)]
+        assert db.session.scalar(select(Run.record_count)) == 6
+
+
+def test_statements_committed_together_stand_or_fall_together(app, start_run):
+    start_run()
+    count = DriverStatement.compile(RECORD_COUNT, dialect_class(app))
+    invalid = DriverStatement.compile(
+        text("INSERT INTO runs (id) VALUES (:id)"), dialect_class(app))
+    with app.app_context():
+        with pytest.raises(IntegrityError):
+            commit_together(db.session.connection(), [(count, {"count": 5}),
+                                                      (invalid, {"id": 99})])
+        db.session.rollback()
+        assert db.session.scalar(select(Run.record_count)) == 0
+        # The connection goes on serving.
+        assert commit_together(db.session.connection(), [(count, {"count": 3})]) == [(3,)]
+
+
 # PostgreSQL: what SQLAlchemy's own execution does with a lost or interrupted connection.
 
 BACKEND = text("SELECT pg_backend_pid(), pg_sleep(:seconds)")
@@ -105,21 +150,31 @@ def backend_of(connection, statement: DriverStatement) -> int:
     return statement.rows(connection, {"seconds": 0})[0][0]
 
 
+def end_session(engine, pid: int) -> None:
+    """End PostgreSQL's session ``pid`` from another connection, as a restart would."""
+    with engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def run_alone(connection, statement: DriverStatement, parameters) -> None:
+    statement.rows(connection, parameters)
+
+
+def run_committed_together(connection, statement: DriverStatement, parameters) -> None:
+    commit_together(connection, [(statement, parameters)])
+
+
 @needs_postgres
-def test_a_connection_lost_mid_statement_is_invalidated(postgres_app):
+@pytest.mark.parametrize("run", [run_alone, run_committed_together])
+def test_a_connection_lost_mid_statement_is_invalidated(postgres_app, run):
     statement = DriverStatement.compile(BACKEND, dialect_class(postgres_app))
     engine = db.engine
     with engine.connect() as connection:
         pid = backend_of(connection, statement)
-
-        def end_that_session() -> None:
-            with engine.connect() as other:
-                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-
-        ender = threading.Timer(0.3, end_that_session)
+        ender = threading.Timer(0.3, end_session, (engine, pid))
         ender.start()
         with pytest.raises(OperationalError) as raised:
-            statement.rows(connection, {"seconds": 10})
+            run(connection, statement, {"seconds": 10})
         ender.join()
         assert raised.value.connection_invalidated
         assert connection.invalidated
