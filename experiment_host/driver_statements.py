@@ -18,10 +18,9 @@ never hands it out again. What it skips is SQLAlchemy's cursor events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -80,9 +79,10 @@ class DriverStatement:
         values = self.values(parameters)
         cursor = connection.connection.cursor()
         try:
-            with _as_sqlalchemy_errors(connection, self.sql, values, cursor):
-                cursor.execute(self.sql, values)
-                return cursor.fetchall()
+            cursor.execute(self.sql, values)
+            return cursor.fetchall()
+        except BaseException as error:
+            _raise_as_sqlalchemy_error(connection, error, self.sql, values, cursor)
         finally:
             cursor.close()
 
@@ -101,34 +101,32 @@ def commit_together(connection: Connection,
     driver = connection.connection.driver_connection
     if connection.dialect.name != "postgresql":
         rows = [statement.rows(connection, parameters) for statement, parameters in steps]
-        with _as_sqlalchemy_errors(connection, "COMMIT", {}):
+        try:
             driver.commit()
+        except BaseException as error:
+            _raise_as_sqlalchemy_error(connection, error, "COMMIT", {})
         return rows[-1]
     prepared = [(statement.sql, statement.values(parameters)) for statement, parameters in steps]
-    with _as_sqlalchemy_errors(connection, *prepared[-1]):
+    try:
         with driver.pipeline():
             cursors = [driver.execute(sql, values) for sql, values in prepared]
             driver.commit()
         return cursors[-1].fetchall()
-
-
-@contextmanager
-def _as_sqlalchemy_errors(connection: Connection, sql: str, values: Mapping[str, Any],
-                          cursor: Any = None) -> Iterator[None]:
-    """Raise a driver error as SQLAlchemy's own exception class, and invalidate the
-    connection if it was lost or left mid-statement (any other exception)."""
-    dbapi = connection.dialect.loaded_dbapi
-    pooled = connection.connection
-    try:
-        yield
     except BaseException as error:
-        is_error = isinstance(error, dbapi.Error)
-        lost = not is_error or connection.dialect.is_disconnect(
-            error, pooled.dbapi_connection, cursor)
-        if lost:
-            connection.invalidate(error if isinstance(error, Exception) else None)
-        if is_error:
-            raise DBAPIError.instance(sql, values, error, dbapi.Error,
-                                      connection_invalidated=lost,
-                                      dialect=connection.dialect) from error
-        raise
+        _raise_as_sqlalchemy_error(connection, error, *prepared[-1])
+
+
+def _raise_as_sqlalchemy_error(connection: Connection, error: BaseException, sql: str,
+                               values: Mapping[str, Any], cursor: Any = None) -> NoReturn:
+    """Raise a driver error as SQLAlchemy's own exception class, and invalidate the
+    connection if it was lost or left mid-statement (by any other exception, re-raised)."""
+    dbapi = connection.dialect.loaded_dbapi
+    is_error = isinstance(error, dbapi.Error)
+    lost = not is_error or connection.dialect.is_disconnect(
+        error, connection.connection.dbapi_connection, cursor)
+    if lost:
+        connection.invalidate(error if isinstance(error, Exception) else None)
+    if is_error:
+        raise DBAPIError.instance(sql, values, error, dbapi.Error, connection_invalidated=lost,
+                                  dialect=connection.dialect) from error
+    raise error
