@@ -121,7 +121,7 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
     is full. The run comes back outside the session: :func:`enter` adds it after its last
     commit, so that serving its page reads nothing back."""
     now = utcnow()
-    columns: dict[str, Any] = dict.fromkeys(_NEW_RUN_COLUMNS)  # the rest stay NULL
+    columns: dict[str, Any] = dict.fromkeys(_NULL_UNLESS_SET)
     columns.update(
         experiment_slug=experiment.slug,
         platform=identity.platform,
@@ -148,9 +148,12 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
     return run
 
 
-#: The columns a new run's creation sets; the database gives ``id``, the assignment
-#: ``condition``.
-_NEW_RUN_COLUMNS = [c.key for c in Run.__table__.columns if c.key not in ("id", "condition")]
+#: A new run's columns that stay NULL unless :func:`_create` sets them: the nullable ones
+#: without a database default. The insert names every column but ``id`` and ``condition``,
+#: so a column added with a default, or NOT NULL, must be set there: until it is, every
+#: arrival fails (a missing parameter) rather than storing NULL in its place.
+_NULL_UNLESS_SET = [c.key for c in Run.__table__.columns
+                    if c.nullable and c.server_default is None and c.key != "condition"]
 
 
 def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
