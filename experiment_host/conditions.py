@@ -137,7 +137,7 @@ def create_run(experiment: Experiment, run: Mapping[str, Any],
         (lock, {"slug": experiment.slug}),
         (insert_run, {**run, "slug": experiment.slug, "cutoff": cutoff}),
     ])
-    return (rows[0][0], rows[0][1]) if rows else None
+    return tuple(rows[0]) if rows else None  # (id, condition)
 
 
 @cache

@@ -115,6 +115,14 @@ def _take_over(run: Run, identity: Identity) -> Run:
     return run
 
 
+#: A new run's columns that stay NULL unless :func:`_create` sets them: the nullable ones
+#: without a database default. The insert names every column but ``id`` and ``condition``,
+#: so a column added with a default, or NOT NULL, must be set there: until it is, every
+#: arrival fails (a missing parameter) rather than storing NULL in its place.
+_NULL_UNLESS_SET = [c.key for c in Run.__table__.columns
+                    if c.nullable and c.server_default is None and c.key != "condition"]
+
+
 def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent: str,
             abandon_minutes: float) -> Run | None:
     """A new run with its condition, committed (:func:`create_run`); None if the experiment
@@ -146,14 +154,6 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
     run = Run(id=run_id, condition=condition, **columns)
     make_transient_to_detached(run)  # as stored: every column is set, nothing to reload
     return run
-
-
-#: A new run's columns that stay NULL unless :func:`_create` sets them: the nullable ones
-#: without a database default. The insert names every column but ``id`` and ``condition``,
-#: so a column added with a default, or NOT NULL, must be set there: until it is, every
-#: arrival fails (a missing parameter) rather than storing NULL in its place.
-_NULL_UNLESS_SET = [c.key for c in Run.__table__.columns
-                    if c.nullable and c.server_default is None and c.key != "condition"]
 
 
 def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
