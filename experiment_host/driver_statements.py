@@ -89,12 +89,16 @@ class DriverStatement:
 
 def commit_together(connection: Connection,
                     steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]]) -> list[Any]:
-    """Run the statements in turn and commit; the rows of the last one.
+    """Run the statements in a transaction of their own and commit; the rows of the last one.
 
-    On PostgreSQL they go in one round trip (psycopg's pipeline mode): the server runs each
-    as it comes, reading what committed before it began, and answers them all after the
-    commit, so no row lock a statement takes is held while the app waits its turn to send
-    the next one. Should one fail, nothing is committed, and the caller rolls back.
+    ``connection`` must not have run anything in its current transaction (SQLAlchemy's
+    may have begun: the driver's has not). On PostgreSQL, ``BEGIN``, the statements and
+    ``COMMIT`` go in one round trip (psycopg's pipeline mode; the driver's own ``BEGIN``
+    and commit would each take a round trip of their own, before and after the others):
+    the server runs each as it comes, reading what committed before it began, and answers
+    them all after the commit, so no row lock a statement takes is held while the app
+    waits its turn to send the next one. Should one fail, nothing is committed, and the
+    caller rolls back.
     SQLAlchemy's transaction on ``connection`` is left open with nothing in it; the
     session's next commit or rollback ends it.
     """
@@ -107,26 +111,50 @@ def commit_together(connection: Connection,
             _raise_as_sqlalchemy_error(connection, error, "COMMIT", {})
         return rows[-1]
     prepared = [(statement.sql, statement.values(parameters)) for statement, parameters in steps]
+    driver.autocommit = True  # the BEGIN and COMMIT below are the only ones sent
     try:
         with driver.pipeline():
+            driver.execute("BEGIN")
             cursors = [driver.execute(sql, values) for sql, values in prepared]
-            driver.commit()
-        return cursors[-1].fetchall()
+            driver.execute("COMMIT")
+        rows = cursors[-1].fetchall()
     except BaseException as error:
-        _raise_as_sqlalchemy_error(connection, error, *prepared[-1])
+        lost = _is_lost(connection, error) or not _end_own_transaction(driver)
+        _raise_as_sqlalchemy_error(connection, error, *prepared[-1], lost=lost)
+    driver.autocommit = False
+    return rows
+
+
+def _end_own_transaction(driver: Any) -> bool:
+    """After a statement of :func:`commit_together` failed on a live connection: roll back
+    what it began and give the driver its own transactions back. False if that failed too
+    (the connection must then be thrown away: it would commit each statement as it ran)."""
+    try:
+        driver.rollback()
+        driver.autocommit = False
+    except BaseException:  # an interruption too: the connection must not serve again
+        return False
+    return True
+
+
+def _is_lost(connection: Connection, error: BaseException, cursor: Any = None) -> bool:
+    """Whether ``error`` lost the connection, or left it mid-statement (any exception but
+    the driver's own, such as a worker's timeout)."""
+    return not isinstance(error, connection.dialect.loaded_dbapi.Error) or \
+        connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
 
 
 def _raise_as_sqlalchemy_error(connection: Connection, error: BaseException, sql: str,
-                               values: Mapping[str, Any], cursor: Any = None) -> NoReturn:
-    """Raise a driver error as SQLAlchemy's own exception class, and invalidate the
-    connection if it was lost or left mid-statement (by any other exception, re-raised)."""
+                               values: Mapping[str, Any], cursor: Any = None,
+                               lost: bool | None = None) -> NoReturn:
+    """Raise a driver error as SQLAlchemy's own exception class (any other exception as it
+    is), and invalidate the connection if it was ``lost`` (by default: :func:`_is_lost`)."""
     dbapi = connection.dialect.loaded_dbapi
-    is_error = isinstance(error, dbapi.Error)
-    lost = not is_error or connection.dialect.is_disconnect(
-        error, connection.connection.dbapi_connection, cursor)
+    if lost is None:
+        lost = _is_lost(connection, error, cursor)
     if lost:
         connection.invalidate(error if isinstance(error, Exception) else None)
-    if is_error:
+    if isinstance(error, dbapi.Error):
         raise DBAPIError.instance(sql, values, error, dbapi.Error, connection_invalidated=lost,
                                   dialect=connection.dialect) from error
     raise error

@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from psycopg.pq import Trace
@@ -159,31 +160,48 @@ def test_arrivals_wait_for_the_experiments_lock_only_to_create_a_run(mturk_args)
     dispose(app)
 
 
+def traced_arrival(app, query_string, trace) -> list[str]:
+    """The messages each way (F: the app's, B: the server's) of one arrival, in the order
+    libpq's trace has them. Each checkout of a connection is traced until its checkin,
+    which writes out what the trace holds."""
+
+    def trace_messages(dbapi_connection, _record, _proxy) -> None:
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+
+    def stop_tracing(dbapi_connection, _record) -> None:
+        dbapi_connection.pgconn.untrace()
+
+    with app.app_context():
+        event.listen(db.engine, "checkout", trace_messages)
+        event.listen(db.engine, "checkin", stop_tracing)
+    assert app.test_client().get("/exp/basic", query_string=query_string).status_code == 200
+    dispose(app)
+    trace.seek(0)
+    return [line for line in trace.read().splitlines() if line[:2] in ("F\t", "B\t")]
+
+
+def round_trips(messages: list[str]) -> int:
+    """How many times the app waited for answers: each turn from sending to receiving."""
+    return sum(1 for sent, received in pairwise(messages)
+               if sent.startswith("F") and received.startswith("B"))
+
+
 @needs_postgres
-def test_a_new_run_is_created_without_a_wait_under_the_lock(mturk_args, tmp_path):
-    """The experiment's lock, the run's insert and the commit leave the app together: from
-    the lock's statement to the commit the app receives nothing, so it never holds the
-    lock while waiting for an answer, and then for its turn in a busy process. Read from
-    libpq's trace of the messages each way (F: the app's, B: the server's)."""
-    app = build_app(POSTGRES_URL)
+def test_a_new_run_is_created_in_one_round_trip(mturk_args, tmp_path):
+    """The run's transaction (its BEGIN, the experiment's lock, the run's insert and the
+    commit) leaves the app together, and the app waits for the server once: it never holds
+    the lock while waiting for an answer, and then for its turn in a busy process."""
     with (tmp_path / "trace").open("w+") as trace:
-
-        def trace_messages(dbapi_connection, _record, _proxy) -> None:
-            dbapi_connection.pgconn.trace(trace.fileno())
-            dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS
-                                                    | Trace.REGRESS_MODE)
-
-        with app.app_context():
-            event.listen(db.engine, "checkout", trace_messages)
-        assert app.test_client().get("/exp/basic", query_string=mturk_args()).status_code == 200
-        dispose(app)
-        trace.seek(0)
-        messages = [line for line in trace.read().splitlines() if line[:2] in ("F\t", "B\t")]
+        messages = traced_arrival(build_app(POSTGRES_URL), mturk_args(), trace)
     lock = next(i for i, m in enumerate(messages) if "INSERT INTO experiments" in m)
     commit = next(i for i, m in enumerate(messages) if i > lock and '"COMMIT"' in m)
-    held = messages[lock:commit + 1]
-    assert [m for m in held if m.startswith("B")] == []
-    assert any("INSERT INTO runs" in m or "WITH quiet" in m for m in held)
+    assert [m for m in messages[lock:commit + 1] if m.startswith("B")] == []
+    assert any("INSERT INTO runs" in m or "WITH quiet" in m for m in messages[lock:commit + 1])
+    # From the end of the transaction before it (the per-IP count's) to the end.
+    begun = max(i for i, m in enumerate(messages[:lock]) if "ReadyForQuery\t I" in m) + 1
+    assert round_trips(messages[begun:]) == 1
+    assert messages[-1].endswith("ReadyForQuery\t I")
 
 
 def test_a_run_that_cannot_be_inserted_leaves_nothing(app):

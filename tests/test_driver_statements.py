@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import psycopg
 import pytest
 from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from experiment_host.database import write_transaction
 from experiment_host.driver_statements import DriverStatement, commit_together
@@ -116,6 +116,16 @@ def test_statements_committed_together_answer_the_last_ones_rows(app, start_run)
         db.session.rollback()  # what commit_together committed stands
         assert rows == [(6,)]
         assert db.session.scalar(select(Run.record_count)) == 6
+        assert_the_session_commits_again()
+
+
+def assert_the_session_commits_again() -> None:
+    """The session's writes after commit_together are committed by its commit, not by
+    themselves: a write rolled back does not stand."""
+    db.session.execute(update(Run).values(next_seq=77))
+    db.session.rollback()
+    assert db.session.scalar(select(Run.next_seq)) != 77
+    db.session.rollback()
 
 
 def test_statements_committed_together_stand_or_fall_together(app, start_run):
@@ -129,6 +139,7 @@ def test_statements_committed_together_stand_or_fall_together(app, start_run):
                                                       (invalid, {"id": 99})])
         db.session.rollback()
         assert db.session.scalar(select(Run.record_count)) == 0
+        assert_the_session_commits_again()
         # The connection goes on serving.
         assert commit_together(db.session.connection(), [(count, {"count": 3})]) == [(3,)]
 
@@ -171,6 +182,7 @@ def test_a_connection_lost_mid_statement_is_invalidated(postgres_app, run):
     engine = db.engine
     with engine.connect() as connection:
         pid = backend_of(connection, statement)
+        connection.connection.commit()  # commit_together begins a transaction of its own
         ender = threading.Timer(0.3, end_session, (engine, pid))
         ender.start()
         with pytest.raises(OperationalError) as raised:
@@ -201,5 +213,28 @@ def test_a_statement_interrupted_before_its_rows_are_read_leaves_its_connection_
             statement.rows(connection, {"seconds": 0})
         monkeypatch.undo()
         assert connection.invalidated
+    with db.engine.connect() as connection:
+        assert backend_of(connection, statement) != pid
+
+
+@needs_postgres
+def test_a_connection_left_committing_each_statement_is_invalidated(postgres_app, monkeypatch):
+    """commit_together's statements run with the driver's own transactions off. Should a
+    statement fail and the rollback after it fail too, the connection, which would commit
+    each statement as it ran, never serves again."""
+    statement = DriverStatement.compile(BACKEND, dialect_class(postgres_app))
+    invalid = DriverStatement.compile(text("SELECT 1 / 0"), dialect_class(postgres_app))
+    with db.engine.connect() as connection:
+        pid = backend_of(connection, statement)
+        connection.connection.commit()
+
+        def rollback_fails(_connection):
+            raise psycopg.OperationalError("the rollback failed")
+
+        monkeypatch.setattr(psycopg.Connection, "rollback", rollback_fails)
+        with pytest.raises(DataError) as raised:
+            commit_together(connection, [(invalid, {})])
+        monkeypatch.undo()
+        assert raised.value.connection_invalidated and connection.invalidated
     with db.engine.connect() as connection:
         assert backend_of(connection, statement) != pid
