@@ -114,9 +114,10 @@ def commit_together(connection: Connection,
     driver.autocommit = True  # the BEGIN and COMMIT below are the only ones sent
     try:
         with driver.pipeline():
-            driver.execute("BEGIN")
+            control = driver.cursor()
+            control.execute("BEGIN")
             cursors = [driver.execute(sql, values) for sql, values in prepared]
-            driver.execute("COMMIT")
+            control.execute("COMMIT")
         rows = cursors[-1].fetchall()
     except BaseException as error:
         lost = _is_lost(connection, error) or not _end_own_transaction(driver)
