@@ -43,11 +43,11 @@ def entry_url(n: int) -> str:
             f"&workerId=AENTRYCOST{n:08d}&turkSubmitTo=https://workersandbox.mturk.com")
 
 
-def arrivals_of(app: Any) -> Callable[[], None]:
-    """A function that makes one more new worker arrive; the first 30 calls are made here,
-    as a warm-up."""
+def arrivals_of(app: Any, first: int = 0) -> Callable[[], None]:
+    """A function that makes one more new worker arrive (numbered from ``first``); the
+    first 30 calls are made here, as a warm-up."""
     client = app.test_client()
-    numbers = count()
+    numbers = count(first)
 
     def arrive() -> None:
         response = client.get(entry_url(next(numbers)))
@@ -92,8 +92,10 @@ def report(urls: dict[str, str], calls_of: Callable[[Any], Callable[[], None]], 
               f"({(own + server) / baseline:.1f}x the baseline)", flush=True)
 
 
-def experiment_host_app(url: str) -> Any:
-    fresh_schema(url)
+def experiment_host_app(url: str, fresh: bool = True) -> Any:
+    """The app on ``url`` without its rate limits, on new empty tables if ``fresh``."""
+    if fresh:
+        fresh_schema(url)
     app = bench_app(url)
     app.config.update({name: int(value) for name, value in LIMITS.items()})
     return app

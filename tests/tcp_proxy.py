@@ -1,17 +1,22 @@
-"""A loopback TCP proxy that tests can cut and restore, to make a database vanish."""
+"""A loopback TCP proxy that tests can cut and restore, to make a database vanish, and that
+can hold what it forwards for a while, to put the database at a network's distance."""
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
+import time
 from contextlib import suppress
 
 
 class TcpProxy:
-    """Forward 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection."""
+    """Forward 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection. Each way,
+    what arrives is passed on ``delay`` seconds later (a round trip then takes twice that)."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, delay: float = 0.0) -> None:
         self.target = (target_host, target_port)
+        self.delay = delay
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.open = threading.Event()
@@ -34,17 +39,42 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            for sock in (client, upstream):  # pass small messages on at once, as libpq does
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
                 self.sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        if self.delay:
+            due: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+            threading.Thread(target=self._pass_on, args=(due, source, sink),
+                             daemon=True).start()
         with suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
-        for sock in (source, sink):
+                if self.delay:
+                    due.put((time.monotonic() + self.delay, data))
+                else:
+                    sink.sendall(data)
+        if self.delay:
+            due.put((0.0, b""))
+            return
+        self._shut(source, sink)
+
+    def _pass_on(self, due: queue.SimpleQueue[tuple[float, bytes]], source: socket.socket,
+                 sink: socket.socket) -> None:
+        """Send each piece from ``source`` when it is due, in order: pieces in flight
+        overlap, as on a network. An empty piece is the end."""
+        with suppress(OSError):
+            while (item := due.get())[1]:
+                time.sleep(max(0.0, item[0] - time.monotonic()))
+                sink.sendall(item[1])
+        self._shut(source, sink)
+
+    @staticmethod
+    def _shut(*sockets: socket.socket) -> None:
+        for sock in sockets:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
