@@ -43,7 +43,8 @@ def main() -> None:
                         "dropped)")
     parser.add_argument("--delay-ms", type=float, default=2.5,
                         help="added each way (default: %(default)s, a round trip of twice that; "
-                        "the proxy's own threads add ~0.1 ms a way, small beside it)")
+                        "the proxy's own threads add a few tenths of a ms to each message, small "
+                        "beside it)")
     parser.add_argument("--arrivals", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()

@@ -111,8 +111,8 @@ def commit_together(connection: Connection,
             _raise_as_sqlalchemy_error(connection, error, "COMMIT", {})
         return rows[-1]
     prepared = [(statement.sql, statement.values(parameters)) for statement, parameters in steps]
-    driver.autocommit = True  # the BEGIN and COMMIT below are the only ones sent
     try:
+        driver.autocommit = True  # the BEGIN and COMMIT below are the only ones sent
         with driver.pipeline():
             control = driver.cursor()
             control.execute("BEGIN")
