@@ -19,21 +19,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.entry_cost import arrivals_of, experiment_host_app
 from bench.save_path import fresh_schema
-from tests.tcp_proxy import TcpProxy
-
-
-def through(proxy: TcpProxy, url: str) -> str:
-    """``url`` with its host and port replaced by the proxy's."""
-    parts = urlsplit(url)
-    user = parts.netloc.rpartition("@")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}@127.0.0.1:{proxy.port}" if user
-                                     else f"127.0.0.1:{proxy.port}"))
+from tests.tcp_proxy import proxied
 
 
 def main() -> None:
@@ -48,13 +39,10 @@ def main() -> None:
     parser.add_argument("--arrivals", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    parts = urlsplit(args.postgres)
-    proxies = {delay: TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432, delay / 1000)
-               for delay in (0.0, args.delay_ms)}
+    proxies = {delay: proxied(args.postgres, delay / 1000) for delay in (0.0, args.delay_ms)}
     fresh_schema(args.postgres)
-    arrive = {delay: arrivals_of(experiment_host_app(through(proxy, args.postgres), fresh=False),
-                                 first=block * 10_000_000)
-              for block, (delay, proxy) in enumerate(proxies.items())}
+    arrive = {delay: arrivals_of(experiment_host_app(url, fresh=False), first=block * 10_000_000)
+              for block, (delay, (_, url)) in enumerate(proxies.items())}
     per_arrival: dict[float, list[float]] = {delay: [] for delay in proxies}
     for _ in range(args.rounds):
         for delay, call in arrive.items():
@@ -69,7 +57,7 @@ def main() -> None:
     print(f"no delay (baseline)         {near:7.2f} ms per arrival")
     print(f"{round_trip:4.1f} ms round trip        {far:7.2f} ms per arrival  ratio vs baseline "
           f"{far / near:.2f}  round trips waited for {(far - near) / round_trip:.1f}")
-    for proxy in proxies.values():
+    for proxy, _ in proxies.values():
         proxy.close()
 
 

@@ -9,6 +9,8 @@ import threading
 import time
 from contextlib import suppress
 
+from sqlalchemy.engine import make_url
+
 
 class TcpProxy:
     """Forward 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection. Each way,
@@ -47,25 +49,19 @@ class TcpProxy:
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        if self.delay:
-            due: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
-            threading.Thread(target=self._pass_on, args=(due, source, sink),
-                             daemon=True).start()
+        """Read from ``source`` and hand each piece on with the time it is due (an empty
+        piece, due at once, is the end)."""
+        due: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+        threading.Thread(target=self._pass_on, args=(due, source, sink), daemon=True).start()
         with suppress(OSError):
             while data := source.recv(65536):
-                if self.delay:
-                    due.put((time.monotonic() + self.delay, data))
-                else:
-                    sink.sendall(data)
-        if self.delay:
-            due.put((0.0, b""))
-            return
-        self._shut(source, sink)
+                due.put((time.monotonic() + self.delay, data))
+        due.put((0.0, b""))
 
     def _pass_on(self, due: queue.SimpleQueue[tuple[float, bytes]], source: socket.socket,
                  sink: socket.socket) -> None:
-        """Send each piece from ``source`` when it is due, in order: pieces in flight
-        overlap, as on a network. An empty piece is the end."""
+        """Send each piece to ``sink`` when it is due, in order: pieces in flight overlap,
+        as on a network."""
         with suppress(OSError):
             while (item := due.get())[1]:
                 time.sleep(max(0.0, item[0] - time.monotonic()))
@@ -95,3 +91,10 @@ class TcpProxy:
     def close(self) -> None:
         self.cut()
         self.listener.close()
+
+
+def proxied(database_url: str, delay: float = 0.0) -> tuple[TcpProxy, str]:
+    """A proxy in front of the database at ``database_url``, and the URL through it."""
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432, delay)
+    return proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

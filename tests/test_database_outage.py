@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -16,7 +15,7 @@ from experiment_host.extensions import db
 from experiment_host.models import TrialRecord
 from tests.conftest import POSTGRES_URL, build_app, dispose
 from tests.helpers import records, task_config
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import proxied
 
 
 def test_healthz_ok(client):
@@ -59,10 +58,8 @@ def test_sqlite_locked_by_another_process_answers_503_and_recovers(tmp_path, mon
 
 @pytest.fixture
 def proxied_app():
-    parts = urlsplit(POSTGRES_URL)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")
-    app = build_app(urlunsplit(parts._replace(netloc=netloc)))
+    proxy, url = proxied(POSTGRES_URL)
+    app = build_app(url)
     yield app, proxy
     proxy.close()
     dispose(app)
