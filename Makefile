@@ -7,7 +7,7 @@ HOST_PORT ?= 5000
 SIM_PORT ?= 5001
 export FLASK_APP := wsgi.py
 
-.PHONY: run test serve setup python-deps node-deps chromium db lint clean
+.PHONY: run test install-check serve setup python-deps node-deps chromium db lint clean
 
 setup: python-deps node-deps
 
@@ -49,6 +49,12 @@ run: db
 # The whole suite on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set.
 test: setup chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A production install serves: the package without its test extras in a fresh virtualenv,
+# `flask db upgrade`, gunicorn with gunicorn.conf.py, 200 from /healthz (.ci/install_check.py).
+# On SQLite; INSTALL_CHECK_ARGS="--database-url postgresql+psycopg://..." adds an empty database.
+install-check:
+	$(PYTHON) .ci/install_check.py $(INSTALL_CHECK_ARGS)
 
 lint: python-deps
 	$(BIN)/ruff check experiment_host tests bench migrations

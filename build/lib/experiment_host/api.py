@@ -1,0 +1,218 @@
+"""JSON data API used by the task page: save records, heartbeat, complete, read back.
+
+Every error is JSON ``{"error": code, "message": text}`` with the right status, and a
+request that fails changes nothing (the transaction is rolled back).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from . import tokens
+from .completion import complete_run, set_bonus
+from .experiments import registry
+from .extensions import db
+from .models import TrialRecord
+from .records import RecordError, RecordIn, save_records, touch
+from .runs import claim_for_token, run_for_token
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_SEQ = 10_000_000
+MAX_READ_LIMIT = 1000
+
+
+class ApiError(Exception):
+    """Answered as a JSON error with this status."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _finite(literal: str) -> float:
+    # A number beyond a double's range (1e400) would be stored as Infinity, which is not
+    # JSON: no database takes it, so it is refused here, as NaN and Infinity are.
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _OutOfRange(literal)
+    return value
+
+
+#: Built once: json.loads with any option builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite)
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object, whatever Content-Type the client sent."""
+    raw = request.get_data(cache=False)
+    try:
+        body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    except _OutOfRange as exc:
+        raise ApiError(400, "invalid_json", f"The number {str(exc)[:40]} is too large to "
+                       "store; numbers must be within about ±1.7e308.") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return body
+
+
+def parse_records(value: object) -> list[RecordIn]:
+    """Validate the ``records`` array: objects with an int ``seq`` and an object ``data``."""
+    limit = current_app.config["MAX_RECORDS_PER_REQUEST"]
+    if not isinstance(value, list):
+        raise ApiError(400, "invalid_records", "'records' must be an array.")
+    if len(value) > limit:
+        raise ApiError(413, "too_many_records", f"Send at most {limit} records per request.")
+    records: list[RecordIn] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"seq", "data"}:
+            raise ApiError(400, "invalid_records",
+                           f"records[{index}] must be an object with exactly 'seq' and 'data'.")
+        seq, data = item["seq"], item["data"]
+        if type(seq) is not int or not 0 <= seq < MAX_SEQ:
+            raise ApiError(400, "invalid_records",
+                           f"records[{index}].seq must be a whole number from 0 to {MAX_SEQ - 1}.")
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_records", f"records[{index}].data must be an object.")
+        records.append(RecordIn(seq, data))
+    if len({r.seq for r in records}) != len(records):
+        raise ApiError(400, "invalid_records", "Each seq may appear only once per request.")
+    return records
+
+
+def _total(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_SEQ:
+        raise ApiError(400, "invalid_total", f"'total' must be a whole number from 0 to {MAX_SEQ}.")
+    return value
+
+
+@bp.post("/records")
+def save() -> Any:
+    """Store a batch of trial records (idempotent per seq)."""
+    body = json_body()
+    claim = claim_for_token(body.get("token"))
+    result = save_records(claim, parse_records(body.get("records")))
+    return jsonify(stored=result.stored, duplicates=result.duplicates,
+                   saved=result.saved, next_seq=result.next_seq)
+
+
+@bp.get("/records")
+def read() -> Any:
+    """The run's stored records after ``after``, so a resumed page can rebuild its state."""
+    run = run_for_token(request.args.get("token"))
+    try:
+        after = int(request.args.get("after", -1))
+        limit = min(int(request.args.get("limit", MAX_READ_LIMIT)), MAX_READ_LIMIT)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "'after' and 'limit' must be whole numbers.") from exc
+    rows = db.session.execute(
+        select(TrialRecord.seq, TrialRecord.data)
+        .where(TrialRecord.run_id == run.id, TrialRecord.seq > after)
+        .order_by(TrialRecord.seq)
+        .limit(max(limit, 0))
+    )
+    records = [{"seq": seq, "data": data} for seq, data in rows]
+    return jsonify(records=records, next_seq=run.next_seq)
+
+
+@bp.post("/heartbeat")
+def heartbeat() -> Any:
+    """Keep the run's condition slot while the worker is active."""
+    status, saved = touch(claim_for_token(json_body().get("token")))
+    return jsonify(status=status.value, saved=saved)
+
+
+@bp.post("/complete")
+def complete() -> Any:
+    """Complete the run once every record has arrived."""
+    body = json_body()
+    claim = claim_for_token(body.get("token"))
+    total = _total(body.get("total"))
+    experiment = registry().get(claim.experiment_slug or "")
+    if experiment is None:
+        raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
+    done_url = url_for("worker.done", slug=experiment.slug, token=body["token"])
+    try:
+        completed = complete_run(claim, experiment, total)
+    except RecordError as error:
+        if error.code == "already_completed":
+            error.extra["done_url"] = done_url
+        raise
+    return jsonify(status=completed.status.value, completion_code=completed.completion_code,
+                   done_url=done_url)
+
+
+BONUS_PATTERN = re.compile(r"^[0-9]+(\.)?[0-9]{0,2}$")
+MAX_BONUS_REASON = 1000
+
+
+def _bonus_args(body: dict[str, Any]) -> tuple[Decimal, str]:
+    amount, reason = body.get("amount"), body.get("reason", "")
+    if not isinstance(amount, str) or not BONUS_PATTERN.match(amount):
+        raise ApiError(400, "invalid_amount", "'amount' must be a dollar string like \"0.25\".")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_BONUS_REASON:
+        raise ApiError(400, "invalid_reason",
+                       f"'reason' must be text of 1 to {MAX_BONUS_REASON} characters; the "
+                       "worker sees it.")
+    return Decimal(amount), reason.strip()
+
+
+@bp.post("/bonus")
+def bonus() -> Any:
+    """Record the bonus this run earned, within the experiment's ``hit.max_bonus``."""
+    body = json_body()
+    run = run_for_token(body.get("token"))
+    amount, reason = _bonus_args(body)
+    experiment = registry().get(run.experiment_slug)
+    if experiment is None:
+        raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
+    set_bonus(run, amount, reason, Decimal(experiment.config.hit.max_bonus))
+    db.session.commit()
+    return jsonify(status=run.status.value, bonus=f"{amount:.2f}", reason=reason)
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError) -> Any:
+    db.session.rollback()
+    return jsonify(error=error.code, message=error.message, **error.extra), error.status
+
+
+@bp.errorhandler(tokens.TokenError)
+def _token_error(error: tokens.TokenError) -> Any:
+    """A forged, expired or superseded token, wherever it is found out."""
+    db.session.rollback()
+    return jsonify(error=error.code, message=error.message), 401
+
+
+@bp.errorhandler(RecordError)
+def _record_error(error: RecordError) -> Any:
+    db.session.rollback()
+    return jsonify(error=error.code, message=error.message, **error.extra), error.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    db.session.rollback()
+    code = (error.name or "error").lower().replace(" ", "_")
+    return jsonify(error=code, message=error.description), error.code or 500

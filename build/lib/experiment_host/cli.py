@@ -1,0 +1,55 @@
+"""Flask CLI commands: the local MTurk simulator, and registration of every command group."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from .experiments import registry
+
+simulator_cli = AppGroup("simulator", help="Run the local MTurk simulator.")
+
+
+@simulator_cli.command("run")
+@click.option("--host", default=None, help="Address to bind (default SIMULATOR_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default SIMULATOR_PORT).")
+@click.option("--experiment-base", default="http://127.0.0.1:5000",
+              show_default=True, help="Where this app serves /exp/<slug>.")
+def simulator_run(host: str | None, port: int | None, experiment_base: str) -> None:
+    """Serve the simulated MTurk worker site and requester API, one HIT per experiment."""
+    from .simulator import create_simulator_app, serve_in_thread
+    from .simulator.state import SimulatorState
+
+    host = host or current_app.config["SIMULATOR_HOST"]
+    port = port or current_app.config["SIMULATOR_PORT"]
+    state = SimulatorState()
+    for slug, experiment in registry().items():
+        hit = experiment.config.hit
+        state.create_hit(f"{experiment_base.rstrip('/')}/exp/{slug}", title=experiment.title,
+                         description=experiment.config.description, reward=hit.reward,
+                         max_assignments=hit.assignments)
+    running = serve_in_thread(create_simulator_app(state), host, port)
+    click.echo(f"MTurk simulator: http://{host}:{port}/  (Ctrl+C to stop)")
+    click.echo(f"Requester API on the same port; for `flask hits`, in another shell:\n"
+               f"  export MTURK_ENDPOINT_URL=http://{host}:{port}\n"
+               "  (any AWS credentials are accepted: signatures are not checked)")
+    try:
+        while running.thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        running.stop()
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on the app."""
+    from . import mturk
+
+    app.cli.add_command(simulator_cli)
+    mturk.init_app(app)
+    from .researcher.commands import export_cli, researchers_cli
+
+    app.cli.add_command(researchers_cli)
+    app.cli.add_command(export_cli)

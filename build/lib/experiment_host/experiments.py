@@ -1,0 +1,213 @@
+"""Discover ``experiments/<slug>/experiment.toml`` folders into an immutable registry."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any
+
+from flask import Flask, current_app
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+CONFIG_FILE = "experiment.toml"
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+Money = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.)?[0-9]{0,2}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")]
+
+
+class ExperimentConfigError(RuntimeError):
+    """An experiment folder whose config cannot be used."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    name: Name
+    quota: int | None = Field(default=None, ge=0)
+
+
+class Consent(_Strict):
+    text: str | None = None
+    page: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Consent:
+        if bool(self.text) == bool(self.page):
+            raise ValueError("give exactly one of consent.text or consent.page")
+        return self
+
+
+class Screening(_Strict):
+    block_mobile: bool = False
+    min_screen_width: int | None = Field(default=None, ge=0)
+    browsers: tuple[str, ...] = ()
+
+
+class Qualifications(_Strict):
+    min_approval_rate: int | None = Field(default=None, ge=0, le=100)
+    min_approved_hits: int | None = Field(default=None, ge=0)
+    locales: tuple[str, ...] = ()
+    adult: bool = False
+    exclude_experiments: tuple[str, ...] = ()
+
+
+class HitSettings(_Strict):
+    reward: Money = "0.50"
+    assignments: int = Field(default=9, ge=1, le=1_000_000)
+    lifetime_hours: float = Field(default=72, gt=0, le=365 * 24)
+    assignment_duration_minutes: float = Field(default=30, ge=0.5, le=365 * 24 * 60)
+    auto_approval_delay_hours: float = Field(default=72, ge=0, le=30 * 24)
+    keywords: tuple[str, ...] = ()
+    frame_height: int = Field(default=0, ge=0)
+    max_bonus: Money = "0"
+    qualifications: Qualifications = Qualifications()
+
+    @property
+    def reward_decimal(self) -> Decimal:
+        return Decimal(self.reward)
+
+
+class Prolific(_Strict):
+    completion_code: str | None = None
+
+
+class ExperimentConfig(_Strict):
+    title: str = Field(min_length=1, max_length=128)
+    description: str = Field(min_length=1, max_length=2000)
+    duration_minutes: float = Field(gt=0)
+    allow_repeat: bool = False
+    task: str = "task.html"
+    abandon_after_minutes: float | None = Field(default=None, gt=0)
+    completion_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    conditions: tuple[Condition, ...] = (Condition(name="default"),)
+    consent: Consent | None = None
+    screening: Screening = Screening()
+    hit: HitSettings = HitSettings()
+    prolific: Prolific = Prolific()
+
+    @model_validator(mode="after")
+    def _screen_width_needs_consent(self) -> ExperimentConfig:
+        if self.screening.min_screen_width and self.consent is None:
+            raise ValueError("screening.min_screen_width is checked on the consent page; "
+                             "add a [consent] section")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_conditions(self) -> ExperimentConfig:
+        names = [c.name for c in self.conditions]
+        if not names:
+            raise ValueError("at least one condition is needed")
+        if len(set(names)) != len(names):
+            raise ValueError(f"condition names must be distinct, got {names}")
+        return self
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment discovered on disk."""
+
+    slug: str
+    folder: Path
+    config: ExperimentConfig
+
+    @property
+    def title(self) -> str:
+        return self.config.title
+
+    @property
+    def task_path(self) -> Path:
+        return self.folder / self.config.task
+
+    def condition_names(self) -> list[str]:
+        return [c.name for c in self.config.conditions]
+
+
+class Registry(Mapping[str, Experiment]):
+    """Read-only mapping of slug → experiment."""
+
+    def __init__(self, experiments: dict[str, Experiment]) -> None:
+        self._experiments = MappingProxyType(dict(sorted(experiments.items())))
+
+    def __getitem__(self, slug: str) -> Experiment:
+        return self._experiments[slug]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._experiments)
+
+    def __len__(self) -> int:
+        return len(self._experiments)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_experiment(folder: Path) -> Experiment:
+    """Parse and check one experiment folder, raising ExperimentConfigError naming the file."""
+    config_file = folder / CONFIG_FILE
+    slug = folder.name
+    if not SLUG_PATTERN.match(slug):
+        raise ExperimentConfigError(
+            f"{folder}: folder name must be a slug (lowercase letters, digits, - and _)"
+        )
+    try:
+        raw: dict[str, Any] = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ExperimentConfigError(f"{config_file}: cannot read TOML: {exc}") from exc
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ExperimentConfigError(f"{config_file}: {_describe(exc)}") from exc
+    experiment = Experiment(slug=slug, folder=folder.resolve(), config=config)
+    for page in (config.task, config.consent.page if config.consent else None):
+        if page and not _inside(experiment.folder, page).is_file():
+            raise ExperimentConfigError(f"{config_file}: page {page!r} not found in {folder}")
+    return experiment
+
+
+def _inside(folder: Path, relative: str) -> Path:
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder):
+        raise ExperimentConfigError(f"{folder / CONFIG_FILE}: {relative!r} leaves the folder")
+    return path
+
+
+def discover(experiments_dir: Path) -> Registry:
+    """Load every folder of ``experiments_dir`` that holds an experiment.toml."""
+    if not experiments_dir.is_dir():
+        raise ExperimentConfigError(f"EXPERIMENTS_DIR {experiments_dir} is not a folder")
+    found = {}
+    for folder in sorted(experiments_dir.iterdir()):
+        if (folder / CONFIG_FILE).is_file():
+            experiment = load_experiment(folder)
+            found[experiment.slug] = experiment
+    return Registry(found)
+
+
+def init_app(app: Flask) -> None:
+    """Discover the app's experiments once, at app creation."""
+    app.extensions["experiments"] = discover(Path(app.config["EXPERIMENTS_DIR"]))
+
+
+def registry() -> Registry:
+    """The current app's experiments."""
+    return current_app.extensions["experiments"]

@@ -1,0 +1,174 @@
+"""``flask hits expire / extend / delete / exclude-previous / notify / sync``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import timedelta
+
+import click
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import utcnow
+from .cli import confirm, experiment_named, hits_cli, live_option, open_gateway
+from .errors import InvalidState
+from .exclusion import exclude_previous, refresh_all
+from .fees import LARGE_HIT_ASSIGNMENTS, fee_per_payment
+from .gateway import Gateway
+from .models import Hit
+from .posting import project_hits
+from .sync import sync_hit
+
+EXPIRE_IN_THE_PAST = timedelta(minutes=1)
+
+
+def _our_row(gateway: Gateway, hit_id: str) -> Hit | None:
+    return db.session.scalars(select(Hit).where(
+        Hit.endpoint == gateway.target.endpoint, Hit.hit_id == hit_id)).one_or_none()
+
+
+def _hit_ids(gateway: Gateway, hit_ids: tuple[str, ...], all_hits: bool) -> list[str]:
+    if bool(hit_ids) == all_hits:
+        raise click.UsageError("Name HIT_IDS, or give --all for every HIT of this project.")
+    return list(hit_ids) or [row.hit_id for row in project_hits(gateway.target)]
+
+
+@hits_cli.command("expire")
+@click.argument("hit_ids", nargs=-1)
+@click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@live_option
+def expire_command(hit_ids: tuple[str, ...], all_hits: bool, yes: bool, live: bool) -> None:
+    """Stop HITs taking new workers now (workers already on them may finish)."""
+    gateway = open_gateway(live)
+    chosen = _hit_ids(gateway, hit_ids, all_hits)
+    confirm(f"Expire {len(chosen)} HIT(s) on {gateway.target.label}?", yes, gateway.target)
+    when = utcnow() - EXPIRE_IN_THE_PAST
+    for hit_id in chosen:
+        gateway.set_expiration(hit_id, when)
+        row = _our_row(gateway, hit_id)
+        if row is not None:
+            row.expires_at = utcnow()
+        click.echo(f"Expired {hit_id}")
+    db.session.commit()
+
+
+def _extension_token(gateway: Gateway, hit_id: str, before: int, count: int) -> str:
+    key = f"{gateway.target.endpoint}|{hit_id}|{before}|{count}"
+    return "eh-add-" + hashlib.sha256(key.encode()).hexdigest()[:48]
+
+
+@hits_cli.command("extend")
+@click.argument("hit_id")
+@click.option("--add", "add", type=click.IntRange(1, 1_000_000), help="More assignments.")
+@click.option("--hours", type=click.FloatRange(0.01, 8760), help="More hours of lifetime.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@live_option
+def extend_command(hit_id: str, add: int | None, hours: float | None, yes: bool,
+                   live: bool) -> None:
+    """Add assignments and/or time to a HIT (a HIT of < 10 assignments stays below 10)."""
+    if not add and not hours:
+        raise click.UsageError("Give --add N and/or --hours H.")
+    gateway = open_gateway(live)
+    hit = gateway.get_hit(hit_id)
+    total = hit.max_assignments + (add or 0)
+    if add and hit.max_assignments < LARGE_HIT_ASSIGNMENTS <= total:
+        raise click.ClickException(
+            f"HIT {hit_id} has {hit.max_assignments} assignments; MTurk cannot extend a HIT "
+            f"of fewer than 10 to 10 or more. Post another HIT instead "
+            f"(flask hits create <slug> --round 2 --assignments {add}).")
+    cost = (hit.reward + fee_per_payment(hit.reward, total)) * (add or 0)
+    new_expiry = max(hit.expiration, utcnow()) + timedelta(hours=hours or 0)
+    click.echo(f"Extend {hit_id} on {gateway.target.label}: +{add or 0} assignments "
+               f"(${cost:.2f} incl. fee), expires {new_expiry:%Y-%m-%d %H:%M} UTC")
+    confirm("Go ahead?", yes, gateway.target)
+    if add:
+        token = _extension_token(gateway, hit_id, hit.max_assignments, add)
+        added = gateway.add_assignments(hit_id, add, token)
+        click.echo(f"Assignments: {total}" + ("" if added else " (already added)"))
+    if hours:
+        gateway.set_expiration(hit_id, new_expiry)
+    row = _our_row(gateway, hit_id)
+    if row is not None:
+        row.max_assignments, row.expires_at = total, new_expiry if hours else row.expires_at
+    db.session.commit()
+
+
+@hits_cli.command("delete")
+@click.argument("hit_ids", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@live_option
+def delete_command(hit_ids: tuple[str, ...], yes: bool, live: bool) -> None:
+    """Delete finished HITs (expired or full, every assignment approved or rejected)."""
+    gateway = open_gateway(live)
+    confirm(f"Delete {len(hit_ids)} HIT(s) on {gateway.target.label}?", yes, gateway.target)
+    for hit_id in hit_ids:
+        try:
+            gateway.delete_hit(hit_id)
+        except InvalidState as error:
+            raise click.ClickException(
+                f"{error}\nExpire the HIT first (flask hits expire {hit_id}) and approve or "
+                "reject every submitted assignment.") from error
+        row = _our_row(gateway, hit_id)
+        if row is not None:
+            row.deleted_at = utcnow()
+        db.session.commit()
+        click.echo(f"Deleted {hit_id}")
+
+
+@hits_cli.command("exclude-previous")
+@click.argument("slug")
+@live_option
+def exclude_previous_command(slug: str, live: bool) -> None:
+    """Mark everyone who took part in SLUG or its related experiments (no notification)."""
+    experiment = experiment_named(slug)
+    gateway = open_gateway(live)
+    result = exclude_previous(gateway, experiment)
+    db.session.commit()
+    click.echo(f"Qualification type {result.qualification_type_id}: {result.granted} workers "
+               f"added, {result.already} already had it. New HITs of '{slug}' require that "
+               "workers do NOT have it.")
+
+
+@hits_cli.command("notify")
+@click.argument("worker_ids", nargs=-1)
+@click.option("--hit", "hit_id", help="Message every worker with an assignment on this HIT.")
+@click.option("--subject", required=True, help="Subject line.")
+@click.option("--message", required=True, help="Message text.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@live_option
+def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str,
+                   message: str, yes: bool, live: bool) -> None:
+    """Send workers a message (100 per call); report those MTurk could not reach."""
+    if bool(worker_ids) == bool(hit_id):
+        raise click.UsageError("Name WORKER_IDS, or give --hit HIT_ID.")
+    gateway = open_gateway(live)
+    workers = list(dict.fromkeys(worker_ids)) or sorted(
+        {a.worker_id for a in gateway.assignments(hit_id or "")})
+    confirm(f"Message {len(workers)} worker(s)?", yes, gateway.target)
+    failures = gateway.notify(subject, message, workers)
+    for failure in failures:
+        click.echo(f"  not sent to {failure.worker_id}: {failure.code} {failure.message}")
+    click.echo(f"Sent to {len(workers) - len(failures)} of {len(workers)} worker(s).")
+
+
+@hits_cli.command("sync")
+@click.argument("hit_id", required=False)
+@live_option
+def sync_command(hit_id: str | None, live: bool) -> None:
+    """Copy assignment states from MTurk into our runs; refresh exclusion qualifications."""
+    gateway = open_gateway(live)
+    rows = project_hits(gateway.target, hit_id)
+    hit_ids = [hit_id] if hit_id else [row.hit_id for row in rows]
+    changes: Counter[str] = Counter()
+    with click.progressbar(hit_ids, label="Syncing") as bar:
+        for one in bar:
+            changes.update(sync_hit(gateway, one))
+    db.session.commit()
+    refreshed = refresh_all(gateway)
+    db.session.commit()
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(changes.items())) or "no changes"
+    click.echo(f"Synced {len(hit_ids)} HIT(s): {summary}.")
+    if refreshed:
+        click.echo(f"Exclusion qualifications: {sum(r.granted for r in refreshed)} workers added.")

@@ -1,0 +1,40 @@
+"""The ExternalQuestion XML that makes MTurk frame an experiment page."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+NAMESPACE = ("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"
+             "2006-07-14/ExternalQuestion.xsd")
+MAX_QUESTION_BYTES = 65_535
+
+
+class QuestionError(ValueError):
+    """An experiment URL MTurk would not accept."""
+
+
+def experiment_url(public_url: str, slug: str) -> str:
+    """``PUBLIC_URL`` + ``/exp/<slug>``, refusing anything but an https URL with a host."""
+    base = public_url.strip().rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme != "https" or not parts.netloc:
+        raise QuestionError(
+            f"PUBLIC_URL is {public_url!r}, but MTurk only frames https pages. Set PUBLIC_URL "
+            "to this host's public https address (e.g. https://experiments.example.org)."
+        )
+    return f"{base}/exp/{slug}"
+
+
+def external_question(url: str, frame_height: int = 0) -> str:
+    """ExternalQuestion XML for ``url`` (XML-escaped); FrameHeight 0 fits the window."""
+    if urlsplit(url).scheme != "https":
+        raise QuestionError(f"MTurk only frames https pages, not {url!r}.")
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<ExternalQuestion xmlns="{NAMESPACE}">'
+        f"<ExternalURL>{escape(url)}</ExternalURL><FrameHeight>{int(frame_height)}</FrameHeight>"
+        "</ExternalQuestion>"
+    )
+    if len(xml.encode("utf-8")) > MAX_QUESTION_BYTES:
+        raise QuestionError(f"The ExternalQuestion is longer than {MAX_QUESTION_BYTES} bytes.")
+    return xml

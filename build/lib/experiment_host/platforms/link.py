@@ -1,0 +1,40 @@
+"""Plain study links: the participant id comes from ``?participant=`` or is generated."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+
+from ..experiments import Experiment
+from ..models import Platform, Run
+from .base import Completion, Identity, Preview, required_id
+
+
+def new_participant_id() -> str:
+    """A fresh, unguessable participant id for a plain link."""
+    return "P" + secrets.token_urlsafe(16)
+
+
+class LinkAdapter:
+    platform = Platform.LINK
+
+    def claims(self, args: Mapping[str, str]) -> bool:
+        return True
+
+    def parse_entry(
+        self, args: Mapping[str, str], allowed_submit_origins: tuple[str, ...]
+    ) -> Preview | Identity:
+        if not args.get("participant"):
+            participant = new_participant_id()
+        else:
+            participant = required_id(args, "participant", "the study link you were given")
+        return Identity(platform=self.platform, worker_id=participant, session_key=participant)
+
+    def entry_args(self, run: Run) -> dict[str, str]:
+        return {"participant": run.session_key}
+
+    def unsupported_reason(self, experiment: Experiment) -> str | None:
+        return None
+
+    def completion(self, run: Run, experiment: Experiment) -> Completion:
+        return Completion(template="worker/done_link.html", context={})

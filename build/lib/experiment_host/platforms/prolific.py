@@ -1,0 +1,51 @@
+"""Prolific: first-party study URL and the completion-code redirect."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+from ..experiments import Experiment
+from ..models import Platform, Run
+from .base import Completion, Identity, Preview, required_id
+
+COMPLETE_URL = "https://app.prolific.com/submissions/complete"
+
+
+class ProlificAdapter:
+    platform = Platform.PROLIFIC
+
+    def claims(self, args: Mapping[str, str]) -> bool:
+        return "PROLIFIC_PID" in args
+
+    def parse_entry(
+        self, args: Mapping[str, str], allowed_submit_origins: tuple[str, ...]
+    ) -> Preview | Identity:
+        return Identity(
+            platform=self.platform,
+            worker_id=required_id(args, "PROLIFIC_PID", "Prolific"),
+            session_key=required_id(args, "SESSION_ID", "Prolific"),
+            study_key=required_id(args, "STUDY_ID", "Prolific"),
+        )
+
+    def entry_args(self, run: Run) -> dict[str, str]:
+        return {
+            "PROLIFIC_PID": run.worker_id,
+            "STUDY_ID": run.study_key or "",
+            "SESSION_ID": run.session_key,
+        }
+
+    def unsupported_reason(self, experiment: Experiment) -> str | None:
+        if experiment.config.prolific.completion_code:
+            return None
+        return (
+            "The researcher has not set a Prolific completion code for this study yet. "
+            "Please do not start it; contact the researcher through Prolific."
+        )
+
+    def completion(self, run: Run, experiment: Experiment) -> Completion:
+        code = experiment.config.prolific.completion_code or ""
+        return Completion(
+            template="worker/done_redirect.html",
+            context={"url": f"{COMPLETE_URL}?{urlencode({'cc': code})}", "platform": "Prolific"},
+        )

@@ -1,0 +1,273 @@
+"""Saving trial records: the hot path of every task page (completing is in completion.py).
+
+A save costs the same whatever the number of records already saved: an ``INSERT ... ON
+CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress under the token's
+session, and one update of the run's row (seen now, request budget, counters) that locks
+it: two statements on SQLite, one on PostgreSQL (the insert as a CTE of the update), then
+the commit. It does not load the run first: only when a guard refuses is the
+run read, to say why. The guard (:mod:`run_guard`) and the error type are shared with
+:mod:`completion`. The common save goes first to :mod:`plain_saves`, with the saves that
+arrive with it; only what needs a decision comes back here.
+
+These functions run their own short transaction on a Core connection (no ORM session: it
+would only add work on every request) and commit it themselves; an error rolls it back.
+SQLite's two save statements run on the transaction's driver cursor
+(:mod:`driver_statements`): there SQLAlchemy's execution cost more than the statements.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Integer,
+    Select,
+    TextClause,
+    Update,
+    bindparam,
+    func,
+    select,
+    text,
+)
+
+from .columns import columns_known, register_columns, remember
+from .database import write_transaction
+from .driver_statements import DriverStatement
+from .extensions import db
+from .models import Run, RunStatus, TrialRecord, UTCDateTime
+from .plain_saves import PlainSave, save_if_plain
+from .run_guard import count_saved, count_saved_on_driver, guard_parameters, in_progress_update
+from .runs import run_for_claim
+from .save_sql import INSERT_BATCH
+from .tokens import RunClaim
+
+MAX_MISSING_REPORTED = 100
+
+
+class RecordError(Exception):
+    """A save or complete that cannot be done; ``code`` and ``status`` go to the client."""
+
+    def __init__(self, code: str, message: str, status: int = 409, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class RecordIn:
+    seq: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    stored: int
+    duplicates: int
+    saved: int
+    next_seq: int
+
+
+def _within_budget(requests_this_minute: int) -> None:
+    if requests_this_minute > current_app.config["RUN_REQUESTS_PER_MINUTE"]:
+        raise RecordError("rate_limited", "Too many requests for this run; slow down and retry.",
+                          status=429)
+
+
+def finished_error(status: RunStatus) -> RecordError:
+    return RecordError(
+        "run_finished",
+        f"This run is already {status.value.replace('_', ' ')}; no more data is accepted.",
+        status=409,
+        status_now=status.value,
+    )
+
+
+@cache
+def _touch_statement() -> Update:
+    return in_progress_update().returning(Run.rate_count, Run.record_count)
+
+
+def touch(claim: RunClaim) -> tuple[RunStatus, int]:
+    """Mark the claimed run as seen now and count the request; its status and saved count.
+
+    The per-run request budget (RUN_REQUESTS_PER_MINUTE) is counted on the run's own row,
+    so it holds across every gunicorn worker and host at no extra query.
+    """
+    with write_transaction() as connection:
+        counters = connection.execute(_touch_statement(), guard_parameters(claim)).one_or_none()
+        if counters is not None:
+            _within_budget(counters[0])
+    if counters is None:
+        run = run_for_claim(claim)
+        return run.status, run.record_count
+    return RunStatus.IN_PROGRESS, counters[1]
+
+
+@cache
+def _insert_statement(dialect: str) -> TextClause:
+    return text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+@cache
+def _save_statement_postgresql() -> Select[Any]:
+    """PostgreSQL inserts and updates the run in one statement (one round trip fewer per
+    save): the update counts what the insert returned, and answers nothing if the guard
+    refuses (the caller then rolls back whatever the insert did)."""
+    inserted = _insert_statement("postgresql").columns(seq=Integer).cte("inserted")
+    count = select(func.count()).select_from(inserted).scalar_subquery()
+    counted = count_saved(count).cte("counted")
+    return select(counted.c.rate_count, counted.c.record_count, counted.c.next_seq,
+                  select(func.array_agg(inserted.c.seq)).scalar_subquery())
+
+
+def batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any]:
+    """The batch as the insert unpacks it; lone surrogates are refused.
+
+    PostgreSQL gets the seqs as an array and the data as one JSON array (its JSON operators
+    cannot de-escape "\u0000", so the seqs stay out of the JSON); SQLite gets one JSON array
+    of {seq, data}. One serialisation serves both the Unicode check and the statement; only
+    a batch that fails is searched record by record for the culprit.
+    """
+    if dialect == "postgresql":
+        parameters = {"seqs": [r.seq for r in records],
+                      "records": json.dumps([r.data for r in records], ensure_ascii=False)}
+    else:
+        parameters = {"records": json.dumps([{"seq": r.seq, "data": r.data} for r in records],
+                                            ensure_ascii=False)}
+    _check_unicode(parameters["records"], records)
+    return parameters
+
+
+def _check_unicode(payload: str, records: Sequence[RecordIn]) -> None:
+    try:
+        payload.encode("utf-8")
+    except UnicodeEncodeError:
+        index = next(i for i, r in enumerate(records) if not _encodable(r.data))
+        raise RecordError("invalid_records",
+                          f"records[{index}].data holds text that is not valid Unicode.",
+                          status=400) from None
+
+
+def _encodable(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _stored_rows(connection: Connection, run_id: int, seqs: Sequence[int]) -> dict[int, Any]:
+    rows = connection.execute(
+        select(TrialRecord.seq, TrialRecord.data).where(
+            TrialRecord.run_id == run_id, TrialRecord.seq.in_(seqs)
+        )
+    )
+    return {seq: data for seq, data in rows}
+
+
+def _check_resent(connection: Connection, run_id: int, resent: Sequence[RecordIn]) -> None:
+    """A resent seq must carry the data already stored, or it is a conflict."""
+    stored = _stored_rows(connection, run_id, [r.seq for r in resent])
+    conflicting = [r.seq for r in resent if stored.get(r.seq) != r.data]
+    if conflicting:
+        raise RecordError(
+            "seq_conflict",
+            "Some records reuse a sequence number already stored with different data.",
+            seqs=conflicting[:MAX_MISSING_REPORTED],
+        )
+
+
+def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
+    """Store the new records of the claimed in-progress run once each, and commit.
+
+    Their keys are registered as trials.csv columns first (:mod:`columns`), in the same
+    transaction; a batch whose keys are all known costs no SQL for that. Such a batch is
+    first offered to :func:`save_if_plain`, which stores it with the saves that other
+    requests make meanwhile, unless the save needs a decision.
+    """
+    slug = claim.experiment_slug  # None only if the run does not exist
+    datas = [r.data for r in records]
+    if slug and records and columns_known(slug, datas):
+        counters = save_if_plain(plain_save(claim, records, db.engine.dialect.name))
+        if counters is not None:
+            return SaveResult(len(records), 0, *counters)
+    with write_transaction() as connection:
+        registered = register_columns(connection, slug, datas) if slug else None
+        result = _save(connection, claim, records)
+    if result is None:  # not in progress (or completed meanwhile): nothing was kept
+        raise finished_error(run_for_claim(claim).status)
+    if slug:
+        remember(slug, registered)
+    return result
+
+
+Counters = tuple[int, int, int]  # requests this minute, records saved, next seq
+
+
+@cache
+def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, DriverStatement]:
+    """The insert and the run update, compiled once, for the DB-API cursor (see
+    :mod:`driver_statements`: on SQLite, SQLAlchemy's execution costs more than the work)."""
+    return (DriverStatement.compile(_insert_statement("sqlite"), dialect_class),
+            count_saved_on_driver(dialect_class))
+
+
+def _store_sqlite(connection: Connection, parameters: dict[str, Any], has_records: bool
+                  ) -> tuple[Counters | None, set[int]]:
+    insert, count_saved = _sqlite_statements(type(connection.dialect))
+    inserted = {seq for seq, in insert.rows(connection, parameters)} if has_records else set()
+    rows = count_saved.rows(connection, {**parameters, "inserted": len(inserted)})
+    return (rows[0] if rows else None), inserted
+
+
+def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_records: bool
+                      ) -> tuple[Counters | None, set[int]]:
+    row = connection.execute(_save_statement_postgresql(), parameters).one_or_none()
+    if row is None:
+        return None, set()
+    return (row[0], row[1], row[2]), set(row[3] or ())
+
+
+_STORE = {"sqlite": _store_sqlite, "postgresql": _store_postgresql}
+
+
+def _batch_next(records: Sequence[RecordIn]) -> int:
+    return max((r.seq for r in records), default=-1) + 1
+
+
+def save_parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]
+                    ) -> dict[str, Any]:
+    """The save statements' parameters: the guard's, the batch's and ``batch_next``."""
+    return {**guard_parameters(claim), **batch_parameters(dialect, records),
+            "batch_next": _batch_next(records)}
+
+
+def plain_save(claim: RunClaim, records: Sequence[RecordIn], dialect: str) -> PlainSave:
+    """The save as the plain saves' statements take it (:mod:`plain_saves`)."""
+    batch = batch_parameters(dialect, records)
+    return PlainSave(claim.run_id, claim.session_key, [r.seq for r in records],
+                     batch["records"], _batch_next(records))
+
+
+def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]
+          ) -> SaveResult | None:
+    dialect = connection.dialect.name
+    parameters = save_parameters(dialect, claim, records)
+    counters, inserted = _STORE[dialect](connection, parameters, bool(records))
+    if counters is None:
+        connection.rollback()
+        return None
+    _within_budget(counters[0])
+    resent = [r for r in records if r.seq not in inserted]
+    if resent:
+        _check_resent(connection, claim.run_id, resent)
+    return SaveResult(len(inserted), len(resent), counters[1], counters[2])

@@ -1,0 +1,202 @@
+"""``flask researchers ...`` (accounts, tokens) and ``flask export ...`` (the same files as
+the download links), thin wrappers over plain functions."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import closing
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from ..column_backfill import backfill_columns
+from ..experiments import registry
+from ..extensions import db
+from ..models import Run
+from .accounts import (
+    AccountError,
+    add_researcher,
+    issue_token,
+    list_researchers,
+    list_tokens,
+    remove_researcher,
+    revoke_tokens,
+    set_password,
+)
+from .export import ExportOptions, MissingColumnError
+from .filters import FilterError, parse_filter
+from .streaming import count_rows, export_chunks, pseudonym_key, snapshot
+
+researchers_cli = AppGroup("researchers", help="Manage researcher accounts and API tokens.")
+export_cli = AppGroup("export", help="Export an experiment's data (like the download links).")
+
+
+def _commit(action: Any, *args: Any) -> Any:
+    try:
+        result = action(*args)
+    except AccountError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    return result
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+@researchers_cli.command("add")
+@click.argument("name")
+@click.password_option(help="The password (asked for when not given).")
+def add_command(name: str, password: str) -> None:
+    """Create a researcher account, asking for its password."""
+    _commit(add_researcher, name, password)
+    click.echo(f"Researcher {name!r} added.")
+
+
+@researchers_cli.command("set-password")
+@click.argument("name")
+@click.password_option(help="The new password (asked for when not given).")
+def set_password_command(name: str, password: str) -> None:
+    """Change a researcher's password (ends their browser sessions)."""
+    _commit(set_password, name, password)
+    click.echo(f"Password of {name!r} changed.")
+
+
+@researchers_cli.command("remove")
+@click.argument("name")
+@click.confirmation_option(prompt="Remove this researcher and their API tokens?")
+def remove_command(name: str) -> None:
+    """Delete a researcher account and its tokens."""
+    _commit(remove_researcher, name)
+    click.echo(f"Researcher {name!r} removed.")
+
+
+@researchers_cli.command("list")
+def list_command() -> None:
+    """List researcher accounts."""
+    rows = list_researchers()
+    if not rows:
+        click.echo("No researchers yet; add one with `flask researchers add NAME`.")
+    for researcher, tokens in rows:
+        click.echo(f"{researcher.name}\tlast login {_when(researcher.last_login_at)}\t"
+                   f"{tokens} active token(s)")
+
+
+@researchers_cli.command("token")
+@click.argument("name")
+def token_command(name: str) -> None:
+    """Make a new API token for NAME and print it (it is shown only this once)."""
+    token, plain = _commit(issue_token, name)
+    click.echo(f"Token {token.id} for {name!r} (store it now; it cannot be shown again):",
+               err=True)
+    click.echo(plain)
+
+
+@researchers_cli.command("tokens")
+@click.argument("name")
+def tokens_command(name: str) -> None:
+    """List NAME's API tokens."""
+    for token in _commit(list_tokens, name):
+        state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "active"
+        click.echo(f"{token.id}\t{token.hint}…\tcreated {_when(token.created_at)}\t"
+                   f"last used {_when(token.last_used_at)}\t{state}")
+
+
+@researchers_cli.command("revoke-token")
+@click.argument("name")
+@click.argument("token_id", type=int, required=False)
+@click.option("--all", "revoke_all", is_flag=True, help="Revoke every token of NAME.")
+def revoke_command(name: str, token_id: int | None, revoke_all: bool) -> None:
+    """Revoke one of NAME's tokens (TOKEN_ID from `tokens`), or all with --all."""
+    if (token_id is None) == (not revoke_all):
+        raise click.UsageError("Give a TOKEN_ID or --all (not both).")
+    count = _commit(revoke_tokens, name, token_id)
+    click.echo(f"Revoked {count} token(s) of {name!r}.")
+
+
+def _export_command(kind: str) -> click.Command:
+    @click.argument("slug")
+    @click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=True),
+                  default="-", help="File to write (default: standard output).")
+    @click.option("--status", multiple=True, help="Only runs with this status (repeatable).")
+    @click.option("--condition", multiple=True, help="Only this condition (repeatable).")
+    @click.option("--platform", multiple=True, help="mturk, prolific or link (repeatable).")
+    @click.option("--since", help="ISO 8601 time: only runs/records active since then.")
+    @click.option("--worker-ids", type=click.Choice(["pseudonym", "raw"]), default=None,
+                  help="Worker ids as keyed-hash pseudonyms or raw [EXPORT_WORKER_IDS].")
+    @click.option("--no-escape-formulas", is_flag=True, help="Write cells exactly as stored.")
+    @click.option("--checkpoints", is_flag=True, help="Keep jsPsych resume checkpoints (CSV).")
+    def command(slug: str, output: Any, worker_ids: str | None, no_escape_formulas: bool,
+                checkpoints: bool, **filters: Any) -> None:
+        _check_slug(slug)
+        try:
+            run_filter = parse_filter(lambda name: _values(filters.get(name)))
+        except FilterError as error:
+            raise click.BadParameter(str(error)) from error
+        config = current_app.config
+        options = ExportOptions(
+            pseudonym_key=pseudonym_key(config),
+            pseudonymize=(worker_ids or config["EXPORT_WORKER_IDS"]) == "pseudonym",
+            escape_formulas=not no_escape_formulas, checkpoints=checkpoints)
+        with snapshot(db.engine) as connection:
+            total = count_rows(connection, kind, slug, run_filter)
+        try:
+            _write(output, export_chunks(db.engine, kind, slug, run_filter, options), total)
+        except MissingColumnError as error:
+            raise click.ClickException(f"{error} The file is incomplete.") from error
+
+    command.__doc__ = f"Write {kind} of the experiment SLUG (streamed; flat memory)."
+    return export_cli.command(kind.split(".")[0] if kind != "trials.jsonl" else "jsonl")(command)
+
+
+def _values(value: str | tuple[str, ...] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _check_slug(slug: str) -> None:
+    if slug in registry():
+        return
+    if not db.session.scalar(db.select(Run.id).where(Run.experiment_slug == slug).limit(1)):
+        known = ", ".join(registry()) or "none"
+        raise click.ClickException(f"There is no experiment {slug!r} (experiments: {known}).")
+
+
+def _write(output: Any, chunks: Any, total: int) -> None:
+    to_file = output.name not in ("-", "<stdout>")
+    # closing(): on an error, end the export's snapshot now, not whenever it is collected.
+    with closing(chunks), click.progressbar(length=total, label="Exporting rows",
+                                            file=sys.stderr, hidden=not to_file) as bar:
+        for rows, text in chunks:
+            output.write(text)
+            bar.update(rows)
+    output.close()
+    if to_file:
+        click.echo(f"Wrote {output.name}.", err=True)
+
+
+for _kind in ("runs.csv", "trials.csv", "trials.jsonl"):
+    _export_command(_kind)
+
+
+@export_cli.command("backfill-columns")
+@click.argument("slug", required=False)
+def backfill_columns_command(slug: str | None) -> None:
+    """Give trials.csv columns to the keys of records stored around the data API.
+
+    The data API registers each record's keys as it saves it; records inserted into the
+    database by other means (a restore, an import) need this. Reads every record of SLUG
+    (or of all experiments) in batches; only adds columns. Safe while the app runs.
+    """
+    if slug is not None:
+        _check_slug(slug)
+    with db.engine.begin() as connection:
+        counts = backfill_columns(connection, current_app.config["EXPORT_MAX_COLUMNS"], slug)
+    for name, count in sorted(counts.items()):
+        click.echo(f"{name}: {count} columns registered")
+    if not counts:
+        click.echo("No records found.")

@@ -1,0 +1,210 @@
+"""Aggregate queries for the dashboard. Every figure is computed by the database; only
+aggregates (and one page of runs) come back, so pages stay fast with 100,000 runs. Nothing
+here reads trial_records: per-run record counts are kept in ``runs.record_count``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, or_, select
+
+from ..experiments import registry
+from ..extensions import db
+from ..models import COUNTED_STATUSES, ExperimentRow, Run, RunStatus
+from .filters import RunFilter, since_runs, where_runs
+
+STOPPED = (RunStatus.RETURNED, RunStatus.ABANDONED, RunStatus.DECLINED)
+REACHED_COMPLETION = (RunStatus.COMPLETED, RunStatus.SUBMITTED, RunStatus.APPROVED,
+                      RunStatus.REJECTED)
+SUBMITTED_OR_LATER = (RunStatus.SUBMITTED, RunStatus.APPROVED, RunStatus.REJECTED)
+RECENT_RUNS = 10
+
+
+@dataclass
+class ConditionCounts:
+    name: str
+    quota: int | None
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def counted(self) -> int:
+        """Runs that hold a quota slot for good (completed, submitted, approved)."""
+        return sum(self.by_status.get(status, 0) for status in COUNTED_STATUSES)
+
+
+@dataclass
+class ExperimentSummary:
+    slug: str
+    title: str
+    hosted: bool
+    by_status: dict[str, int] = field(default_factory=dict)
+    conditions: list[ConditionCounts] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+
+@dataclass(frozen=True)
+class Funnel:
+    previewed: int | None
+    accepted: int
+    started: int
+    completed: int
+    submitted: int
+    approved: int
+
+    def steps(self) -> list[tuple[str, int]]:
+        steps = [("previewed", self.previewed)] if self.previewed else []
+        return [*steps, ("accepted", self.accepted), ("started", self.started),
+                ("completed", self.completed), ("submitted", self.submitted),
+                ("approved", self.approved)]
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def duration_seconds() -> ColumnElement[Any]:
+    """Seconds from arrival to completion, computed by the database."""
+    if _dialect() == "postgresql":
+        return func.extract("epoch", Run.completed_at - Run.created_at)
+    return (func.julianday(Run.completed_at) - func.julianday(Run.created_at)) * 86400.0
+
+
+def _day(column: Any) -> ColumnElement[str]:
+    if _dialect() == "postgresql":
+        return func.to_char(column, "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)
+
+
+def _summary(slug: str, hosted: bool) -> ExperimentSummary:
+    experiment = registry().get(slug)
+    summary = ExperimentSummary(slug, experiment.title if experiment else slug, hosted)
+    if experiment is not None:
+        summary.conditions = [ConditionCounts(c.name, c.quota)
+                              for c in experiment.config.conditions]
+    return summary
+
+
+def _condition(summary: ExperimentSummary, name: str | None) -> ConditionCounts:
+    label = name or "(none)"
+    for counts in summary.conditions:
+        if counts.name == label:
+            return counts
+    summary.conditions.append(ConditionCounts(label, None))
+    return summary.conditions[-1]
+
+
+def experiment_summaries(slug: str | None = None) -> list[ExperimentSummary]:
+    """Runs per status and per condition, for every experiment (hosted or only in the data)."""
+    summaries = {s: _summary(s, True) for s in registry() if slug in (None, s)}
+    statement = select(Run.experiment_slug, Run.condition, Run.status, func.count()).group_by(
+        Run.experiment_slug, Run.condition, Run.status)
+    if slug is not None:
+        statement = statement.where(Run.experiment_slug == slug)
+    for exp_slug, condition, status, count in db.session.execute(statement):
+        summary = summaries.get(exp_slug) or summaries.setdefault(
+            exp_slug, _summary(exp_slug, False))
+        summary.by_status[status.value] = summary.by_status.get(status.value, 0) + count
+        by_status = _condition(summary, condition).by_status
+        by_status[status.value] = by_status.get(status.value, 0) + count
+    return sorted(summaries.values(), key=lambda s: s.slug)
+
+
+def _flag(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def funnel(slug: str) -> Funnel:
+    """previewed (MTurk, if known) → accepted → started → completed → submitted → approved."""
+    row = db.session.execute(
+        select(
+            func.count(),
+            _flag(or_(Run.consented_at.is_not(None), Run.record_count > 0)),
+            _flag(or_(Run.completed_at.is_not(None), Run.status.in_(REACHED_COMPLETION))),
+            _flag(or_(Run.submitted_at.is_not(None), Run.status.in_(SUBMITTED_OR_LATER))),
+            _flag(Run.status == RunStatus.APPROVED),
+        ).where(Run.experiment_slug == slug)
+    ).one()
+    previews = db.session.scalar(select(ExperimentRow.previews).where(ExperimentRow.slug == slug))
+    return Funnel(previews or None, *(int(value) for value in row))
+
+
+def median_completion_seconds(slug: str) -> float | None:
+    """The median of completed_at - created_at over runs that completed."""
+    done = (Run.experiment_slug == slug, Run.completed_at.is_not(None))
+    count = db.session.scalar(select(func.count()).where(*done)) or 0
+    if count == 0:
+        return None
+    middle = db.session.scalars(
+        select(duration_seconds()).where(*done).order_by(duration_seconds())
+        .offset((count - 1) // 2).limit(2 - count % 2)
+    ).all()
+    return float(sum(middle)) / len(middle)
+
+
+def completions_per_day(slug: str) -> list[tuple[str, int]]:
+    """(UTC day, runs completed that day), oldest first."""
+    day = _day(Run.completed_at)
+    rows = db.session.execute(
+        select(day, func.count()).where(Run.experiment_slug == slug,
+                                        Run.completed_at.is_not(None))
+        .group_by(day).order_by(day)
+    )
+    return [(str(d), int(n)) for d, n in rows]
+
+
+def trial_progress(slug: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(runs that reached trial n, runs that stopped after n trials) for started runs."""
+    stopped = case((Run.status.in_(STOPPED), 1), else_=0)
+    rows = db.session.execute(
+        select(Run.record_count, func.count(), func.sum(stopped))
+        .where(Run.experiment_slug == slug, Run.record_count > 0)
+        .group_by(Run.record_count).order_by(Run.record_count.desc())
+    ).all()
+    reached: list[tuple[int, int]] = []
+    remaining = 0
+    for record_count, count, _ in rows:
+        remaining += count
+        reached.append((record_count, remaining))
+    drop_off = [(int(n), int(s)) for n, _, s in reversed(rows) if s]
+    return list(reversed(reached)), drop_off
+
+
+def recent_runs(slug: str) -> list[Run]:
+    """The runs seen most recently."""
+    return list(db.session.scalars(
+        select(Run).where(Run.experiment_slug == slug)
+        .order_by(Run.last_seen_at.desc(), Run.id.desc()).limit(RECENT_RUNS)
+    ))
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    runs: list[Run]
+    page: int
+    pages: int
+    total: int
+
+
+def runs_page(slug: str, run_filter: RunFilter, page: int, per_page: int) -> RunsPage | None:
+    """One page of runs (newest first); None when ``page`` is past the last page."""
+    filtered = since_runs(where_runs(select(Run.id), run_filter, slug), run_filter.since)
+    total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        return None
+    statement = since_runs(where_runs(select(Run), run_filter, slug), run_filter.since)
+    runs = db.session.scalars(
+        statement.order_by(Run.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return RunsPage(list(runs), page, pages, total)
+
+
+def last_activity(slug: str) -> datetime | None:
+    """When any run of the experiment was last seen."""
+    return db.session.scalar(select(func.max(Run.last_seen_at)).where(Run.experiment_slug == slug))

@@ -1,0 +1,298 @@
+"""Pure row generators for the exports: no database, no HTTP, so each rule is testable alone.
+
+- runs.csv: one row per run (:data:`RUN_COLUMNS`).
+- trials.csv: one row per trial record, the run columns (:data:`TRIAL_RUN_COLUMNS`) first,
+  then the record's fields: nested objects flattened to dotted names, lists as JSON text,
+  one column per key of the experiment's column registry (:mod:`experiment_host.columns`),
+  and :data:`OVERFLOW_COLUMN` holding, as one JSON object, the keys that have no column.
+- trials.jsonl: one JSON object per record, lossless.
+
+Formula injection (the README documents it): a text cell that starts with ``= + - @``, a tab,
+a carriage return or ``'`` gets one ``'`` put in front. Undo it by removing the first
+character of every text cell that starts with ``'`` (:func:`unescape_formula`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+RUN_COLUMNS = (
+    "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
+    "condition", "status", "created_at", "consented_at", "last_seen_at", "completed_at",
+    "submitted_at", "reviewed_at", "duration_seconds", "completion_code", "bonus_cents",
+    "bonus_reason", "n_trials",
+)
+TRIAL_RUN_COLUMNS = (
+    "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "condition",
+    "run_status", "seq", "received_at",
+)
+#: trial_type of the resume bookkeeping records written by our jsPsych adapter.
+CHECKPOINT_TYPE = "experiment-host-checkpoint"
+#: The trials.csv column holding a record's keys that have no column of their own (as one
+#: JSON object); no record key is ever given this column name.
+OVERFLOW_COLUMN = "data.overflow"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+CHUNK_CHARS = 64 * 1024
+
+
+class RunInfo(NamedTuple):
+    """The run columns read for runs.csv, in query order."""
+
+    id: int
+    experiment_slug: str
+    platform: str
+    worker_id: str
+    session_key: str
+    study_key: str | None
+    attempt: int
+    condition: str | None
+    status: str
+    created_at: datetime
+    consented_at: datetime | None
+    last_seen_at: datetime
+    completed_at: datetime | None
+    submitted_at: datetime | None
+    reviewed_at: datetime | None
+    completion_code: str | None
+    bonus_cents: int | None
+    bonus_reason: str | None
+    record_count: int
+
+
+class RecordInfo(NamedTuple):
+    """One trial record with its run's columns, in query order."""
+
+    run_id: int
+    experiment_slug: str
+    platform: str
+    worker_id: str
+    session_key: str
+    study_key: str | None
+    condition: str | None
+    status: str
+    seq: int
+    received_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to write cells: pseudonyms, formula escaping, checkpoint records (CSV only)."""
+
+    pseudonym_key: bytes
+    pseudonymize: bool = True
+    escape_formulas: bool = True
+    checkpoints: bool = False
+
+    def worker(self, platform: str, worker_id: str) -> str:
+        """The worker id as exported: a keyed-hash pseudonym, or the raw id."""
+        return pseudonym(self.pseudonym_key, platform, worker_id) if self.pseudonymize \
+            else worker_id
+
+
+@lru_cache(maxsize=65_536)  # trials.csv asks once per record; a worker has many records
+def pseudonym(key: bytes, platform: str, worker_id: str) -> str:
+    """A stable pseudonym: HMAC-SHA256 of ``platform:worker_id`` under the project's key."""
+    digest = hmac.new(key, f"{platform}:{worker_id}".encode(), hashlib.sha256).hexdigest()
+    return "anon_" + digest[:20]
+
+
+def escape_formula(text: str) -> str:
+    """Put ``'`` before text a spreadsheet could run as a formula (and before a leading ')."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def unescape_formula(text: str) -> str:
+    """Undo :func:`escape_formula`."""
+    return text[1:] if text.startswith("'") else text
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, or None."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """Nested objects to dotted keys; lists and empty objects stay as values."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            _flatten_nested(flat, value, f"{key}.")
+        else:
+            flat[key] = value
+    return flat
+
+
+def _flatten_nested(flat: dict[str, Any], data: dict[str, Any], prefix: str) -> None:
+    # Depth first with an explicit stack: any nesting depth the JSON parser accepted works.
+    stack = [(prefix, iter(data.items()))]
+    while stack:
+        prefix, items = stack[-1]
+        for key, value in items:
+            if isinstance(value, dict) and value:
+                stack.append((f"{prefix}{key}.", iter(value.items())))
+                break
+            flat[f"{prefix}{key}"] = value
+        else:
+            stack.pop()
+
+
+def data_column(key: str) -> str:
+    """The CSV column of a flattened record key: ``data.`` in front if a run column has it."""
+    return "data." + key if key in TRIAL_RUN_COLUMNS else key
+
+
+def cell(value: Any, escape: bool) -> Any:
+    """One CSV cell: "" for null, true/false, numbers as they are, JSON text for lists."""
+    kind = type(value)  # exact types: JSON gives only these, and it is the hot path
+    if kind is str:
+        return "'" + value if escape and value.startswith(FORMULA_STARTS) else value
+    if value is None:
+        return ""
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int or kind is float:
+        return value
+    if isinstance(value, str):  # StrEnum members (status, platform)
+        return cell(str(value), escape)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return escape_formula(text) if escape else text
+
+
+def is_checkpoint(data: dict[str, Any]) -> bool:
+    """True for the jsPsych adapter's resume bookkeeping records."""
+    return data.get("trial_type") == CHECKPOINT_TYPE
+
+
+def wanted(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[RecordInfo]:
+    """The records that go into trials.csv (checkpoints only if asked for)."""
+    for record in records:
+        if options.checkpoints or not is_checkpoint(record.data):
+            yield record
+
+
+class MissingColumnError(LookupError):
+    """A record has a key that trials.csv has no column for, and there is no overflow column."""
+
+
+def trial_columns(keys: Iterable[str]) -> list[str]:
+    """Every column of trials.csv: run columns, then a column per record key, in order.
+
+    ``keys`` may hold :data:`OVERFLOW_COLUMN`: the place of the overflow column.
+    """
+    return [*TRIAL_RUN_COLUMNS, *(data_column(key) for key in keys)]
+
+
+def _duration(run: RunInfo) -> float | None:
+    if run.completed_at is None:
+        return None
+    return round((run.completed_at - run.created_at).total_seconds(), 3)
+
+
+def run_rows(runs: Iterable[RunInfo], options: ExportOptions) -> Iterator[list[Any]]:
+    """runs.csv rows, matching :data:`RUN_COLUMNS`."""
+    for run in runs:
+        values = (
+            run.id, run.experiment_slug, run.platform, options.worker(run.platform, run.worker_id),
+            run.session_key, run.study_key, run.attempt, run.condition, run.status,
+            timestamp(run.created_at), timestamp(run.consented_at), timestamp(run.last_seen_at),
+            timestamp(run.completed_at), timestamp(run.submitted_at), timestamp(run.reviewed_at),
+            _duration(run), run.completion_code, run.bonus_cents, run.bonus_reason,
+            run.record_count,
+        )
+        yield [cell(value, options.escape_formulas) for value in values]
+
+
+def _record_head(record: RecordInfo, options: ExportOptions) -> list[Any]:
+    return [
+        record.run_id, record.experiment_slug, record.platform,
+        options.worker(record.platform, record.worker_id), record.session_key,
+        record.study_key, record.condition, record.status, record.seq,
+        timestamp(record.received_at),
+    ]
+
+
+def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str],
+               options: ExportOptions) -> Iterator[list[Any]]:
+    """trials.csv rows for ``trial_columns(keys)``; missing keys are empty.
+
+    A record key not in ``keys`` goes into the overflow column's JSON object, which must be
+    in ``keys`` then (a record key named like it goes there too).
+    """
+    start = len(TRIAL_RUN_COLUMNS)
+    positions = {key: start + offset for offset, key in enumerate(keys)}
+    overflow_at = positions.pop(OVERFLOW_COLUMN, None)
+    escape = options.escape_formulas
+    for record in records:
+        row = [cell(value, escape) for value in _record_head(record, options)]
+        row.extend([""] * len(keys))
+        extra: dict[str, Any] = {}
+        for key, value in flatten(record.data).items():
+            position = positions.get(key)
+            if position is None:
+                extra[key] = value
+            else:
+                row[position] = cell(value, escape)
+        if extra:
+            if overflow_at is None:
+                raise _missing_column(record, next(iter(extra)))
+            row[overflow_at] = cell(extra, escape)
+        yield row
+
+
+def _missing_column(record: RecordInfo, key: str) -> MissingColumnError:
+    return MissingColumnError(
+        f"Record seq {record.seq} of run {record.run_id} has the key {key!r}, which has no "
+        f"trials.csv column; register the stored records' keys with "
+        f"`flask export backfill-columns {record.experiment_slug}`.")
+
+
+def trial_objects(records: Iterable[RecordInfo], options: ExportOptions
+                  ) -> Iterator[dict[str, Any]]:
+    """trials.jsonl objects: the run columns plus the record's ``data`` untouched."""
+    for record in records:
+        head = _record_head(record, options)
+        yield {**dict(zip(TRIAL_RUN_COLUMNS, head, strict=True)), "data": record.data}
+
+
+def csv_chunks(header: Iterable[str], rows: Iterable[list[Any]],
+               chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[int, str]]:
+    """CSV text in chunks of about ``chunk_chars``, each with the number of rows it holds."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(list(header))
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+        if buffer.tell() >= chunk_chars:
+            yield count, buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            count = 0
+    yield count, buffer.getvalue()
+
+
+def jsonl_chunks(objects: Iterable[dict[str, Any]],
+                 chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[int, str]]:
+    """JSON Lines text in chunks, each with the number of lines it holds."""
+    parts: list[str] = []
+    size = count = 0
+    for item in objects:
+        line = json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n"
+        parts.append(line)
+        size += len(line)
+        count += 1
+        if size >= chunk_chars:
+            yield count, "".join(parts)
+            parts, size, count = [], 0, 0
+    yield count, "".join(parts)

@@ -1,0 +1,115 @@
+"""Run filters shared by the dashboard, the exports and the CLI: parsed once, applied once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, or_
+
+from ..models import Platform, Run, RunStatus, TrialRecord
+
+E = TypeVar("E", Platform, RunStatus)
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be understood; the message says what is expected."""
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs (and records) to show: empty tuples mean "any"."""
+
+    statuses: tuple[RunStatus, ...] = ()
+    conditions: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    #: Runs active since (runs) or records received since (trials), UTC.
+    since: datetime | None = None
+
+    def query_args(self) -> dict[str, list[str]]:
+        """The filter as query-string values (for links that keep it)."""
+        args = {"status": [s.value for s in self.statuses], "condition": list(self.conditions),
+                "platform": [p.value for p in self.platforms]}
+        if self.since is not None:
+            args["since"] = [self.since.isoformat()]
+        return {name: values for name, values in args.items() if values}
+
+
+def _split(values: Iterable[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _members(kind: type[E], label: str, values: Iterable[str]) -> tuple[E, ...]:
+    found = []
+    for value in _split(values):
+        try:
+            found.append(kind(value))
+        except ValueError as exc:
+            allowed = ", ".join(member.value for member in kind)
+            raise FilterError(f"Unknown {label} {value!r}; use one of: {allowed}.") from exc
+    return tuple(dict.fromkeys(found))
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """An ISO 8601 timestamp (a date, or date and time; no zone means UTC)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace(" ", "T"))
+    except ValueError as exc:
+        raise FilterError(
+            f"'since' must be an ISO 8601 timestamp such as 2026-05-01T12:00:00Z, "
+            f"not {value!r}."
+        ) from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFilter:
+    """Build a RunFilter from ``getlist(name)`` (e.g. ``request.args.getlist``).
+
+    Values may repeat (``status=a&status=b``) or be comma-separated. ``conditions``, when
+    given, are the experiment's known condition names.
+    """
+    chosen = tuple(dict.fromkeys(_split(getlist("condition"))))
+    if conditions is not None:
+        unknown = [name for name in chosen if name not in set(conditions)]
+        if unknown:
+            raise FilterError(f"Unknown condition {unknown[0]!r}; this experiment has: "
+                              f"{', '.join(conditions)}.")
+    since_values = getlist("since")
+    if len(since_values) > 1:
+        raise FilterError("Give 'since' at most once.")
+    return RunFilter(
+        statuses=_members(RunStatus, "status", getlist("status")),
+        conditions=chosen,
+        platforms=_members(Platform, "platform", getlist("platform")),
+        since=parse_since(since_values[0] if since_values else None),
+    )
+
+
+def where_runs(statement: Select[Any], run_filter: RunFilter, slug: str) -> Select[Any]:
+    """Restrict a statement over Run to the experiment and the filter's statuses etc."""
+    statement = statement.where(Run.experiment_slug == slug)
+    if run_filter.statuses:
+        statement = statement.where(Run.status.in_(run_filter.statuses))
+    if run_filter.conditions:
+        statement = statement.where(Run.condition.in_(run_filter.conditions))
+    if run_filter.platforms:
+        statement = statement.where(Run.platform.in_(run_filter.platforms))
+    return statement
+
+
+def since_runs(statement: Select[Any], since: datetime | None) -> Select[Any]:
+    """Runs with any activity (seen, completed, submitted, reviewed) at or after ``since``."""
+    if since is None:
+        return statement
+    return statement.where(or_(Run.last_seen_at >= since, Run.completed_at >= since,
+                               Run.submitted_at >= since, Run.reviewed_at >= since,
+                               Run.created_at >= since))
+
+
+def since_records(statement: Select[Any], since: datetime | None) -> Select[Any]:
+    """Records received at or after ``since``."""
+    return statement if since is None else statement.where(TrialRecord.received_at >= since)

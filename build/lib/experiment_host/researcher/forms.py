@@ -1,0 +1,18 @@
+"""WTForms for the researcher pages (CSRF-protected by Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Name", validators=[DataRequired(), Length(max=64)],
+                           render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class LogoutForm(FlaskForm):
+    """No fields: only the CSRF token, so a foreign page cannot log a researcher out."""

@@ -1,0 +1,145 @@
+"""Stream the exports out of the database with flat memory.
+
+Each export reads on its own connection, in batches (a server-side cursor on PostgreSQL),
+and yields ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
+registry (one small query, :mod:`experiment_host.columns`), so its rows stream at once. The
+registry and the records are read in one snapshot (REPEATABLE READ on PostgreSQL, one read
+transaction on SQLite): records are registered in the transaction that stores them, so every
+key of every exported record has its column, and a record saved meanwhile is not exported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, func, select
+
+from ..columns import header_keys
+from ..models import Run, TrialRecord
+from .export import (
+    RUN_COLUMNS,
+    ExportOptions,
+    RecordInfo,
+    RunInfo,
+    csv_chunks,
+    jsonl_chunks,
+    run_rows,
+    trial_columns,
+    trial_objects,
+    trial_rows,
+    wanted,
+)
+from .filters import RunFilter, since_records, since_runs, where_runs
+
+BATCH_ROWS = 2000
+KINDS = ("runs.csv", "trials.csv", "trials.jsonl")
+
+Chunks = Iterator[tuple[int, str]]
+
+
+def pseudonym_key(config: Any) -> bytes:
+    """``PSEUDONYM_KEY`` if set, else a key derived from ``SECRET_KEY``."""
+    if config.get("PSEUDONYM_KEY"):
+        return str(config["PSEUDONYM_KEY"]).encode()
+    secret = str(config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"experiment_host worker pseudonyms", hashlib.sha256).digest()
+
+
+def runs_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
+    """The runs of runs.csv, oldest first."""
+    columns = [getattr(Run, name) for name in RunInfo._fields if name != "id"]
+    statement = select(Run.id, *columns)
+    return since_runs(where_runs(statement, run_filter, slug), run_filter.since).order_by(Run.id)
+
+
+def records_statement(slug: str, run_filter: RunFilter, data: bool = True) -> Select[Any]:
+    """The records of trials.csv / trials.jsonl, by run then seq (``data=False``: the count)."""
+    columns = [Run.id, Run.experiment_slug, Run.platform, Run.worker_id, Run.session_key,
+               Run.study_key, Run.condition, Run.status, TrialRecord.seq,
+               TrialRecord.received_at]
+    statement = select(*columns, TrialRecord.data) if data else select(func.count())
+    statement = statement.select_from(Run).join(TrialRecord, TrialRecord.run_id == Run.id)
+    statement = since_records(where_runs(statement, run_filter, slug), run_filter.since)
+    return statement.order_by(Run.id, TrialRecord.seq) if data else statement
+
+
+def count_rows(connection: Connection, kind: str, slug: str, run_filter: RunFilter) -> int:
+    """How many rows (before the checkpoint filter) an export will have."""
+    if kind == "runs.csv":
+        inner = runs_statement(slug, run_filter).order_by(None).subquery()
+        return connection.scalar(select(func.count()).select_from(inner)) or 0
+    return connection.scalar(records_statement(slug, run_filter, data=False)) or 0
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see one snapshot of the database."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+        else:
+            connection.exec_driver_sql("BEGIN")  # pysqlite begins only before writes
+            try:
+                yield connection
+            finally:
+                connection.rollback()
+
+
+def _stream(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
+    """The statement's rows, in batches. Close it (``closing``) where it is created: a
+    writer that stops half-way (an error, a download cut off) must close the cursor before
+    the snapshot gives its connection back, not leave it to the garbage collector."""
+    result = connection.execution_options(yield_per=BATCH_ROWS).execute(statement)
+    try:
+        yield from result
+    finally:
+        result.close()
+
+
+def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
+              options: ExportOptions) -> Chunks:
+    with closing(_stream(connection, runs_statement(slug, run_filter))) as rows:
+        runs = map(RunInfo._make, rows)
+        yield from csv_chunks(RUN_COLUMNS, run_rows(runs, options))
+
+
+def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
+                options: ExportOptions) -> Chunks:
+    # The whole experiment's columns, whatever the filter: files of incremental pulls
+    # (since=...) share one header and can be concatenated.
+    keys = header_keys(connection, slug, options.checkpoints)
+    with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
+        records = wanted(map(RecordInfo._make, rows), options)
+        yield from csv_chunks(trial_columns(keys), trial_rows(records, keys, options))
+
+
+def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,
+                  options: ExportOptions) -> Chunks:
+    with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
+        yield from jsonl_chunks(trial_objects(map(RecordInfo._make, rows), options))
+
+
+_WRITERS = {"runs.csv": _runs_csv, "trials.csv": _trials_csv, "trials.jsonl": _trials_jsonl}
+
+
+def export_chunks(engine: Engine, kind: str, slug: str, run_filter: RunFilter,
+                  options: ExportOptions) -> Chunks:
+    """``(rows, text)`` chunks of one export, read from one snapshot."""
+    writer = _WRITERS[kind]
+    with snapshot(engine) as connection:
+        yield from writer(connection, slug, run_filter, options)
+
+
+def export_text(engine: Engine, kind: str, slug: str, run_filter: RunFilter,
+                options: ExportOptions) -> Iterator[str]:
+    """The export as text chunks; an empty first chunk lets the download start at once."""
+    yield ""
+    for _rows, text in export_chunks(engine, kind, slug, run_filter, options):
+        if text:
+            yield text

@@ -1,0 +1,195 @@
+"""Researcher pages: login, dashboard, experiment page and the streamed downloads.
+
+Views only parse the request, call plain functions and render. Every researcher page and
+download needs a login (or an API token); errors are pages with the right status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import exists, select
+from werkzeug.exceptions import HTTPException
+
+from ..experiments import registry
+from ..extensions import db
+from ..models import Platform, Run, RunStatus
+from . import charts, dashboard
+from .accounts import authenticate, count_failure, too_many_failures
+from .auth import (
+    client_ip,
+    log_in,
+    log_out,
+    login_limits,
+    login_required,
+    safe_next,
+    wants_html,
+)
+from .export import ExportOptions
+from .filters import FilterError, RunFilter, parse_filter
+from .forms import LoginForm, LogoutForm
+from .streaming import KINDS, export_text, pseudonym_key
+
+bp = Blueprint("researcher", __name__, url_prefix="/researcher")
+
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+@bp.context_processor
+def _layout() -> dict[str, Any]:
+    return {"logout_form": LogoutForm(), "researcher": g.get("researcher")}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Show the login form; log in on a right name and password."""
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("researcher/login.html", form=form), 400 if form.errors else 200
+    name, ip = form.username.data or "", client_ip()
+    limit, window = login_limits()
+    if too_many_failures(name, ip, limit, window):
+        minutes = max(1, window // 60)
+        abort(429, f"Too many failed logins. Please wait up to {2 * minutes} minutes.")
+    researcher = authenticate(name, form.password.data or "")
+    if researcher is None:
+        count_failure(name, ip, window)
+        db.session.commit()
+        form.password.errors = ["Wrong name or password."]
+        return render_template("researcher/login.html", form=form), 401
+    log_in(researcher)
+    db.session.commit()
+    return redirect(safe_next(request.args.get("next")), 303)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """End the session (POST with a CSRF token)."""
+    if not LogoutForm().validate_on_submit():
+        abort(400, "The logout form expired; please try again.")
+    log_out()
+    return redirect(url_for("researcher.login"), 303)
+
+
+@bp.get("/")
+@login_required
+def index() -> Any:
+    """Every experiment with its runs per status and per condition against the quotas."""
+    summaries = dashboard.experiment_summaries()
+    return render_template("researcher/index.html", summaries=summaries, statuses=list(RunStatus))
+
+
+def _known_slug(slug: str) -> None:
+    if slug in registry():
+        return
+    if not db.session.scalar(select(exists().where(Run.experiment_slug == slug))):
+        abort(404, f"There is no experiment {slug!r}.")
+
+
+def _filter(slug: str) -> RunFilter:
+    experiment = registry().get(slug)
+    names = experiment.condition_names() if experiment else None
+    try:
+        return parse_filter(request.args.getlist, names)
+    except FilterError as error:
+        abort(400, str(error))
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        abort(400, f"'page' must be a whole number from 1, not {raw!r}.")
+    return int(raw)
+
+
+@bp.get("/experiments/<slug>")
+@login_required
+def experiment(slug: str) -> Any:
+    """Funnel, timing, drop-off, recent activity and the (filtered, paged) runs table."""
+    _known_slug(slug)
+    run_filter, page = _filter(slug), _page_number()
+    runs = dashboard.runs_page(slug, run_filter, page, current_app.config["RUNS_PER_PAGE"])
+    if runs is None:
+        abort(404, f"Page {page} is past the last page of runs.")
+    reached, drop_off = dashboard.trial_progress(slug)
+    return render_template(
+        "researcher/experiment.html",
+        summary=dashboard.experiment_summaries(slug)[0],
+        funnel=dashboard.funnel(slug),
+        median=dashboard.median_completion_seconds(slug),
+        completions_chart=charts.bar_chart(dashboard.completions_per_day(slug),
+                                           "Completions per day (UTC)"),
+        reached_chart=charts.step_chart(reached, "Runs that reached each trial", "trial"),
+        drop_off=drop_off,
+        recent=dashboard.recent_runs(slug),
+        last_seen=dashboard.last_activity(slug),
+        runs=runs,
+        run_filter=run_filter,
+        statuses=list(RunStatus),
+        platforms=list(Platform),
+        filter_args=run_filter.query_args(),
+    )
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in FLAGS:
+        abort(400, f"'{name}' must be 1 or 0, not {raw!r}.")
+    return FLAGS[raw.lower()]
+
+
+def export_options() -> ExportOptions:
+    """Export options from the query string, defaulting to the project's settings."""
+    config = current_app.config
+    worker_ids = request.args.get("worker_ids", config["EXPORT_WORKER_IDS"])
+    if worker_ids not in ("pseudonym", "raw"):
+        abort(400, f"'worker_ids' must be 'pseudonym' or 'raw', not {worker_ids!r}.")
+    return ExportOptions(
+        pseudonym_key=pseudonym_key(config),
+        pseudonymize=worker_ids == "pseudonym",
+        escape_formulas=_flag("escape_formulas", True),
+        checkpoints=_flag("checkpoints", False),
+    )
+
+
+@bp.get("/export/<slug>/<kind>")
+@login_required
+def export(slug: str, kind: str) -> Any:
+    """Stream runs.csv, trials.csv or trials.jsonl; the download starts at once."""
+    if kind not in KINDS:
+        abort(404, f"Unknown export {kind!r}; use one of {', '.join(KINDS)}.")
+    _known_slug(slug)
+    run_filter, options = _filter(slug), export_options()
+    chunks = export_text(db.engine, kind, slug, run_filter, options)
+    db.session.close()  # the export reads on its own connection; do not hold this one open
+    response = Response(chunks, mimetype=MEDIA_TYPES[kind.split(".")[1]])
+    response.headers["Content-Disposition"] = f'attachment; filename="{slug}-{kind}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # let nginx pass the stream through
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _error(error: HTTPException) -> Any:
+    db.session.rollback()
+    status = error.code or 500
+    message = error.description or error.name
+    headers = error.get_headers()
+    if not wants_html() and status in (400, 401, 403, 404, 429):
+        return message + "\n", status, {**dict(headers), "Content-Type": "text/plain"}
+    page = render_template("researcher/message.html", title=error.name, message=message)
+    return page, status, [h for h in headers if h[0] != "Content-Type"]

@@ -1,0 +1,91 @@
+"""The guarded update of a claimed run, which every hot-path write ends with.
+
+A worker's request names its run through the signed token's claim (run id and platform
+session). Each write updates that run only while it is still in progress under that
+session, and counts the request against the run's budget in the same statement: seen now,
+one more request this minute. Saving (:mod:`records`, :mod:`plain_saves`) also counts the
+records stored; completing (:mod:`completion`) has its own conditions.
+
+``last_seen_at`` is kept to within :data:`SEEN_RESOLUTION`: a request moves it on only
+when it is older than that. A run's other columns that every save changes (its counters
+and request budget) are in no index, so most saves change no indexed column of the row,
+and PostgreSQL rewrites the row within its page (a "HOT" update) instead of adding a new
+entry to every index of the table for every save (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Dialect, Update, and_, bindparam, case, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from . import rate_limits
+from .driver_statements import DriverStatement
+from .models import Run, RunStatus, UTCDateTime, utcnow
+from .tokens import RunClaim
+
+#: How stale ``last_seen_at`` may be: half the client's heartbeat interval, and a small
+#: part of any abandonment window (minutes) or assignment duration.
+SEEN_RESOLUTION = timedelta(seconds=15)
+
+
+def claimed_in_progress() -> Any:
+    """The guard of every hot-path statement: this run, this session, still in progress."""
+    return and_(Run.id == bindparam("run_id"), Run.session_key == bindparam("claimed_session"),
+                Run.status == RunStatus.IN_PROGRESS)
+
+
+def seen_now() -> ColumnElement[Any]:
+    """``last_seen_at`` after a request: now, unless it is within :data:`SEEN_RESOLUTION`
+    of now already (then unchanged, so the row's indexed columns are untouched)."""
+    return case((Run.last_seen_at < bindparam("seen_before", type_=UTCDateTime()),
+                 bindparam("now", type_=UTCDateTime())), else_=Run.last_seen_at)
+
+
+def in_progress_update(**values: Any) -> Update:
+    """Update the claimed in-progress run: seen now (to within :data:`SEEN_RESOLUTION`), one
+    more request this minute, ``values``."""
+    window = bindparam("window")
+    return (
+        update(Run)
+        .where(claimed_in_progress())
+        .values(
+            last_seen_at=seen_now(),
+            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
+            rate_window=window,
+            **values,
+        )
+    )
+
+
+def count_saved(inserted: Any) -> Update:
+    """The save's run update: seen now, request budget, ``inserted`` more records; it answers
+    the requests this minute, the records saved and the next seq."""
+    batch_next = bindparam("batch_next")
+    return in_progress_update(
+        record_count=Run.record_count + inserted,
+        next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
+    ).returning(Run.rate_count, Run.record_count, Run.next_seq)
+
+
+@cache
+def count_saved_on_driver(dialect_class: type[Dialect]) -> DriverStatement:
+    """:func:`count_saved` with the records stored as the ``inserted`` parameter, compiled
+    once for SQLite's driver cursor (:mod:`driver_statements`)."""
+    return DriverStatement.compile(count_saved(bindparam("inserted")), dialect_class)
+
+
+def this_moment() -> dict[str, Any]:
+    """The time parameters of the guarded update: now, the time before which ``last_seen_at``
+    is moved on, and this minute's budget window."""
+    now = utcnow()
+    return {"now": now, "seen_before": now - SEEN_RESOLUTION,
+            "window": rate_limits.current_window(60)}
+
+
+def guard_parameters(claim: RunClaim) -> dict[str, Any]:
+    """The guard's parameters for ``claim``, now."""
+    return {"run_id": claim.run_id, "claimed_session": claim.session_key, **this_moment()}

@@ -1,0 +1,256 @@
+"""A participant's way into a run: previews, entry (create / resume / take over), consent.
+
+The repeat rule (documented in the README): unless the experiment allows repeats, a worker
+has one run per experiment. If that run was never submitted (the worker returned the HIT,
+abandoned it, declined consent, or completed but did not submit) and the worker comes back
+under a new assignment, the run moves to the new assignment and continues where it stopped,
+keeping its condition and trials; tokens issued for the old assignment stop working. A
+worker whose run was submitted, approved or rejected is turned away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
+
+from . import tokens
+from .conditions import create_run, lock_experiment
+from .database import increment
+from .experiments import Experiment
+from .extensions import db
+from .models import ExperimentRow, Run, RunStatus, utcnow
+from .platforms import Identity
+
+#: Statuses after which a worker may not start the experiment again.
+FINAL_FOR_WORKER = (RunStatus.SUBMITTED, RunStatus.APPROVED, RunStatus.REJECTED)
+#: Statuses a returning worker's run is revived from.
+REVIVABLE = (RunStatus.RETURNED, RunStatus.ABANDONED, RunStatus.DECLINED)
+
+
+@dataclass(frozen=True)
+class Entered:
+    run: Run
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class AlreadyTookPart:
+    run: Run
+
+
+@dataclass(frozen=True)
+class ExperimentFull:
+    pass
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The caller's ``admit`` check refused a new run (nothing was created): its answer."""
+
+    answer: Any
+
+
+EntryOutcome = Entered | AlreadyTookPart | ExperimentFull | Refused
+
+#: Checks a new run must pass before it is created (device screening, the per-IP limit):
+#: None to admit it, or an answer that refuses it. Its writes are committed when it admits.
+Admit = Callable[[], Any]
+
+
+def record_preview(slug: str) -> None:
+    """Count one preview of the experiment (for the dashboard funnel)."""
+    increment(ExperimentRow, {"slug": slug}, "previews")
+
+
+def _run_for_session(slug: str, identity: Identity) -> Run | None:
+    return db.session.execute(_session_run(), {
+        "slug": slug, "platform": identity.platform, "session_key": identity.session_key,
+    }).scalar_one_or_none()
+
+
+def _latest_run_of_worker(slug: str, identity: Identity) -> Run | None:
+    return db.session.execute(_latest_worker_run(), {
+        "slug": slug, "platform": identity.platform, "worker_id": identity.worker_id,
+    }).scalar_one_or_none()
+
+
+# Every arrival runs both lookups: they are built once and take their values as parameters.
+@cache
+def _session_run() -> Select[tuple[Run]]:
+    return select(Run).where(Run.experiment_slug == bindparam("slug"),
+                             Run.platform == bindparam("platform"),
+                             Run.session_key == bindparam("session_key"))
+
+
+@cache
+def _latest_worker_run() -> Select[tuple[Run]]:
+    return (
+        select(Run)
+        .where(Run.experiment_slug == bindparam("slug"), Run.platform == bindparam("platform"),
+               Run.worker_id == bindparam("worker_id"))
+        .order_by(Run.attempt.desc())
+        .limit(1)
+    )
+
+
+def _revive(run: Run, statuses: tuple[RunStatus, ...] = REVIVABLE) -> None:
+    if run.status in statuses:
+        if run.status == RunStatus.DECLINED:
+            run.consented_at = None
+        run.status = RunStatus.IN_PROGRESS
+    run.last_seen_at = utcnow()
+
+
+def _take_over(run: Run, identity: Identity) -> Run:
+    run.session_key = identity.session_key
+    run.study_key = identity.study_key
+    run.submit_to = identity.submit_to
+    _revive(run)
+    return run
+
+
+#: A new run's columns that stay NULL unless :func:`_create` sets them: the nullable ones
+#: without a database default. The insert names every column but ``id`` and ``condition``,
+#: so a column added with a default, or NOT NULL, must be set there: until it is, every
+#: arrival fails (a missing parameter) rather than storing NULL in its place.
+_NULL_UNLESS_SET = [c.key for c in Run.__table__.columns
+                    if c.nullable and c.server_default is None and c.key != "condition"]
+
+
+def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent: str,
+            abandon_minutes: float) -> Run | None:
+    """A new run with its condition, committed (:func:`create_run`); None if the experiment
+    is full. The run comes back outside the session: :func:`enter` adds it after its last
+    commit, so that serving its page reads nothing back."""
+    now = utcnow()
+    columns: dict[str, Any] = dict.fromkeys(_NULL_UNLESS_SET)
+    columns.update(
+        experiment_slug=experiment.slug,
+        platform=identity.platform,
+        worker_id=identity.worker_id,
+        session_key=identity.session_key,
+        study_key=identity.study_key,
+        submit_to=identity.submit_to,
+        attempt=attempt,
+        status=RunStatus.IN_PROGRESS,
+        record_count=0,
+        next_seq=0,
+        user_agent=user_agent[:1000],
+        created_at=now,
+        last_seen_at=now,
+        rate_window=0,
+        rate_count=0,
+    )
+    created = create_run(experiment, columns, abandon_minutes)
+    if created is None:
+        return None
+    run_id, condition = created
+    run = Run(id=run_id, condition=condition, **columns)
+    make_transient_to_detached(run)  # as stored: every column is set, nothing to reload
+    return run
+
+
+def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
+                abandon_minutes: float, admit: Admit) -> EntryOutcome:
+    slug = experiment.slug
+    existing = _run_for_session(slug, identity)
+    if existing is not None:
+        # Same assignment again (reload, crash): a decline stands, a sync's "returned" doesn't.
+        _revive(existing, (RunStatus.RETURNED, RunStatus.ABANDONED))
+        return Entered(existing, resumed=True)
+    previous = _latest_run_of_worker(slug, identity)
+    if previous is not None and not experiment.config.allow_repeat:
+        return _come_back(experiment, previous, identity)
+    attempt = previous.attempt + 1 if previous is not None else 1
+    refusal = admit()
+    if refusal is not None:
+        db.session.rollback()
+        return Refused(refusal)
+    db.session.commit()  # what admit counted stands; the lock below is held without it
+    run = _create(experiment, identity, attempt, user_agent, abandon_minutes)
+    return Entered(run, resumed=False) if run else ExperimentFull()
+
+
+def _come_back(experiment: Experiment, previous: Run, identity: Identity) -> EntryOutcome:
+    """A worker whose run of this experiment began under another assignment: turned away,
+    or the run moves to this assignment. Decided on the run as it is once the experiment
+    is locked, because a revived run holds a condition slot again."""
+    if previous.status in FINAL_FOR_WORKER:  # for good: no need to wait for the lock
+        return AlreadyTookPart(previous)
+    lock_experiment(experiment.slug)
+    db.session.refresh(previous)
+    if previous.status in FINAL_FOR_WORKER:
+        return AlreadyTookPart(previous)
+    return Entered(_take_over(previous, identity), resumed=True)
+
+
+def enter(experiment: Experiment, identity: Identity, user_agent: str,
+          abandon_minutes: float, admit: Admit = lambda: None) -> EntryOutcome:
+    """Create, resume or take over the identity's run, and commit.
+
+    A new worker's run is created under the experiment's lock (:func:`lock_experiment`),
+    which arrivals take in turn: it is held only to count, choose the condition and insert
+    the run, which on PostgreSQL go to the database in one round trip. Everything else is
+    decided before it: whether the worker has a run already, and ``admit``'s checks, whose
+    count is committed before the lock is taken. A worker arriving twice at once (double
+    click, two tabs, two assignments) loses the unique-constraint race the second time; it
+    then starts over and finds the run the other request created.
+    """
+    try:
+        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
+    except IntegrityError:
+        db.session.rollback()
+        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
+    db.session.commit()
+    if isinstance(outcome, Entered) and not outcome.resumed:
+        db.session.add(outcome.run)  # after the commit, which would have expired it
+    return outcome
+
+
+def run_for_token(token: object) -> Run:
+    """The run a signed token speaks for; TokenError if forged, expired or superseded."""
+    return run_for_claim(tokens.verify(token))
+
+
+def run_for_claim(claim: tokens.RunClaim) -> Run:
+    """The run a verified token claims; TokenError if it is gone or superseded."""
+    run = db.session.get(Run, claim.run_id)
+    if run is None:
+        raise tokens.TokenError("invalid_token", "The run token is not valid.")
+    if run.session_key != claim.session_key:
+        raise tokens.TokenError(
+            "superseded_token",
+            "This run now continues in another window or assignment; this page can no "
+            "longer save data. Please reload the page.",
+        )
+    return run
+
+
+def claim_for_token(token: object) -> tokens.RunClaim:
+    """What a signed token claims, with its experiment; TokenError if forged or expired.
+
+    Only the signature and age are checked here: the save path's guards check the run
+    itself. Tokens issued before tokens named the experiment get it looked up.
+    """
+    claim = tokens.verify(token)
+    if claim.experiment_slug is not None:
+        return claim
+    slug = db.session.scalar(select(Run.experiment_slug).where(Run.id == claim.run_id))
+    return replace(claim, experiment_slug=slug)
+
+
+def give_consent(run: Run, agreed: bool) -> None:
+    """Record the worker's consent decision on an in-progress run."""
+    if run.status != RunStatus.IN_PROGRESS or run.consented_at is not None:
+        return
+    if agreed:
+        run.consented_at = utcnow()
+    else:
+        run.status = RunStatus.DECLINED
+    run.last_seen_at = utcnow()

@@ -1,0 +1,100 @@
+"""Per-condition tallies of runs, kept by database triggers.
+
+Condition assignment needs, per condition, the runs holding a place: those in
+COUNTED_STATUSES, for good, and those in progress that were seen lately. Counting either at
+every arrival costs time in proportion to the runs already there, so the database keeps
+two tallies per (experiment, condition): ``held`` (COUNTED_STATUSES) and ``in_progress``.
+They change in the same transaction as every insert, status change or delete of a run,
+whichever code path makes it (the data API, `flask hits sync`, a researcher's SQL). A save
+changes neither the status nor the condition, so it fires no trigger.
+
+Migration 0006 builds these triggers from this module. A change here needs a new migration,
+and 0006 must then keep its own copy of today's DDL, as 0003 keeps the held-only one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import DDL, Table, event
+
+from .models import COUNTED_STATUSES, RunStatus
+
+_COUNTED = ", ".join(f"'{status.value}'" for status in COUNTED_STATUSES)
+_IN_PROGRESS = f"'{RunStatus.IN_PROGRESS.value}'"
+_TRACKED = "{row}.status IN (" + f"{_COUNTED}, {_IN_PROGRESS}" + ") AND {row}.condition IS NOT NULL"
+# How much one run adds to each tally: 1 or 0 (valid SQL on SQLite and PostgreSQL alike).
+_HELD = "CAST({row}.status IN (" + _COUNTED + ") AS INTEGER)"
+_PROGRESS = "CAST({row}.status = " + _IN_PROGRESS + " AS INTEGER)"
+
+_ADD = (
+    "INSERT INTO condition_tallies (experiment_slug, condition, held, in_progress) "
+    "VALUES ({row}.experiment_slug, {row}.condition, " + _HELD + ", " + _PROGRESS + ") "
+    "ON CONFLICT (experiment_slug, condition) DO UPDATE "
+    "SET held = condition_tallies.held + excluded.held, "
+    "in_progress = condition_tallies.in_progress + excluded.in_progress;"
+)
+_REMOVE = (
+    "UPDATE condition_tallies "
+    "SET held = held - " + _HELD + ", in_progress = in_progress - " + _PROGRESS + " "
+    "WHERE experiment_slug = {row}.experiment_slug AND condition = {row}.condition;"
+)
+
+
+# SQLite's triggers, runs_tally_<name>: (name, event, row, what the row does to the tallies).
+_SQLITE = (
+    ("insert", "INSERT", "NEW", _ADD),
+    ("update_old", "UPDATE OF status, condition", "OLD", _REMOVE),
+    ("update_new", "UPDATE OF status, condition", "NEW", _ADD),
+    ("delete", "DELETE", "OLD", _REMOVE),
+)
+SQLITE_TRIGGERS = [
+    f"CREATE TRIGGER IF NOT EXISTS runs_tally_{name} AFTER {event_clause} ON runs "
+    f"WHEN {_TRACKED.format(row=row)} BEGIN {body.format(row=row)} END"
+    for name, event_clause, row, body in _SQLITE
+]
+
+POSTGRESQL_TRIGGERS = [
+    f"""
+    CREATE OR REPLACE FUNCTION runs_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND {_TRACKED.format(row='OLD')} THEN
+            {_REMOVE.format(row='OLD')}
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND {_TRACKED.format(row='NEW')} THEN
+            {_ADD.format(row='NEW')}
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "DROP TRIGGER IF EXISTS runs_tally ON runs",
+    "CREATE TRIGGER runs_tally AFTER INSERT OR DELETE OR UPDATE OF status, condition ON runs "
+    "FOR EACH ROW EXECUTE FUNCTION runs_tally()",
+]
+
+
+def drop_statements(dialect: str) -> list[str]:
+    """Remove the triggers (before replacing them in a migration)."""
+    if dialect == "postgresql":
+        return ["DROP TRIGGER IF EXISTS runs_tally ON runs", "DROP FUNCTION IF EXISTS runs_tally()"]
+    return [f"DROP TRIGGER IF EXISTS runs_tally_{name}" for name, *_ in _SQLITE]
+
+
+#: Rebuild every tally from the runs (after creating the triggers on existing data).
+BACKFILL = [
+    "DELETE FROM condition_tallies",
+    "INSERT INTO condition_tallies (experiment_slug, condition, held, in_progress) "
+    f"SELECT experiment_slug, condition, SUM({_HELD.format(row='runs')}), "
+    f"SUM({_PROGRESS.format(row='runs')}) FROM runs "
+    f"WHERE {_TRACKED.format(row='runs')} "
+    "GROUP BY experiment_slug, condition",
+]
+
+
+def statements(dialect: str) -> list[str]:
+    """The trigger DDL for ``dialect`` (sqlite or postgresql)."""
+    return POSTGRESQL_TRIGGERS if dialect == "postgresql" else SQLITE_TRIGGERS
+
+
+def install_on_create(runs: Table) -> None:
+    """Create the triggers whenever the runs table is created (create_all, tests)."""
+    for dialect, ddl in (("sqlite", SQLITE_TRIGGERS), ("postgresql", POSTGRESQL_TRIGGERS)):
+        for statement in ddl:
+            event.listen(runs, "after_create", DDL(statement).execute_if(dialect=dialect))
