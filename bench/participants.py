@@ -3,7 +3,9 @@
 Shared by the fault tests and the benchmarks: enter the experiment as an MTurk worker, save
 trial records in batches the way static/js/experiment-host.js sends them (≤ 50 per request,
 one request at a time, resent until acknowledged), then complete (retried until the server
-says completed or already_completed).
+says completed or already_completed). Participants give up only when the server has
+acknowledged nothing for a while (:class:`Progress`), not after a fixed time per request:
+a loaded machine slows every answer down, but a working server keeps answering someone.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
@@ -32,20 +35,49 @@ class Outcome:
     retries: int = 0
 
 
+class Progress:
+    """The server's acknowledgements to a group of participants: each of them keeps waiting
+    and retrying while the server acknowledges anyone's request, and gives up once it has
+    acknowledged nothing to any of them for ``stall`` seconds (a stuck server, not a slow
+    one). Share one among participants that run at the same time."""
+
+    def __init__(self, stall: float = 120.0) -> None:
+        self.stall = stall
+        self.acknowledged = 0
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def note(self) -> None:
+        """One request was acknowledged."""
+        with self._lock:
+            self.acknowledged += 1
+            self._last = time.monotonic()
+
+    def remaining(self) -> float:
+        """Seconds left before giving up, unless something is acknowledged meanwhile."""
+        return self._last + self.stall - time.monotonic()
+
+
 class Participant:
     """One worker's session against ``base_url`` (keeps one HTTP connection, like a browser)."""
 
-    def __init__(self, base_url: str, slug: str, n: int, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, slug: str, n: int, progress: Progress | None = None
+                 ) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.slug, self.n, self.timeout = slug, n, timeout
+        self.slug, self.n = slug, n
+        self.progress = progress or Progress()
         self.connection: http.client.HTTPConnection | None = None
         self.outcome = Outcome()
 
     def _request(self, kind: str, method: str, path: str, body: bytes | None = None
                  ) -> tuple[int, bytes]:
+        # An answer is awaited as long as giving up is not due (then the request is resent).
+        timeout = max(self.progress.remaining(), 1.0)
         if self.connection is None:
-            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        elif self.connection.sock is not None:
+            self.connection.sock.settimeout(timeout)
         started = time.perf_counter()
         try:
             headers = {"Content-Type": "application/json"} if body is not None else {}
@@ -60,19 +92,23 @@ class Participant:
         return response.status, data
 
     def _until_ok(self, kind: str, method: str, path: str, body: bytes | None = None,
-                  accept: tuple[int, ...] = (200,), deadline: float = 120.0) -> tuple[int, bytes]:
-        give_up = time.monotonic() + deadline
+                  accept: tuple[int, ...] = (200,)) -> tuple[int, bytes]:
+        """Send until the answer's status is in ``accept``, while :class:`Progress` allows."""
         delay = 0.05
         while True:
             try:
                 status, data = self._request(kind, method, path, body)
                 if status in accept:
+                    self.progress.note()
                     return status, data
                 if status not in RETRYABLE:
                     raise RuntimeError(f"{kind}: HTTP {status}: {data[:200]!r}")
+                problem = f"HTTP {status}"
             except (OSError, http.client.HTTPException) as error:
-                if time.monotonic() > give_up:
-                    raise RuntimeError(f"{kind}: gave up: {error}") from error
+                problem = repr(error)
+            if self.progress.remaining() <= 0:
+                raise RuntimeError(f"{kind}: gave up: nothing acknowledged to anyone for "
+                                   f"{self.progress.stall:.0f} s; last: {problem}")
             self.outcome.retries += 1
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
