@@ -11,6 +11,10 @@ from contextlib import suppress
 
 from sqlalchemy.engine import make_url
 
+#: How long connecting to the target may take. Only the connecting: a connection through the
+#: proxy may then stay idle as long as its ends keep it (a pooled database connection does).
+CONNECT_SECONDS = 5.0
+
 
 class TcpProxy:
     """Forward 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection. Each way,
@@ -37,10 +41,11 @@ class TcpProxy:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = socket.create_connection(self.target, timeout=CONNECT_SECONDS)
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)
             for sock in (client, upstream):  # pass small messages on at once, as libpq does
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
