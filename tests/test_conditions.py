@@ -18,6 +18,7 @@ from experiment_host.experiments import registry
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
 from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres, postgres_connection
+from tests.helpers import HANG_SECONDS
 
 
 def arrive_concurrently(app, slug: str, count: int, threads: int = 10) -> Counter:
@@ -146,7 +147,7 @@ def test_arrivals_wait_for_the_experiments_lock_only_to_create_a_run(mturk_args)
                                           (again, "10.0.0.2", 403),  # took part already
                                           (mturk_args(), "127.0.0.1", 429)]:  # over the limit
             thread, answered = answer_in_thread(app, args, remote_addr)
-            thread.join(10)
+            thread.join(HANG_SECONDS)
             assert answered == [status], (args, answered)
         waiting, answered = answer_in_thread(app, mturk_args(), "10.0.0.3")
         waiting.join(1)
@@ -154,7 +155,7 @@ def test_arrivals_wait_for_the_experiments_lock_only_to_create_a_run(mturk_args)
     finally:
         holder.rollback()
         holder.close()
-    waiting.join(10)
+    waiting.join(HANG_SECONDS)
     assert answered == [200]
     assert sum(conditions_of(app, "basic").values()) == 3
     dispose(app)

@@ -6,7 +6,6 @@ transactional way)."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import psycopg
@@ -20,7 +19,7 @@ from experiment_host.plain_saves import PlainSave
 from experiment_host.records import RecordIn, plain_save
 from experiment_host.tokens import verify
 from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres, postgres_connection
-from tests.helpers import records, task_config
+from tests.helpers import HANG_SECONDS, records, task_config, wait_until
 
 
 def enter(client, n: int) -> str:
@@ -159,6 +158,13 @@ def test_a_statement_the_database_refuses_stores_none_of_its_saves(started):
     assert run_state(app, verify(other).run_id) == ([0, 1], 2, 2, 1)
 
 
+def queued_saves(app) -> int:
+    """Saves waiting in the app's group for the write under way to end."""
+    group = app.extensions["plain_saves"].group
+    with group._lock:
+        return len(group._queue)
+
+
 def in_thread(work) -> tuple[threading.Thread, list]:
     """Run ``work`` in a thread (it waits for whatever another transaction holds)."""
     outcome: list = []
@@ -180,7 +186,7 @@ def test_a_seq_stored_meanwhile_undoes_the_whole_statement(started):
         thread.join(0.5)
         assert thread.is_alive()  # waits for the other transaction's seq 3
         other.commit()
-    thread.join(10)
+    thread.join(HANG_SECONDS)
     assert outcome == [[None, None]]
     assert run_state(app, verify(token).run_id) == ([0, 1, 3], 2, 2, 1)
     assert run_state(app, verify(other_token).run_id) == ([0, 1], 2, 2, 1)
@@ -199,7 +205,7 @@ def test_a_completion_committed_meanwhile_is_seen(started):
         thread.join(0.5)
         assert thread.is_alive()  # waits for the run's row
         other.commit()
-    thread.join(10)
+    thread.join(HANG_SECONDS)
     assert outcome == [[None]]
     assert run_state(app) == ([0, 1], 2, 2, 1)
 
@@ -221,19 +227,13 @@ def test_saves_that_arrive_during_a_statement_share_the_next(started):
         other.execute(text("SELECT 1 FROM runs WHERE id = :id FOR UPDATE"),
                       {"id": verify(token).run_id})
         first, first_answer = in_thread(lambda: post(token, (2, 4)))
-        for _ in range(200):  # the first save's statement is out, waiting for the row
-            if plain:
-                break
-            threading.Event().wait(0.01)
+        # The first save's statement is out, waiting for the row.
+        wait_until(lambda: plain, "the first save's statement")
         queued = [in_thread(lambda t=t: post(t, (2, 3))) for t in tokens]
-        for _ in range(200):
-            with app.extensions["plain_saves"].group._lock:
-                if len(app.extensions["plain_saves"].group._queue) == len(tokens):
-                    break
-            threading.Event().wait(0.01)
+        wait_until(lambda: queued_saves(app) == len(tokens), "the other saves queued")
         other.rollback()
     for thread, _ in ((first, first_answer), *queued):
-        thread.join(10)
+        thread.join(HANG_SECONDS)
     assert [len(s["run_ids"].split(",")) for s in plain] == [1, 5]
     assert first_answer == [{"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}]
     assert [answer for _, answer in queued] == [
@@ -322,10 +322,8 @@ def test_saves_and_heartbeats_rewrite_the_run_within_its_page():
         path = "/api/records" if body else "/api/heartbeat"
         assert client.post(path, json={"token": token, **body}).status_code == 200
     dispose(app)  # a backend reports its table statistics when its connection closes
-    deadline = time.monotonic() + 10
-    while (counts := table_updates("runs"))[0] < len(requests) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    updates, hot = counts
+    wait_until(lambda: table_updates("runs")[0] >= len(requests), "the updates reported")
+    updates, hot = counts = table_updates("runs")
     # The first save (in enter) and the entry's own updates may touch indexed columns.
     assert updates >= len(requests)
     assert hot >= len(requests), counts
@@ -407,11 +405,7 @@ def test_sqlite_saves_read_while_the_first_gathers_share_its_transaction(sqlite_
     group = app.extensions["plain_saves"].group
 
     def gather() -> None:  # the first save waits until the other five have queued
-        for _ in range(500):
-            with group._lock:
-                if len(group._queue) == len(tokens):
-                    return
-            threading.Event().wait(0.01)
+        wait_until(lambda: queued_saves(app) == len(tokens), "the other saves queued")
 
     monkeypatch.setattr(group, "_gather", gather)
 
@@ -424,7 +418,7 @@ def test_sqlite_saves_read_while_the_first_gathers_share_its_transaction(sqlite_
     threading.Event().wait(0.2)
     others = [in_thread(lambda t=t: post(t, (2, 3))) for t in tokens]
     for thread, _ in (first, *others):
-        thread.join(10)
+        thread.join(HANG_SECONDS)
     assert sizes == [6]
     assert first[1] == [{"stored": 2, "duplicates": 0, "saved": 4, "next_seq": 4}]
     assert [answer for _, answer in others] == [

@@ -13,6 +13,7 @@ from experiment_host.database import increment, write_transaction
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow
 from tests.conftest import build_app, dispose
+from tests.helpers import HANG_SECONDS
 
 
 def arrivals(app) -> int:
@@ -68,18 +69,18 @@ def test_sqlite_writers_wait_in_the_queue_not_in_sqlite(tmp_path):
         with app.app_context(), write_transaction() as connection:
             connection.execute(text("UPDATE experiments SET arrivals = 50 WHERE slug = 'q'"))
             holding.set()
-            release.wait(5)
+            release.wait(HANG_SECONDS)
 
     with ThreadPoolExecutor(1, "first") as one, ThreadPoolExecutor(1, "second") as two:
         first = one.submit(slow_writer)
-        assert holding.wait(5)
+        assert holding.wait(HANG_SECONDS)
         second = two.submit(add_one, app)
         time.sleep(0.3)  # room for the second writer to get as far as it can
         assert not second.done()
         assert not any(name.startswith("second") for name in executed_by)
         release.set()
-        first.result(5)
-        second.result(5)
+        first.result(HANG_SECONDS)
+        second.result(HANG_SECONDS)
     assert any(name.startswith("second") for name in executed_by)
     assert arrivals(app) == 51
     dispose(app)
