@@ -31,7 +31,8 @@ def _scope(gateway: Gateway, hit_id: str | None, all_hits: bool, csv_file: Path 
         raise click.UsageError("Give either --csv or HIT_ID/--all, not both.")
     wanted = bonuses.read_csv(csv_file)
     found, refused = look_up(gateway, [w.assignment_id for w in wanted])
-    return found, wanted, refused
+    failed = {key for key, _ in refused}
+    return found, [w for w in wanted if w.assignment_id not in failed], refused
 
 
 def _show(plan: bonuses.BonusPlan, approvals: list[Decision], gateway: Gateway) -> None:

@@ -100,9 +100,18 @@ def exclude_previous(gateway: Gateway, experiment: Experiment) -> ExclusionResul
 
 
 def refresh_all(gateway: Gateway) -> list[ExclusionResult]:
-    """Bring every exclusion qualification on this endpoint up to date."""
+    """Bring every exclusion qualification on this endpoint up to date; a qualification
+    type that MTurk refuses to list is a failure of its own result."""
     rows = db.session.scalars(select(ExclusionQualification).where(
         ExclusionQualification.endpoint == gateway.target.endpoint)).all()
     experiments = registry()
-    return [exclude_previous(gateway, experiments[row.experiment_slug])
-            for row in rows if row.experiment_slug in experiments]
+    results = []
+    for row in rows:
+        if row.experiment_slug not in experiments:
+            continue
+        try:
+            results.append(exclude_previous(gateway, experiments[row.experiment_slug]))
+        except MTurkError as error:
+            results.append(ExclusionResult(row.qualification_type_id, 0, 0, [],
+                                           [(row.qualification_type_id, error)]))
+    return results

@@ -6,7 +6,7 @@ The SigV4 signature is not checked: any AWS credentials are accepted. Faults can
 injected (``SimulatorState.faults`` or ``POST /_simulator/faults``): throttling, server
 faults, lost responses (the change is applied, the answer is a fault), added latency, and
 a RequestError for every call naming one id (``refuse``), as MTurk answers for one
-assignment, HIT or worker it will not act on.
+assignment, HIT, worker or qualification type it will not act on.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _take_fault(name: str, op: str) -> bool:
     return True
 
 
-REFUSABLE = ("AssignmentId", "HITId", "WorkerId")
+REFUSABLE = ("AssignmentId", "HITId", "WorkerId", "QualificationTypeId")
 
 
 def _refused(op: str, params: Params) -> SimError | None:

@@ -93,8 +93,9 @@ class Faults:
     latency_seconds: float = 0.0
     #: Limit the faults to these operations (empty: every operation).
     operations: frozenset[str] = frozenset()
-    #: Ids (AssignmentId, HITId or WorkerId of a call) that MTurk refuses, each with the
-    #: TurkErrorCode of its RequestError, e.g. an assignment another tool already rejected.
+    #: Ids (an AssignmentId, HITId, WorkerId or QualificationTypeId of a call) that MTurk
+    #: refuses, each with the TurkErrorCode of its RequestError, e.g. an assignment that
+    #: another tool already rejected.
     refuse: dict[str, str] = field(default_factory=dict)
 
 

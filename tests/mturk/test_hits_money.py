@@ -130,6 +130,7 @@ def test_one_refused_id_is_reported_and_the_rest_is_done(hits, sim, app, client,
     unpaid = hits("bonus", "--csv", str(table), "--yes")
     assert unpaid.exit_code == 1
     assert "failed NOSUCHASSIGNMENT: MTurk refused get_assignment" in unpaid.output
+    assert "skip NOSUCHASSIGNMENT" not in unpaid.output
     assert f"failed {refused.assignment_id}: MTurk refused send_bonus" in unpaid.output
     sim.faults.refuse = {}
     by_csv = hits("bonus", "--csv", str(table), "--yes")
@@ -158,3 +159,10 @@ def test_exclude_previous_and_sync_go_on_past_a_refused_id(hits, sim, app, creat
     assert "Synced 1 of 2 HIT(s): 1 approved." in sync.output
     assert run_status(app, refused.run_id) == RunStatus.APPROVED
     assert run_status(app, kept.run_id) == RunStatus.COMPLETED
+    [type_id] = sim.qualification_types  # a qualification type MTurk refuses: runs still sync
+    sim.faults.refuse = {type_id: "AWS.MechanicalTurk.QualificationTypeDoesNotExist"}
+    sim.assignments[kept.assignment_id].status = "Rejected"
+    refreshed = hits("sync")
+    assert refreshed.exit_code == 1 and f"failed {type_id}: MTurk refused" in refreshed.output
+    assert "Synced 2 of 2 HIT(s): 1 rejected." in refreshed.output
+    assert run_status(app, kept.run_id) == RunStatus.REJECTED
