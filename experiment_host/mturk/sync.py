@@ -115,8 +115,7 @@ def sync_hit(gateway: Gateway, hit_id: str) -> SyncResult:
     result = SyncResult()
     for run in runs_of_hit(hit_id, list(assignments)):
         listed = assignments.get(run.session_key)
-        mismatch = worker_mismatch(run, listed) if listed else None
-        if listed and mismatch:
+        if listed is not None and (mismatch := worker_mismatch(run, listed)):
             result.skipped.append(f"{listed.assignment_id}: {mismatch}")
             continue
         change = _apply_listed(run, listed) if listed else _apply_unlisted(run, hit)
