@@ -1,8 +1,9 @@
 """Completing runs, and the bonus an experiment awards: the end of every task page.
 
 Completing is one guarded update of the run's counters (no load of the run first); only when
-it refuses is the run read, to say why: already completed, finished otherwise, or records
-still missing (the first few are named so the client can resend them).
+it refuses is the run read, to say why: already completed, finished otherwise, fewer records
+than the experiment's ``min_records`` (a run with no data is never completed, so never paid),
+or records still missing (the first few are named so the client can resend them).
 """
 
 from __future__ import annotations
@@ -55,12 +56,14 @@ def completion_code(experiment: Experiment) -> str:
 
 @cache
 def _complete_statement() -> Update:
-    """Complete the claimed run if it holds exactly seqs 0 .. total-1 (its counters say so)."""
+    """Complete the claimed run if it holds exactly seqs 0 .. total-1 (its counters say so)
+    and at least ``min_records`` of them."""
     total = bindparam("total")
     now = bindparam("now", type_=UTCDateTime())
     return (
         update(Run)
-        .where(claimed_in_progress(), Run.record_count == total, Run.next_seq <= total)
+        .where(claimed_in_progress(), Run.record_count == total, Run.next_seq <= total,
+               Run.record_count >= bindparam("min_records"))
         .values(status=RunStatus.COMPLETED, completed_at=now, last_seen_at=now,
                 completion_code=bindparam("code"))
         .returning(Run.completion_code)
@@ -74,16 +77,18 @@ def complete_run(claim: RunClaim, experiment: Experiment, total: int) -> Complet
     highest, both kept in the save's transaction: count == total and next_seq <= total
     mean seqs 0 .. total-1 are all there.
     """
+    min_records = experiment.config.min_records
     with write_transaction() as connection:
         code = connection.execute(_complete_statement(), {
             **guard_parameters(claim), "total": total, "code": completion_code(experiment),
+            "min_records": min_records,
         }).scalar_one_or_none()
     if code is None:
-        raise _not_completable(run_for_claim(claim), total)
+        raise _not_completable(run_for_claim(claim), total, min_records)
     return Completed(RunStatus.COMPLETED, code)
 
 
-def _not_completable(run: Run, total: int) -> RecordError:
+def _not_completable(run: Run, total: int, min_records: int) -> RecordError:
     if run.status == RunStatus.COMPLETED:
         return RecordError("already_completed", "This run is already completed.",
                            completion_code=run.completion_code)
@@ -95,6 +100,13 @@ def _not_completable(run: Run, total: int) -> RecordError:
             f"The server holds records up to seq {run.next_seq - 1}, more than the {total} "
             "announced.",
             saved=run.record_count,
+        )
+    if total < min_records:
+        return RecordError(
+            "too_few_records",
+            f"This run holds {total} record(s); this experiment needs at least {min_records} "
+            "before it can be completed.",
+            saved=run.record_count, min_records=min_records,
         )
     return RecordError(
         "records_missing",

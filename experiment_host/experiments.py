@@ -94,6 +94,8 @@ class ExperimentConfig(_Strict):
     task: str = "task.html"
     abandon_after_minutes: float | None = Field(default=None, gt=0)
     completion_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    #: Records a run must hold before it may complete (and so be paid): never fewer than one.
+    min_records: int = Field(default=1, ge=1, le=10_000_000)
     conditions: tuple[Condition, ...] = (Condition(name="default"),)
     consent: Consent | None = None
     screening: Screening = Screening()

@@ -36,3 +36,11 @@ def wait_until(condition: Callable[[], object], what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {HANG_SECONDS:.0f} s")
         time.sleep(0.005)
+
+
+def save_and_complete(client: Any, token: str, count: int = 1) -> Any:
+    """Save ``count`` records and complete the run (a run needs data to complete)."""
+    client.post("/api/records", json={"token": token, "records": records(0, count)})
+    answer = client.post("/api/complete", json={"token": token, "total": count})
+    assert answer.status_code == 200, answer.get_json()
+    return answer

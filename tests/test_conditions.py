@@ -18,7 +18,7 @@ from experiment_host.experiments import registry
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, utcnow
 from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres, postgres_connection
-from tests.helpers import HANG_SECONDS
+from tests.helpers import HANG_SECONDS, save_and_complete
 
 
 def arrive_concurrently(app, slug: str, count: int, threads: int = 10) -> Counter:
@@ -234,7 +234,7 @@ def test_abandoned_runs_stop_counting(app, start_run, client, mturk_args):
         db.session.commit()
     assert client.get("/exp/solo", query_string=mturk_args()).status_code == 200
     # Completed runs hold their place for good, whenever they were last seen.
-    client.post("/api/complete", json={"token": second["token"], "total": 0})
+    save_and_complete(client, second["token"])
     with app.app_context():
         run = db.session.get(Run, second["run"]["id"])
         run.last_seen_at = utcnow() - timedelta(days=1)
@@ -271,7 +271,7 @@ def test_tallies_follow_every_status_change(app, start_run, client):
     conditions = Counter([first["run"]["condition"], second["run"]["condition"]])
     assert held() == {} and in_progress() == dict(conditions)
     for run in (first, second):
-        client.post("/api/complete", json={"token": run["token"], "total": 0})
+        save_and_complete(client, run["token"])
     assert held() == dict(conditions) and in_progress() == {}
     with app.app_context():
         db.session.get(Run, first["run"]["id"]).status = RunStatus.SUBMITTED  # still held

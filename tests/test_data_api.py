@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,8 +12,8 @@ from sqlalchemy import func, select
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, TrialRecord, utcnow
 from experiment_host.run_guard import SEEN_RESOLUTION
-from tests.conftest import run_by_id
-from tests.helpers import records
+from tests.conftest import TEST_EXPERIMENTS, run_by_id
+from tests.helpers import records, task_config
 
 
 def stored(app, run_id: int) -> list[tuple[int, dict]]:
@@ -96,6 +97,44 @@ def test_complete_with_fewer_than_stored_is_refused(client, start_run):
     client.post("/api/records", json={"token": config["token"], "records": records(0, 3)})
     response = client.post("/api/complete", json={"token": config["token"], "total": 2})
     assert response.status_code == 409 and response.get_json()["error"] == "total_mismatch"
+
+
+def test_complete_without_records_is_refused(client, app, start_run):
+    config = start_run()
+    token, run_id = config["token"], config["run"]["id"]
+    response = client.post("/api/complete", json={"token": token, "total": 0})
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["error"] == "too_few_records" and body["min_records"] == 1
+    assert "at least 1" in body["message"]
+    run = run_by_id(app, run_id)
+    assert run.status == RunStatus.IN_PROGRESS and run.completed_at is None
+    client.post("/api/records", json={"token": token, "records": records(0, 1)})
+    assert client.post("/api/complete", json={"token": token, "total": 1}).status_code == 200
+
+
+def test_experiment_sets_its_minimum_of_records(client, app, make_app, mturk_args, tmp_path):
+    folder = tmp_path / "experiments" / "basic"
+    shutil.copytree(TEST_EXPERIMENTS / "basic", folder)
+    toml = folder / "experiment.toml"
+    toml.write_text("min_records = 3\n" + toml.read_text())
+    strict = make_app(EXPERIMENTS_DIR=str(folder.parent)).test_client()
+    page = strict.get("/exp/basic", query_string=mturk_args(), follow_redirects=True)
+    consent = page.data.split(b'name="token" value="')[1].split(b'"')[0].decode()
+    config = task_config(strict.post("/exp/basic/consent", data={
+        "token": consent, "decision": "agree"}, follow_redirects=True).data)
+    token = config["token"]
+    strict.post("/api/records", json={"token": token, "records": records(0, 2)})
+    refused = strict.post("/api/complete", json={"token": token, "total": 2})
+    assert refused.status_code == 409
+    assert refused.get_json() | {"message": ""} == {
+        "error": "too_few_records", "message": "", "min_records": 3, "saved": 2}
+    # Records still missing below a large enough total are named as before.
+    missing = strict.post("/api/complete", json={"token": token, "total": 3})
+    assert missing.get_json()["error"] == "records_missing"
+    strict.post("/api/records", json={"token": token, "records": records(2, 3)})
+    assert strict.post("/api/complete", json={"token": token, "total": 3}).status_code == 200
+    assert run_by_id(app, config["run"]["id"]).record_count == 3
 
 
 def test_complete_once_then_refused_and_records_refused(client, app, start_run):

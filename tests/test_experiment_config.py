@@ -34,6 +34,7 @@ def test_defaults_for_a_minimal_config(tmp_path):
     assert experiment.condition_names() == ["default"]
     assert experiment.config.allow_repeat is False
     assert experiment.config.hit.reward == "0.50"
+    assert experiment.config.min_records == 1
 
 
 @pytest.mark.parametrize(("toml", "problem"), [
@@ -48,6 +49,7 @@ def test_defaults_for_a_minimal_config(tmp_path):
     (MINIMAL + 'task = "../../etc/passwd"\n', "leaves the folder"),
     (MINIMAL + '[consent]\ntext = "x"\npage = "c.html"\n', "exactly one"),
     (MINIMAL + '[screening]\nmin_screen_width = 800\n', "add a [consent] section"),
+    (MINIMAL + 'min_records = 0\n', "min_records"),
     ('title = "T"\ndescription = "D"\nduration_minutes = "long"\n', "duration_minutes"),
 ])
 def test_broken_config_names_file_and_problem(tmp_path, toml, problem):

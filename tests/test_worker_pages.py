@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Run, RunStatus
 from tests.conftest import SIM_ORIGIN
-from tests.helpers import records, task_config
+from tests.helpers import records, save_and_complete, task_config
 
 PREVIEW = {"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "HIT1"}
 
@@ -97,7 +97,7 @@ def test_reload_resumes_same_run_with_saved_trials(client, app, start_run):
 
 def test_worker_cannot_take_part_twice(client, app, start_run, mturk_args):
     config = start_run(workerId="AREPEAT0000001")
-    client.post("/api/complete", json={"token": config["token"], "total": 0})
+    save_and_complete(client, config["token"])
     with app.app_context():
         run = db.session.get(Run, config["run"]["id"])
         run.status = RunStatus.SUBMITTED
@@ -126,7 +126,7 @@ def test_returned_hit_new_assignment_takes_over_the_run(client, app, start_run, 
 
 def test_repeats_allowed_make_new_runs(client, app, start_run):
     first = start_run("open", workerId="AREPEATER00001")
-    client.post("/api/complete", json={"token": first["token"], "total": 0})
+    save_and_complete(client, first["token"])
     second = start_run("open", workerId="AREPEATER00001")
     assert second["run"]["id"] != first["run"]["id"]
     with app.app_context():
@@ -147,7 +147,7 @@ def test_turk_submit_to_outside_allow_list_is_refused(client, app, mturk_args):
 
 def test_trailing_slash_on_turk_submit_to_is_stripped(client, app, start_run):
     config = start_run(turkSubmitTo="https://www.mturk.com/")
-    client.post("/api/complete", json={"token": config["token"], "total": 0})
+    save_and_complete(client, config["token"])
     done = client.get(config["done_url"])
     assert b'action="https://www.mturk.com/mturk/externalSubmit"' in done.data
 
@@ -232,7 +232,7 @@ def test_experiment_files_and_config_hidden(client):
 def test_prolific_flow_redirects_with_completion_code(client, app):
     args = {"PROLIFIC_PID": "5f1a2b3c4d5e6f7a8b9c0d1e", "STUDY_ID": "S1", "SESSION_ID": "SESS1"}
     config = task_config(client.get("/exp/open", query_string=args).data)
-    client.post("/api/complete", json={"token": config["token"], "total": 0})
+    save_and_complete(client, config["token"])
     done = client.get(config["done_url"])
     assert b"https://app.prolific.com/submissions/complete?cc=PROLIFIC123" in done.data
     not_set_up = client.get("/exp/basic", query_string=args)
@@ -247,7 +247,7 @@ def test_plain_link_gets_a_participant_id_and_resumes(client, app):
     config = task_config(client.get(location).data)
     again = task_config(client.get(location).data)
     assert again["run"]["id"] == config["run"]["id"]
-    client.post("/api/complete", json={"token": config["token"], "total": 0})
+    save_and_complete(client, config["token"])
     done = client.get(config["done_url"])
     assert b"FIXEDCODE" in done.data
 
@@ -258,7 +258,7 @@ def test_content_security_policies(client, start_run):
     assert "style-src 'self' 'unsafe-inline'" in task.headers["Content-Security-Policy"]
     script_policy = task.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
     assert "'unsafe-inline'" not in script_policy
-    client.post("/api/complete", json={"token": config["token"], "total": 0})
+    save_and_complete(client, config["token"])
     done = client.get(config["done_url"]).headers["Content-Security-Policy"]
     assert "form-action 'self' https://www.mturk.com https://workersandbox.mturk.com" in done
     api = client.post("/api/heartbeat", json={"token": config["token"]}).headers

@@ -7,6 +7,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register ``flask hits`` (importing its models, so ``db.create_all()`` makes them)."""
-    from . import cli, cli_manage, cli_review, models  # noqa: F401  (register commands/tables)
+    from . import cli, cli_bonus, cli_manage, cli_review, models  # noqa: F401  (commands, tables)
 
     app.cli.add_command(cli.hits_cli)

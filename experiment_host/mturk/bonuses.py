@@ -1,8 +1,13 @@
 """Bonuses: gather them (from runs or a CSV), plan them, and pay each assignment once.
 
-Rule: one bonus per assignment. Before paying, the local record of payments and MTurk's
-own list of the assignment's bonuses are checked, and the call carries a token derived
-from the endpoint and assignment, so a retried or re-run payment is never made twice.
+Money follows verified data: a bonus (recorded on a run, or a CSV row) is paid only for an
+assignment that MTurk reports as Approved (or that this command approves first), whose run
+here belongs to the worker MTurk reports and completed with its data. It goes to MTurk's
+worker id, never to one a browser sent us.
+
+One bonus per assignment: before paying, the local record of payments and MTurk's own list
+of the assignment's bonuses are checked, and the call carries a token derived from the
+endpoint and assignment, so a retried or re-run payment is never made twice.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Platform, Run
+from ..models import Run
 from .fees import cents, fee_per_payment, from_cents, parse_money
-from .gateway import BonusInfo, Gateway
+from .gateway import AssignmentInfo, BonusInfo, Gateway
 from .models import BonusPayment
+from .review import has_complete_data, worker_mismatch
 
 CSV_COLUMNS = ("assignment_id", "amount", "reason")
 PAID, ALREADY = "paid", "already paid"
@@ -31,9 +37,18 @@ class BonusFileError(ValueError):
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """A bonus asked for (recorded on a run, or a CSV row), not yet checked."""
+
+    assignment_id: str
+    amount: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
 class BonusPlan:
     to_pay: list[BonusInfo]
-    skipped: list[tuple[BonusInfo, str]]
+    skipped: list[tuple[Wanted, str]]
 
     @property
     def total(self) -> Decimal:
@@ -49,17 +64,15 @@ def bonus_token(endpoint: str, assignment_id: str) -> str:
     return "eh-bonus-" + hashlib.sha256(f"{endpoint}|{assignment_id}".encode()).hexdigest()[:48]
 
 
-def from_runs(assignment_ids: Iterable[str]) -> list[BonusInfo]:
-    """Bonuses the experiments recorded on the runs of these assignments."""
-    ids = list(assignment_ids)
-    runs = db.session.scalars(select(Run).where(
-        Run.platform == Platform.MTURK, Run.session_key.in_(ids), Run.bonus_cents > 0))
-    return [BonusInfo(r.session_key, r.worker_id, from_cents(r.bonus_cents or 0),
-                      r.bonus_reason or "Bonus for your work on our study.") for r in runs]
+def from_runs(runs: Iterable[Run]) -> list[Wanted]:
+    """Bonuses the experiments recorded on these runs."""
+    return [Wanted(r.session_key, from_cents(r.bonus_cents or 0),
+                   r.bonus_reason or "Bonus for your work on our study.")
+            for r in runs if (r.bonus_cents or 0) > 0]
 
 
-def read_csv(path: Path, gateway: Gateway) -> list[BonusInfo]:
-    """Bonuses from a CSV with columns assignment_id, amount, reason (worker looked up)."""
+def read_csv(path: Path) -> list[Wanted]:
+    """Bonuses from a CSV with columns assignment_id, amount, reason."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
@@ -76,27 +89,53 @@ def read_csv(path: Path, gateway: Gateway) -> list[BonusInfo]:
         reason = (row["reason"] or "").strip()
         if amount <= 0 or not reason:
             raise BonusFileError(f"{path}, line {line}: give a positive amount and a reason.")
-        worker = gateway.get_assignment(row["assignment_id"].strip()).worker_id
-        found.append(BonusInfo(row["assignment_id"].strip(), worker, amount, reason))
+        found.append(Wanted(row["assignment_id"].strip(), amount, reason))
     return found
 
 
-def plan(endpoint: str, bonuses: list[BonusInfo]) -> BonusPlan:
-    """Split bonuses into those to pay and those already paid (by our records)."""
+def unpayable(assignment: AssignmentInfo | None, run: Run | None,
+              approving: set[str]) -> str | None:
+    """Why this assignment's bonus must not be paid, or None when it may."""
+    if assignment is None:
+        return "MTurk did not report this assignment (not one of the chosen HITs' own)"
+    if run is None:
+        return "no run here for this assignment (no data)"
+    mismatch = worker_mismatch(run, assignment)
+    if mismatch:
+        return mismatch
+    if not has_complete_data(run):
+        return (f"no data: the run did not complete with records (status "
+                f"{run.status.value}, {run.record_count} records)")
+    if assignment.status != "Approved" and assignment.assignment_id not in approving:
+        return (f"not approved (MTurk: {assignment.status}); approve it first, or give "
+                "--approve")
+    return None
+
+
+def plan(endpoint: str, wanted: list[Wanted], assignments: dict[str, AssignmentInfo],
+         runs: dict[str, Run], approving: set[str]) -> BonusPlan:
+    """Split bonuses into those to pay and those skipped: already paid (by our records),
+    listed twice, or not payable (see :func:`unpayable`)."""
     paid = {row.assignment_id: row for row in db.session.scalars(select(BonusPayment).where(
         BonusPayment.endpoint == endpoint,
-        BonusPayment.assignment_id.in_([b.assignment_id for b in bonuses])))}
-    to_pay, skipped, seen = [], [], set()
-    for bonus in bonuses:
-        if bonus.assignment_id in paid:
-            row = paid[bonus.assignment_id]
-            skipped.append((bonus, f"already paid ${from_cents(row.amount_cents)} on "
-                                   f"{row.paid_at:%Y-%m-%d}"))
-        elif bonus.assignment_id in seen:
-            skipped.append((bonus, "listed twice; one bonus per assignment"))
-        else:
-            seen.add(bonus.assignment_id)
-            to_pay.append(bonus)
+        BonusPayment.assignment_id.in_([b.assignment_id for b in wanted])))}
+    to_pay: list[BonusInfo] = []
+    skipped: list[tuple[Wanted, str]] = []
+    seen: set[str] = set()
+    for bonus in wanted:
+        key = bonus.assignment_id
+        assignment = assignments.get(key)
+        problem = unpayable(assignment, runs.get(key), approving)
+        if key in paid:
+            row = paid[key]
+            problem = f"already paid ${from_cents(row.amount_cents)} on {row.paid_at:%Y-%m-%d}"
+        elif key in seen:
+            problem = "listed twice; one bonus per assignment"
+        if problem or assignment is None:
+            skipped.append((bonus, problem or ""))
+            continue
+        seen.add(key)
+        to_pay.append(BonusInfo(key, assignment.worker_id, bonus.amount, bonus.reason))
     return BonusPlan(to_pay, skipped)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from datetime import timedelta
 
 import click
@@ -12,13 +11,15 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import utcnow
 from .cli import confirm, experiment_named, hits_cli, live_option, open_gateway
-from .errors import InvalidState
-from .exclusion import exclude_previous, refresh_all
+from .cli_review import report_failures
+from .errors import InvalidState, MTurkError
+from .exclusion import ExclusionResult, exclude_previous, refresh_all
 from .fees import LARGE_HIT_ASSIGNMENTS, fee_per_payment
 from .gateway import Gateway
 from .models import Hit
 from .posting import project_hits
-from .sync import sync_hit
+from .review import Failure
+from .sync import SyncResult, sync_hit
 
 EXPIRE_IN_THE_PAST = timedelta(minutes=1)
 
@@ -126,9 +127,17 @@ def exclude_previous_command(slug: str, live: bool) -> None:
     gateway = open_gateway(live)
     result = exclude_previous(gateway, experiment)
     db.session.commit()
+    _show_exclusion_skips([result])
     click.echo(f"Qualification type {result.qualification_type_id}: {result.granted} workers "
-               f"added, {result.already} already had it. New HITs of '{slug}' require that "
-               "workers do NOT have it.")
+               f"added, {result.already} already had it, {len(result.failed)} failed. New "
+               f"HITs of '{slug}' require that workers do NOT have it.")
+    report_failures(result.failed, "MTurk calls")
+
+
+def _show_exclusion_skips(results: list[ExclusionResult]) -> None:
+    for result in results:
+        for reason in result.skipped:
+            click.echo(f"  skip {reason}")
 
 
 @hits_cli.command("notify")
@@ -161,14 +170,33 @@ def sync_command(hit_id: str | None, live: bool) -> None:
     gateway = open_gateway(live)
     rows = project_hits(gateway.target, hit_id)
     hit_ids = [hit_id] if hit_id else [row.hit_id for row in rows]
-    changes: Counter[str] = Counter()
-    with click.progressbar(hit_ids, label="Syncing") as bar:
-        for one in bar:
-            changes.update(sync_hit(gateway, one))
-    db.session.commit()
+    synced, failed = _sync_all(gateway, hit_ids)
     refreshed = refresh_all(gateway)
     db.session.commit()
+    for reason in synced.skipped:
+        click.echo(f"  skip {reason}")
+    _show_exclusion_skips(refreshed)
+    changes = synced.changes
     summary = ", ".join(f"{n} {status}" for status, n in sorted(changes.items())) or "no changes"
-    click.echo(f"Synced {len(hit_ids)} HIT(s): {summary}.")
+    click.echo(f"Synced {len(hit_ids) - len(failed)} of {len(hit_ids)} HIT(s): {summary}.")
     if refreshed:
         click.echo(f"Exclusion qualifications: {sum(r.granted for r in refreshed)} workers added.")
+    report_failures(failed + [f for r in refreshed for f in r.failed], "MTurk calls")
+
+
+def _sync_all(gateway: Gateway, hit_ids: list[str]) -> tuple[SyncResult, list[Failure]]:
+    """Sync each HIT and commit it; a HIT that MTurk refuses is reported, not fatal."""
+    total = SyncResult()
+    failed: list[Failure] = []
+    with click.progressbar(hit_ids, label="Syncing") as bar:
+        for one in bar:
+            try:
+                result = sync_hit(gateway, one)
+            except MTurkError as error:
+                db.session.rollback()
+                failed.append((one, error))
+                continue
+            db.session.commit()
+            total.changes.update(result.changes)
+            total.skipped.extend(result.skipped)
+    return total, failed

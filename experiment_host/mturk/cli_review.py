@@ -1,10 +1,13 @@
-"""``flask hits approve / reject / bonus``: review assignments and pay bonuses, safely."""
+"""``flask hits approve / reject / bonus``: review assignments and pay bonuses, safely.
+
+Every check compares our run with what MTurk reports for the assignment (its worker, its
+status); an id that MTurk refuses is reported with the reason and the rest of the batch goes
+on. A command with any failure ends with a summary and a non-zero exit status.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -12,21 +15,22 @@ from flask import current_app
 
 from ..extensions import db
 from ..models import RunStatus
-from . import bonuses
 from .cli import confirm, hits_cli, live_option, open_gateway
 from .errors import MTurkError
-from .gateway import AssignmentInfo, Gateway
+from .gateway import Gateway
 from .posting import project_hits
 from .review import (
     APPROVE,
     REJECT,
     Decision,
+    Failure,
+    assignments_of,
     decide_approval,
     decide_rejection,
+    look_up,
     mark_reviewed,
     run_concurrently,
     runs_for,
-    submitted_assignments,
 )
 
 T = TypeVar("T")
@@ -63,40 +67,54 @@ def apply_all(items: list[T], work: Callable[[T], R], label: str
     return done, failed
 
 
-def report_failures(failed: list[tuple[T, MTurkError]], what: str) -> None:
-    """Print failures and end with an error, if there were any."""
+def report_failures(failed: list[Failure], what: str) -> None:
+    """Print each failure with its id and end with an error, if there were any."""
     if not failed:
         return
-    for _, error in failed[:20]:
-        click.echo(f"  failed: {error}", err=True)
-    raise click.ClickException(f"{len(failed)} {what} failed; run the command again to retry "
-                               "them (finished ones are not repeated).")
+    for key, error in failed:
+        click.echo(f"  failed {key}: {error}", err=True)
+    raise click.ClickException(f"{len(failed)} {what} failed (listed above); the others were "
+                               "done. Run the command again to retry them (finished ones are "
+                               "not repeated).")
+
+
+def approve_decided(gateway: Gateway, chosen: list[Decision]
+                    ) -> tuple[list[tuple[Decision, bool]], list[Failure]]:
+    """Approve these assignments and mark their runs approved; commits."""
+    done, failed = apply_all(chosen, lambda d: gateway.approve(d.assignment.assignment_id),
+                             "Approving")
+    for decision, _ in done:
+        mark_reviewed(decision.run_id, RunStatus.APPROVED)
+    db.session.commit()
+    return done, [(d.assignment.assignment_id, error) for d, error in failed]
+
+
+def _reject_decided(gateway: Gateway, chosen: list[Decision], message: str
+                    ) -> tuple[list[tuple[Decision, bool]], list[Failure]]:
+    done, failed = apply_all(
+        chosen, lambda d: gateway.reject(d.assignment.assignment_id, message), "Rejecting")
+    for decision, _ in done:
+        mark_reviewed(decision.run_id, RunStatus.REJECTED)
+    db.session.commit()
+    return done, [(d.assignment.assignment_id, error) for d, error in failed]
 
 
 def _review(gateway: Gateway, decisions: list[Decision], action: str, message: str,
-            yes: bool) -> None:
+            yes: bool, refused: list[Failure]) -> None:
     chosen = [d for d in decisions if d.action == action]
     verb = "approve" if action == APPROVE else "reject"
     click.echo(f"{len(chosen)} to {verb}, {len(decisions) - len(chosen)} skipped.")
-    if not chosen:
-        return
-    confirm(f"{verb.capitalize()} {len(chosen)} assignment(s) on {gateway.target.label}?",
-            yes, gateway.target)
-    if action == APPROVE:
-        def work(d: Decision) -> bool:
-            return gateway.approve(d.assignment.assignment_id)
-    else:
-        def work(d: Decision) -> bool:
-            return gateway.reject(d.assignment.assignment_id, message)
-    done, failed = apply_all(chosen, work, f"{verb.capitalize()[:-1]}ing")
-    status = RunStatus.APPROVED if action == APPROVE else RunStatus.REJECTED
-    for decision, _ in done:
-        mark_reviewed(decision.run_id, status)
-    db.session.commit()
+    done: list[tuple[Decision, bool]] = []
+    failed: list[Failure] = []
+    if chosen:
+        confirm(f"{verb.capitalize()} {len(chosen)} assignment(s) on {gateway.target.label}?",
+                yes, gateway.target)
+        done, failed = (approve_decided(gateway, chosen) if action == APPROVE
+                        else _reject_decided(gateway, chosen, message))
     fresh = sum(1 for _, changed in done if changed)
     click.echo(f"Summary: {fresh} {verb.rstrip('e')}ed now, {len(done) - fresh} were already, "
-               f"{len(decisions) - len(chosen)} skipped, {len(failed)} failed.")
-    report_failures(failed, f"{verb} calls")
+               f"{len(decisions) - len(chosen)} skipped, {len(refused) + len(failed)} failed.")
+    report_failures(refused + failed, "MTurk calls")
 
 
 @hits_cli.command("approve")
@@ -107,20 +125,18 @@ def _review(gateway: Gateway, decisions: list[Decision], action: str, message: s
 @live_option
 def approve_command(hit_id: str | None, all_hits: bool, dry_run: bool, yes: bool,
                     live: bool) -> None:
-    """Approve submitted assignments whose run completed with all its data; skip the rest."""
+    """Approve submitted assignments whose run (same worker) completed with all its data."""
     gateway = open_gateway(live)
-    assignments = submitted_assignments(gateway, chosen_hits(gateway, hit_id, all_hits))
+    assignments, refused = assignments_of(gateway, chosen_hits(gateway, hit_id, all_hits),
+                                          ("Submitted",))
     runs = runs_for(assignments)
     decisions = [decide_approval(a, runs.get(a.assignment_id)) for a in assignments]
     show_skipped(d for d in decisions if d.action != APPROVE)
     if dry_run:
         click.echo(f"Dry run: {sum(d.action == APPROVE for d in decisions)} would be approved.")
+        report_failures(refused, "MTurk calls")
         return
-    _review(gateway, decisions, APPROVE, "", yes)
-
-
-def _named(gateway: Gateway, assignment_ids: tuple[str, ...]) -> list[AssignmentInfo]:
-    return [gateway.get_assignment(one) for one in assignment_ids]
+    _review(gateway, decisions, APPROVE, "", yes, refused)
 
 
 @hits_cli.command("reject")
@@ -141,8 +157,9 @@ def reject_command(assignment_ids: tuple[str, ...], no_data: bool, hit_id: str |
     if not message.strip():
         raise click.UsageError("--message must say why, for the worker.")
     gateway = open_gateway(live)
-    assignments = (_named(gateway, assignment_ids) if assignment_ids else
-                   submitted_assignments(gateway, chosen_hits(gateway, hit_id, all_hits)))
+    assignments, refused = (
+        look_up(gateway, assignment_ids) if assignment_ids else
+        assignments_of(gateway, chosen_hits(gateway, hit_id, all_hits), ("Submitted",)))
     runs = runs_for(assignments)
     decisions = [decide_rejection(a, runs.get(a.assignment_id), no_data, set(assignment_ids))
                  for a in assignments]
@@ -153,51 +170,6 @@ def reject_command(assignment_ids: tuple[str, ...], no_data: bool, hit_id: str |
                        f"{d.assignment.worker_id}): {d.reason}")
     if dry_run:
         click.echo(f"Dry run: {sum(d.action == REJECT for d in decisions)} would be rejected.")
+        report_failures(refused, "MTurk calls")
         return
-    _review(gateway, decisions, REJECT, message.strip(), yes)
-
-
-def _gather_bonuses(gateway: Gateway, hit_id: str | None, all_hits: bool,
-                    csv_file: Path | None) -> list[bonuses.BonusInfo]:
-    if csv_file is not None:
-        if hit_id or all_hits:
-            raise click.UsageError("Give either --csv or HIT_ID/--all, not both.")
-        return bonuses.read_csv(csv_file, gateway)
-    ids = [a.assignment_id for one in chosen_hits(gateway, hit_id, all_hits)
-           for a in gateway.assignments(one, ("Submitted", "Approved"))]
-    return bonuses.from_runs(ids)
-
-
-@hits_cli.command("bonus")
-@click.argument("hit_id", required=False)
-@click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
-@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV with columns assignment_id, amount, reason (instead of the runs).")
-@click.option("--dry-run", is_flag=True, help="Only show the plan.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@live_option
-def bonus_command(hit_id: str | None, all_hits: bool, csv_file: Path | None, dry_run: bool,
-                  yes: bool, live: bool) -> None:
-    """Pay the bonuses recorded on runs (or listed in a CSV), each assignment once."""
-    gateway = open_gateway(live)
-    plan = bonuses.plan(gateway.target.endpoint,
-                        _gather_bonuses(gateway, hit_id, all_hits, csv_file))
-    for bonus, reason in plan.skipped:
-        click.echo(f"  skip {bonus.assignment_id}: {reason}")
-    click.echo(f"{len(plan.to_pay)} bonus(es) to pay: ${plan.total:.2f} + Amazon's fee "
-               f"${plan.fees:.2f} = ${plan.total + plan.fees:.2f} on {gateway.target.label}")
-    if not plan.to_pay or dry_run:
-        return
-    balance = gateway.balance()
-    if plan.total + plan.fees > balance:
-        raise click.ClickException(f"The account balance ${balance:.2f} does not cover "
-                                   f"${plan.total + plan.fees:.2f}. Add funds first.")
-    confirm(f"Pay {len(plan.to_pay)} bonus(es)?", yes, gateway.target)
-    done, failed = apply_all(plan.to_pay, lambda b: bonuses.pay(gateway, b), "Paying")
-    for bonus, _ in done:
-        bonuses.record(gateway.target.endpoint, bonus)
-    db.session.commit()
-    outcomes = Counter(result for _, result in done)
-    click.echo(f"Summary: {outcomes[bonuses.PAID]} paid now, {outcomes[bonuses.ALREADY]} had "
-               f"been paid already, {len(plan.skipped)} skipped, {len(failed)} failed.")
-    report_failures(failed, "bonus payments")
+    _review(gateway, decisions, REJECT, message.strip(), yes, refused)

@@ -2,19 +2,33 @@
 
 New HITs require it with ``DoesNotExist``, so MTurk hides them from those workers. Workers
 are associated without a notification; ``flask hits sync`` adds those who took part since.
+A run whose assignment MTurk reports for another worker does not mark the run's worker (the
+id came from a browser); MTurk's worker is marked. A HIT or worker MTurk refuses is reported
+and the others are still done.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from ..experiments import Experiment, registry
 from ..extensions import db
 from ..models import Platform, Run
+from .errors import MTurkError
 from .gateway import Gateway
 from .models import ExclusionQualification, Hit
+from .review import Failure, assignments_of, same_worker
+
+
+@dataclass
+class Participants:
+    """Workers who took part, runs left out (with the reason), and what MTurk refused."""
+
+    workers: set[str] = field(default_factory=set)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,8 @@ class ExclusionResult:
     qualification_type_id: str
     granted: int
     already: int
+    skipped: list[str]
+    failed: list[Failure]
 
 
 def related_slugs(experiment: Experiment) -> list[str]:
@@ -29,16 +45,25 @@ def related_slugs(experiment: Experiment) -> list[str]:
     return [experiment.slug, *experiment.config.hit.qualifications.exclude_experiments]
 
 
-def participants(gateway: Gateway, slugs: list[str]) -> set[str]:
-    """MTurk workers who took part in these experiments: our runs and our HITs' assignments."""
-    workers = set(db.session.scalars(select(Run.worker_id).where(
-        Run.platform == Platform.MTURK, Run.experiment_slug.in_(slugs))))
-    hit_ids = db.session.scalars(select(Hit.hit_id).where(
+def participants(gateway: Gateway, slugs: list[str]) -> Participants:
+    """MTurk workers who took part in these experiments: our HITs' assignments, and our runs
+    whose worker MTurk does not contradict (MTurk's ids are uppercase)."""
+    hit_ids = list(db.session.scalars(select(Hit.hit_id).where(
         Hit.endpoint == gateway.target.endpoint, Hit.experiment_slug.in_(slugs),
-        Hit.deleted_at.is_(None)))
-    for hit_id in hit_ids:
-        workers.update(a.worker_id for a in gateway.assignments(hit_id))
-    return workers
+        Hit.deleted_at.is_(None))))
+    assignments, failed = assignments_of(gateway, hit_ids)
+    reported = {a.assignment_id: a.worker_id for a in assignments}
+    found = Participants(set(reported.values()), [], failed)
+    runs = db.session.execute(select(Run.session_key, Run.worker_id).where(
+        Run.platform == Platform.MTURK, Run.experiment_slug.in_(slugs)))
+    for assignment_id, worker_id in runs:
+        mturk_worker = reported.get(assignment_id)
+        if mturk_worker is None:
+            found.workers.add(worker_id.strip().upper())
+        elif not same_worker(worker_id, mturk_worker):
+            found.skipped.append(f"{worker_id} (assignment {assignment_id}): worker id "
+                                 f"mismatch, MTurk reports {mturk_worker}; not marked")
+    return found
 
 
 def qualification_for(gateway: Gateway, slug: str) -> str:
@@ -62,16 +87,31 @@ def exclude_previous(gateway: Gateway, experiment: Experiment) -> ExclusionResul
     """Give the exclusion qualification to everyone who took part; the caller commits."""
     type_id = qualification_for(gateway, experiment.slug)
     have = gateway.qualified_workers(type_id)
-    missing = sorted(participants(gateway, related_slugs(experiment)) - have)
-    for worker_id in missing:
-        gateway.grant(type_id, worker_id)
-    return ExclusionResult(type_id, len(missing), len(have))
+    found = participants(gateway, related_slugs(experiment))
+    granted = 0
+    for worker_id in sorted(found.workers - have):
+        try:
+            gateway.grant(type_id, worker_id)
+        except MTurkError as error:
+            found.failed.append((worker_id, error))
+        else:
+            granted += 1
+    return ExclusionResult(type_id, granted, len(have), found.skipped, found.failed)
 
 
 def refresh_all(gateway: Gateway) -> list[ExclusionResult]:
-    """Bring every exclusion qualification on this endpoint up to date."""
+    """Bring every exclusion qualification on this endpoint up to date; a qualification
+    type that MTurk refuses to list is a failure of its own result."""
     rows = db.session.scalars(select(ExclusionQualification).where(
         ExclusionQualification.endpoint == gateway.target.endpoint)).all()
     experiments = registry()
-    return [exclude_previous(gateway, experiments[row.experiment_slug])
-            for row in rows if row.experiment_slug in experiments]
+    results = []
+    for row in rows:
+        if row.experiment_slug not in experiments:
+            continue
+        try:
+            results.append(exclude_previous(gateway, experiments[row.experiment_slug]))
+        except MTurkError as error:
+            results.append(ExclusionResult(row.qualification_type_id, 0, 0, [],
+                                           [(row.qualification_type_id, error)]))
+    return results

@@ -1,8 +1,12 @@
 """Decide which assignments to approve, skip or reject, and why; apply decisions concurrently.
 
-Approve rule: a Submitted assignment whose run (Run.session_key == AssignmentId) completed
+Approve rule: a Submitted assignment whose run (Run.session_key == AssignmentId) belongs to
+the worker MTurk reports for the assignment (ids compared case-insensitively) and completed
 with all its data (completed_at set, at least one record). Reject rule (``--no-data``): a
 Submitted assignment with no run, or a run without any record.
+
+A HIT or an assignment that MTurk refuses to show is a failure of its own, reported by the
+command at the end; it never stops the rest of the batch.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ COMPLETE_STATUSES = (RunStatus.COMPLETED, RunStatus.SUBMITTED, RunStatus.APPROVE
 
 T = TypeVar("T")
 R = TypeVar("R")
+#: Something MTurk refused (a HIT id, an assignment id, a worker id) and why.
+Failure = tuple[str, MTurkError]
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,19 @@ def runs_for(assignments: Iterable[AssignmentInfo]) -> dict[str, Run]:
     return found
 
 
+def same_worker(ours: str, reported: str) -> bool:
+    """True when our worker id is the one MTurk reports (MTurk's ids are uppercase)."""
+    return ours.strip().upper() == reported.strip().upper()
+
+
+def worker_mismatch(run: Run, assignment: AssignmentInfo) -> str | None:
+    """Why the run cannot speak for this assignment (another worker's), or None."""
+    if same_worker(run.worker_id, assignment.worker_id):
+        return None
+    return (f"worker id mismatch: our run {run.id} is worker {run.worker_id}, MTurk reports "
+            f"{assignment.worker_id} for this assignment")
+
+
 def has_complete_data(run: Run | None) -> bool:
     """True when the run completed and all its records arrived."""
     return (run is not None and run.status in COMPLETE_STATUSES
@@ -58,6 +77,9 @@ def decide_approval(assignment: AssignmentInfo, run: Run | None) -> Decision:
         return Decision(assignment, SKIP, f"already {assignment.status.lower()}", run_id)
     if run is None:
         return Decision(assignment, SKIP, "no run found for this assignment (no data here)")
+    mismatch = worker_mismatch(run, assignment)
+    if mismatch:
+        return Decision(assignment, SKIP, mismatch, run_id)
     if run.record_count == 0:
         return Decision(assignment, SKIP, "no data: the run saved no records", run_id)
     if not has_complete_data(run):
@@ -107,6 +129,27 @@ def mark_reviewed(run_id: int | None, status: RunStatus) -> None:
         run.reviewed_at = utcnow()
 
 
-def submitted_assignments(gateway: Gateway, hit_ids: list[str]) -> list[AssignmentInfo]:
-    """The Submitted assignments of these HITs."""
-    return [a for hit_id in hit_ids for a in gateway.assignments(hit_id, ("Submitted",))]
+def assignments_of(gateway: Gateway, hit_ids: list[str], statuses: tuple[str, ...] = ()
+                   ) -> tuple[list[AssignmentInfo], list[Failure]]:
+    """The assignments of these HITs (only ``statuses``), and the HITs MTurk refused."""
+    found: list[AssignmentInfo] = []
+    failed: list[Failure] = []
+    for hit_id in hit_ids:
+        try:
+            found.extend(gateway.assignments(hit_id, statuses))
+        except MTurkError as error:
+            failed.append((hit_id, error))
+    return found, failed
+
+
+def look_up(gateway: Gateway, assignment_ids: Iterable[str]
+            ) -> tuple[list[AssignmentInfo], list[Failure]]:
+    """These assignments as MTurk reports them, and the ids MTurk refused."""
+    found: list[AssignmentInfo] = []
+    failed: list[Failure] = []
+    for assignment_id in dict.fromkeys(assignment_ids):
+        try:
+            found.append(gateway.get_assignment(assignment_id))
+        except MTurkError as error:
+            failed.append((assignment_id, error))
+    return found, failed

@@ -5,7 +5,8 @@ Submitted → SUBMITTED (+submitted_at), Approved → APPROVED, Rejected → REJ
 (+reviewed_at). An in-progress run whose assignment MTurk no longer lists becomes
 ABANDONED when it was last seen longer ago than the HIT's assignment duration (the
 assignment timed out), otherwise RETURNED when the HIT is Reviewable (nothing is pending
-any more, so the worker gave it back). Other runs are left alone.
+any more, so the worker gave it back). Other runs are left alone, and so is a run whose
+assignment MTurk reports for another worker (skipped, with the reason).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import or_, select
 from ..extensions import db
 from ..models import Platform, Run, RunStatus, utcnow
 from .gateway import AssignmentInfo, Gateway, HitInfo
-from .review import has_complete_data
+from .review import has_complete_data, worker_mismatch
 
 BY_ASSIGNMENT_STATUS = {
     "Submitted": RunStatus.SUBMITTED,
@@ -99,14 +100,25 @@ def _apply_unlisted(run: Run, hit: HitInfo) -> str | None:
     return run.status.value
 
 
-def sync_hit(gateway: Gateway, hit_id: str) -> Counter[str]:
-    """Update our runs of one HIT from MTurk; counts of changes by new status. Caller commits."""
+@dataclass
+class SyncResult:
+    """Changes by new run status, and the runs left alone with the reason."""
+
+    changes: Counter[str] = field(default_factory=Counter)
+    skipped: list[str] = field(default_factory=list)
+
+
+def sync_hit(gateway: Gateway, hit_id: str) -> SyncResult:
+    """Update our runs of one HIT from MTurk. Caller commits."""
     hit = gateway.get_hit(hit_id)
     assignments = {a.assignment_id: a for a in gateway.assignments(hit_id)}
-    changes: Counter[str] = Counter()
+    result = SyncResult()
     for run in runs_of_hit(hit_id, list(assignments)):
         listed = assignments.get(run.session_key)
+        if listed is not None and (mismatch := worker_mismatch(run, listed)):
+            result.skipped.append(f"{listed.assignment_id}: {mismatch}")
+            continue
         change = _apply_listed(run, listed) if listed else _apply_unlisted(run, hit)
         if change:
-            changes[change] += 1
-    return changes
+            result.changes[change] += 1
+    return result

@@ -4,7 +4,9 @@ Requests are dispatched on ``X-Amz-Target: MTurkRequesterServiceV20170117.<Opera
 validated against botocore's service model, and answered with MTurk's shapes and errors.
 The SigV4 signature is not checked: any AWS credentials are accepted. Faults can be
 injected (``SimulatorState.faults`` or ``POST /_simulator/faults``): throttling, server
-faults, lost responses (the change is applied, the answer is a fault) and added latency.
+faults, lost responses (the change is applied, the answer is a fault), added latency, and
+a RequestError for every call naming one id (``refuse``), as MTurk answers for one
+assignment, HIT, worker or qualification type it will not act on.
 """
 
 from __future__ import annotations
@@ -87,6 +89,22 @@ def _take_fault(name: str, op: str) -> bool:
     return True
 
 
+REFUSABLE = ("AssignmentId", "HITId", "WorkerId", "QualificationTypeId")
+
+
+def _refused(op: str, params: Params) -> SimError | None:
+    """MTurk's RequestError when the call names an id listed in ``faults.refuse``."""
+    faults = state().faults
+    if faults.operations and op not in faults.operations:
+        return None
+    for member in REFUSABLE:
+        value = params.get(member)
+        if isinstance(value, str) and value in faults.refuse:
+            return SimError(f"The request was refused for {member} {value}.",
+                            faults.refuse[value])
+    return None
+
+
 def _parse() -> tuple[str, Operation, Params]:
     target = request.headers.get("X-Amz-Target", "")
     name = target.removeprefix(TARGET_PREFIX)
@@ -113,6 +131,9 @@ def _call(name: str, handler: Operation, params: Params) -> Response:
         if _take_fault("fail_next", name):
             raise SimError("We encountered an internal error. Please try again.",
                            kind="ServiceFault", status=500)
+        refused = _refused(name, params)
+        if refused is not None:
+            raise refused
         result = handler(state(), params)
         if _take_fault("lose_next", name):
             raise SimError("We encountered an internal error. Please try again.",
@@ -143,6 +164,8 @@ def set_faults() -> Any:
         return jsonify(error=f"unknown fault settings: {sorted(unknown)}"), 400
     if "operations" in body:
         body["operations"] = frozenset(body["operations"])
+    if not isinstance(body.get("refuse", {}), dict):
+        return jsonify(error="refuse maps ids to TurkErrorCodes"), 400
     with state().lock:
         state().faults = replace(state().faults, **body)
         current = {f.name: getattr(state().faults, f.name) for f in fields(Faults)}

@@ -91,8 +91,12 @@ class Faults:
     #: Apply the change, then answer a ServiceFault as if the response were lost.
     lose_next: int = 0
     latency_seconds: float = 0.0
-    #: Limit the counted faults to these operations (empty: every operation).
+    #: Limit the faults to these operations (empty: every operation).
     operations: frozenset[str] = frozenset()
+    #: Ids (an AssignmentId, HITId, WorkerId or QualificationTypeId of a call) that MTurk
+    #: refuses, each with the TurkErrorCode of its RequestError, e.g. an assignment that
+    #: another tool already rejected.
+    refuse: dict[str, str] = field(default_factory=dict)
 
 
 class SimulatorState:

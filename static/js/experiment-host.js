@@ -93,6 +93,8 @@
       'This page was opened without its experiment host configuration, so answers cannot be ' +
       'saved. Please open the task through its study link.',
     tooLarge: 'One of your answers is too large to be saved. Please contact the researcher.',
+    tooFewRecords: 'This task ended before enough of your answers were recorded, so it cannot ' +
+      'be submitted. Please contact the researcher and mention this message.',
     rejected: 'Your answers could not be saved because of an error in this page. ' +
       'Please contact the researcher and mention this message.',
   };
@@ -270,6 +272,7 @@
     const code = typeof body.error === 'string' ? body.error : 'http_' + response.status;
     if (response.status === 401) return fail(code, MESSAGES.expired, body.message);
     if (code === 'run_finished') return fail(code, MESSAGES.runFinished, body.message);
+    if (code === 'too_few_records') return fail(code, MESSAGES.tooFewRecords, body.message);
     return fail(code, MESSAGES.rejected + ' (' + code + ')', body.message);
   }
 

@@ -155,3 +155,19 @@ def test_server_restart_mid_run_loses_nothing(servers: Servers, page: Page):
     run, seqs = run_and_seqs(servers, "ARESTARTWORKR1")
     assert seqs == list(range(12)) and run.record_count == 12
     assert_submitted(servers, run)
+
+
+def test_task_ending_without_records_is_told_why_and_submits_nothing(servers: Servers,
+                                                                     page: Page):
+    frame = accept_hit(page, servers.post_hit("stroop"), "ANORECORDS0001")
+    agree_to_consent(frame)
+    frame = experiment_frame(page)
+    frame.wait_for_selector("#start")
+    # A task that finishes before saving anything: the server refuses, the page says why.
+    outcome = frame.evaluate("ExperimentHost.finish().then(() => 'finished', e => e.code)")
+    assert outcome == "too_few_records"
+    banner = frame.locator("#experiment-host-banner")
+    expect(banner).to_contain_text("ended before enough of your answers were recorded")
+    run, seqs = run_and_seqs(servers, "ANORECORDS0001")
+    assert seqs == [] and run.status == RunStatus.IN_PROGRESS and run.completed_at is None
+    assert servers.state.submissions == []

@@ -90,14 +90,17 @@ def work(client: FlaskClient, simulator: RunningServer,
     counter = iter(range(1, 10_000))
 
     def do(hit_id: str, slug: str = "basic", n_records: int = 3, complete: bool = True,
-           submit: bool = True, start: bool = True) -> Worked:
+           submit: bool = True, start: bool = True, run_worker_id: str | None = None) -> Worked:
+        """``run_worker_id``: the workerId the task page is opened with, if not the worker's
+        own (a forged or altered link)."""
         worker_id = f"AWORKER{next(counter):07d}"
         url, _ = sim_post(f"{simulator.url}/hits/{hit_id}/accept", {"workerId": worker_id})
         assignment_id = re.search(r"/assignments/([A-Z0-9]+)", url).group(1)  # type: ignore[union-attr]
         run_id = token = None
         if start:
             config = start_run(slug, assignmentId=assignment_id, hitId=hit_id,
-                               workerId=worker_id, turkSubmitTo=simulator.url)
+                               workerId=run_worker_id or worker_id,
+                               turkSubmitTo=simulator.url)
             run_id, token = config["run"]["id"], config["token"]
             if n_records:
                 client.post("/api/records", json={"token": token,

@@ -143,6 +143,7 @@ def test_bonus_never_twice_when_the_response_is_lost(hits, sim, app, client, cre
     hit_id = created_hit()
     worked = work(hit_id)
     set_bonus(client, worked.token, "0.25")
+    assert hits("approve", hit_id, "--yes").exit_code == 0
     sim.faults.lose_next = 1  # paid on MTurk, answer lost, boto3 retries with the same token
     sim.faults.operations = frozenset({"SendBonus"})
     result = hits("bonus", hit_id, "--yes")
@@ -159,6 +160,7 @@ def test_bonus_never_twice_when_the_response_is_lost(hits, sim, app, client, cre
 def test_bonus_from_csv_and_insufficient_funds(hits, sim, created_hit, work, tmp_path):
     hit_id = created_hit()
     worked = work(hit_id)
+    assert hits("approve", hit_id, "--yes").exit_code == 0
     table = tmp_path / "bonuses.csv"
     table.write_text(f"assignment_id,amount,reason\n{worked.assignment_id},1.50,Top score\n")
     sim.balance = Decimal("1.00")

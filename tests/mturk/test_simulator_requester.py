@@ -84,6 +84,28 @@ def test_fault_control_endpoint(simulator, sim):
     assert sim.faults.throttle_next == 2 and sim.faults.latency_seconds == 0.01
 
 
+def test_refused_id_answers_a_request_error_for_that_id_only(client, simulator, sim):
+    kept, refused = (sim.create_hit("https://e.org/exp/x", title=t) for t in ("a", "b"))
+    request = urllib.request.Request(simulator.url + "/_simulator/faults", data=json.dumps(
+        {"refuse": {refused.hit_id: "AWS.MechanicalTurk.HITDoesNotExist"}}).encode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read())["refuse"] == {
+            refused.hit_id: "AWS.MechanicalTurk.HITDoesNotExist"}
+    with pytest.raises(client.exceptions.RequestError) as error:
+        client.get_hit(HITId=refused.hit_id)
+    assert error.value.response["TurkErrorCode"] == "AWS.MechanicalTurk.HITDoesNotExist"
+    assert refused.hit_id in error.value.response["Error"]["Message"]
+    assert client.get_hit(HITId=kept.hit_id)["HIT"]["HITId"] == kept.hit_id
+    sim.faults.operations = frozenset({"DeleteHIT"})  # the refusal only on these operations
+    assert client.get_hit(HITId=refused.hit_id)["HIT"]["HITId"] == refused.hit_id
+    bad = urllib.request.Request(simulator.url + "/_simulator/faults",
+                                 data=json.dumps({"refuse": ["x"]}).encode())
+    with pytest.raises(urllib.error.HTTPError) as refused_setting:
+        urllib.request.urlopen(bad, timeout=10)
+    assert refused_setting.value.code == 400
+    refused_setting.value.close()
+
+
 def test_paginators_walk_every_page(client, sim):
     for n in range(7):
         sim.create_hit("https://e.org/exp/x", title=f"hit {n}")
