@@ -31,6 +31,7 @@ from .rate_limits import over_limit
 from .runs import (
     AlreadyTookPart,
     ExperimentFull,
+    OpenElsewhere,
     Refused,
     enter,
     give_consent,
@@ -95,6 +96,9 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
             "Please return the HIT / leave the study; you will not be penalised.",
             409,
         )
+    if isinstance(outcome, OpenElsewhere):
+        return message_page("This study is already open",
+                            adapter_for(identity.platform).open_elsewhere(), 409)
     if isinstance(outcome, AlreadyTookPart):
         return message_page(
             "You have already taken part",
@@ -110,8 +114,9 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
 
 
 def _new_run_refusal(experiment: Experiment) -> Any:
-    """Why this request may not start a new run (device screening, too many new runs from
-    its IP address this hour), as the page to answer; None if it may."""
+    """Why this request may not start a run or move one to its assignment (device
+    screening, too many such arrivals from its IP address this hour), as the page to
+    answer; None if it may."""
     problem = screening_problem(experiment.config.screening, request.headers.get("User-Agent"))
     if problem:
         return message_page("This task cannot run on this device", problem, 403)
