@@ -132,7 +132,11 @@ def _new_run_refusal(experiment: Experiment) -> Any:
 
 
 def run_page(experiment: Experiment, run: Run) -> Any:
-    """Render whichever page the run is at: consent, task or done."""
+    """Render whichever page the run is at: consent, task or done.
+
+    The consent page's token may only record the decision (the API refuses it otherwise):
+    the token that saves and completes is issued with the task page, after consent.
+    """
     token = tokens.issue(run.id, run.session_key, run.experiment_slug)
     if run.status == RunStatus.DECLINED:
         return message_page(
@@ -145,7 +149,8 @@ def run_page(experiment: Experiment, run: Run) -> Any:
         return done_page(experiment, run, token)
     if experiment.config.consent and run.consented_at is None:
         return render_template(
-            "worker/consent.html", experiment=experiment, token=token,
+            "worker/consent.html", experiment=experiment,
+            token=tokens.issue(run.id, run.session_key, run.experiment_slug, tokens.CONSENT),
             consent_html=_consent_html(experiment),
         )
     return task_page(experiment, run, token)
