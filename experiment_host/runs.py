@@ -10,8 +10,9 @@ keeping its condition and trials; tokens issued for the old assignment stop work
 Otherwise the newcomer is refused and nothing of the run is shown or changed: a run in
 progress and active, or a completed one (its assignment may well be submitted already, and
 moving it would part its data from that assignment). A worker whose run was submitted,
-approved or rejected is turned away. Every arrival under a new assignment passes the
-caller's ``admit`` checks (device, new runs per IP), whether it would create or move a run.
+approved or rejected is turned away at once. Every other arrival under a new assignment
+passes the caller's ``admit`` checks (device, new runs per IP) before the run's state is
+judged, whether it then creates a run, moves one or is refused.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ class Refused:
 
 EntryOutcome = Entered | AlreadyTookPart | ExperimentFull | OpenElsewhere | Refused
 
-#: Checks an arrival under a new assignment must pass before a run is created or moved to
-#: it (device screening, the per-IP limit): None to admit it, or an answer that refuses it.
+#: Checks an arrival under a new assignment must pass before a run may be created or moved
+#: to it (device screening, the per-IP limit): None to admit it, or an answer that refuses it.
 #: Its writes are committed when it admits.
 Admit = Callable[[], Any]
 
@@ -179,13 +180,16 @@ def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
         _revive(existing, (RunStatus.RETURNED, RunStatus.ABANDONED))
         return Entered(existing, resumed=True)
     previous = _latest_run_of_worker(slug, identity)
-    refusal = admit()  # a run moved to this assignment counts as an arrival too
+    returning = None if experiment.config.allow_repeat else previous
+    if returning is not None and returning.status in FINAL_FOR_WORKER:  # for good: answered
+        return AlreadyTookPart(returning)  # without waiting for the lock, and not counted
+    refusal = admit()  # an arrival that may move a run counts like one that creates one
     if refusal is not None:
         db.session.rollback()
         return Refused(refusal)
     db.session.commit()  # what admit counted stands; the lock below is held without it
-    if previous is not None and not experiment.config.allow_repeat:
-        return _come_back(experiment, previous, identity, abandon_minutes)
+    if returning is not None:
+        return _come_back(experiment, returning, identity, abandon_minutes)
     attempt = previous.attempt + 1 if previous is not None else 1
     run = _create(experiment, identity, attempt, user_agent, abandon_minutes)
     return Entered(run, resumed=False) if run else ExperimentFull()
@@ -200,8 +204,6 @@ def _come_back(experiment: Experiment, previous: Run, identity: Identity,
     condition slot again) and the run's row too (PostgreSQL), so that a save of the run's
     own page either lands before and counts as activity, or after and finds it moved.
     """
-    if previous.status in FINAL_FOR_WORKER:  # for good: no need to wait for the lock
-        return AlreadyTookPart(previous)
     lock_experiment(experiment.slug)
     db.session.refresh(previous, with_for_update=True)
     if previous.status in FINAL_FOR_WORKER:

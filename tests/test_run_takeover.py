@@ -4,7 +4,9 @@ changed. MTurk worker ids are the same worker in any letter case."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from sqlalchemy import select
 
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Run, RunStatus, utcnow
+from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres, postgres_connection
 from tests.helpers import records, task_config
 
 VICTIM = "AVICTIM0000001"
@@ -198,3 +201,39 @@ def test_a_known_worker_id_never_opens_an_active_run(app, client, victim, params
     assert config is None or config["run"]["id"] != victim["run"]["id"]
     after = run_state(app, victim["run"]["id"])
     assert after == {**before, "arrivals": after["arrivals"]}
+
+
+def lock_waiters(connection) -> int:
+    return connection.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()").fetchone()[0]
+
+
+@needs_postgres
+def test_a_save_committing_meanwhile_keeps_the_run_with_its_page(mturk_args):
+    """The move is decided on the run's row once no write of the run is in flight: a save
+    of the run's own page that commits while the newcomer waits counts as activity."""
+    app = build_app(POSTGRES_URL)
+    client = app.test_client()
+    own = mturk_args(workerId=VICTIM)
+    run_id = task_config(client.get("/exp/solo", query_string=own).data)["run"]["id"]
+    set_run(app, run_id, quiet_minutes=6)  # solo's abandon window is 5 minutes
+    holder, other = postgres_connection(), postgres_connection(autocommit=True)
+    try:
+        holder.execute("UPDATE runs SET last_seen_at = %s WHERE id = %s",
+                       (datetime.now(UTC).replace(tzinfo=None), run_id))  # a save, in flight
+        answered: list[int] = []
+        newcomer = threading.Thread(target=lambda: answered.append(app.test_client().get(
+            "/exp/solo", query_string=mturk_args(workerId=VICTIM)).status_code))
+        newcomer.start()
+        while lock_waiters(other) == 0 and newcomer.is_alive():
+            time.sleep(0.01)
+        holder.commit()
+        newcomer.join(30)
+        assert answered == [409]
+        assert run_state(app, run_id)["session_key"] == own["assignmentId"]
+    finally:
+        holder.rollback()
+        holder.close()
+        other.close()
+        dispose(app)
