@@ -208,6 +208,8 @@ def _come_back(experiment: Experiment, previous: Run, identity: Identity,
     db.session.refresh(previous, with_for_update=True)
     if previous.status in FINAL_FOR_WORKER:
         return AlreadyTookPart(previous)
+    if previous.session_key == identity.session_key:  # this assignment's run, created meanwhile
+        return Entered(previous, resumed=True)
     if not may_move(previous, abandon_cutoff(experiment, abandon_minutes, utcnow())):
         db.session.rollback()  # nothing changes, not even the experiment's arrival count
         return OpenElsewhere()
