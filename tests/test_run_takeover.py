@@ -237,3 +237,21 @@ def test_a_save_committing_meanwhile_keeps_the_run_with_its_page(mturk_args):
         holder.close()
         other.close()
         dispose(app)
+
+
+def test_a_run_of_this_assignment_found_as_the_workers_latest_is_resumed(app, victim):
+    """A request that missed its assignment's run (created by its twin meanwhile) and then
+    found it as the worker's latest resumes it rather than being refused a move."""
+    from experiment_host.experiments import registry
+    from experiment_host.models import Platform
+    from experiment_host.platforms import Identity
+    from experiment_host.runs import Entered, _come_back
+
+    args = victim["args"]
+    with app.test_request_context():
+        run = db.session.get(Run, victim["run"]["id"])
+        same = Identity(Platform.MTURK, args["workerId"], args["assignmentId"], args["hitId"],
+                        args["turkSubmitTo"])
+        outcome = _come_back(registry()["basic"], run, same, 60)
+        db.session.commit()
+    assert isinstance(outcome, Entered) and outcome.run.id == victim["run"]["id"]
