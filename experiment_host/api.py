@@ -20,9 +20,9 @@ from . import tokens
 from .completion import complete_run, set_bonus
 from .experiments import registry
 from .extensions import db
-from .models import TrialRecord
+from .models import Run, TrialRecord
 from .records import RecordError, RecordIn, save_records, touch
-from .runs import claim_for_token, run_for_token
+from .runs import claim_for_token, run_for_claim
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -101,6 +101,38 @@ def parse_records(value: object) -> list[RecordIn]:
     return records
 
 
+def lacks_consent(claim: tokens.RunClaim) -> bool:
+    """Whether the token may not work on its run (save, complete, bonus) for want of consent.
+
+    A consent page's token never may, a task page's always. A token from before tokens had
+    a scope is judged by its run: it may if the run needs no consent (given, or not asked).
+    """
+    if claim.scope is not None:
+        return claim.scope != tokens.TASK
+    row = db.session.execute(select(Run.experiment_slug, Run.consented_at)
+                             .where(Run.id == claim.run_id)).one_or_none()
+    if row is None or row.consented_at is not None:
+        return False
+    experiment = registry().get(row.experiment_slug)
+    return experiment is not None and experiment.config.consent is not None
+
+
+def working_claim(token: object) -> tokens.RunClaim:
+    """What a token that may work on its run claims: the consent page's token may not
+    (409 consent_required), so nothing is saved, completed or awarded before consent."""
+    claim = claim_for_token(token)
+    if lacks_consent(claim):
+        raise ApiError(409, "consent_required",
+                       "The participant has not agreed to take part yet, so nothing can be "
+                       "saved. Please reload the page and answer the consent form first.")
+    return claim
+
+
+def working_run(token: object) -> Run:
+    """The run of a token that may work on it (:func:`working_claim`)."""
+    return run_for_claim(working_claim(token))
+
+
 def _total(value: object) -> int:
     if type(value) is not int or not 0 <= value <= MAX_SEQ:
         raise ApiError(400, "invalid_total", f"'total' must be a whole number from 0 to {MAX_SEQ}.")
@@ -111,7 +143,7 @@ def _total(value: object) -> int:
 def save() -> Any:
     """Store a batch of trial records (idempotent per seq)."""
     body = json_body()
-    claim = claim_for_token(body.get("token"))
+    claim = working_claim(body.get("token"))
     result = save_records(claim, parse_records(body.get("records")))
     return jsonify(stored=result.stored, duplicates=result.duplicates,
                    saved=result.saved, next_seq=result.next_seq)
@@ -120,7 +152,7 @@ def save() -> Any:
 @bp.get("/records")
 def read() -> Any:
     """The run's stored records after ``after``, so a resumed page can rebuild its state."""
-    run = run_for_token(request.args.get("token"))
+    run = working_run(request.args.get("token"))
     try:
         after = int(request.args.get("after", -1))
         limit = min(int(request.args.get("limit", MAX_READ_LIMIT)), MAX_READ_LIMIT)
@@ -139,7 +171,7 @@ def read() -> Any:
 @bp.post("/heartbeat")
 def heartbeat() -> Any:
     """Keep the run's condition slot while the worker is active."""
-    status, saved = touch(claim_for_token(json_body().get("token")))
+    status, saved = touch(working_claim(json_body().get("token")))
     return jsonify(status=status.value, saved=saved)
 
 
@@ -147,7 +179,7 @@ def heartbeat() -> Any:
 def complete() -> Any:
     """Complete the run once every record has arrived."""
     body = json_body()
-    claim = claim_for_token(body.get("token"))
+    claim = working_claim(body.get("token"))
     total = _total(body.get("total"))
     experiment = registry().get(claim.experiment_slug or "")
     if experiment is None:
@@ -182,7 +214,7 @@ def _bonus_args(body: dict[str, Any]) -> tuple[Decimal, str]:
 def bonus() -> Any:
     """Record the bonus this run earned, within the experiment's ``hit.max_bonus``."""
     body = json_body()
-    run = run_for_token(body.get("token"))
+    run = working_run(body.get("token"))
     amount, reason = _bonus_args(body)
     experiment = registry().get(run.experiment_slug)
     if experiment is None:

@@ -1,17 +1,25 @@
-"""A participant's way into a run: previews, entry (create / resume / take over), consent.
+"""A participant's way into a run: previews, entry (create / resume / move), consent.
 
 The repeat rule (documented in the README): unless the experiment allows repeats, a worker
-has one run per experiment. If that run was never submitted (the worker returned the HIT,
-abandoned it, declined consent, or completed but did not submit) and the worker comes back
-under a new assignment, the run moves to the new assignment and continues where it stopped,
-keeping its condition and trials; tokens issued for the old assignment stop working. A
-worker whose run was submitted, approved or rejected is turned away.
+has one run per experiment. A worker id is not a secret, so a newcomer with a worker's id
+and another assignment (Prolific: session) gets that worker's run only once the run's own
+assignment can no longer be worked on: the run was returned, abandoned or declined (a
+platform sync may have said so), or it has been quiet for longer than the experiment's
+abandon window. Then the run moves to the new assignment and continues where it stopped,
+keeping its condition and trials; tokens issued for the old assignment stop working.
+Otherwise the newcomer is refused and nothing of the run is shown or changed: a run in
+progress and active, or a completed one (its assignment may well be submitted already, and
+moving it would part its data from that assignment). A worker whose run was submitted,
+approved or rejected is turned away at once. Every other arrival under a new assignment
+passes the caller's ``admit`` checks (device, new runs per IP) before the run's state is
+judged, whether it then creates a run, moves one or is refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -20,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from . import tokens
-from .conditions import create_run, lock_experiment
+from .conditions import abandon_cutoff, create_run, lock_experiment
 from .database import increment
 from .experiments import Experiment
 from .extensions import db
@@ -50,16 +58,23 @@ class ExperimentFull:
 
 
 @dataclass(frozen=True)
+class OpenElsewhere:
+    """The worker's run is open, or completed, under another assignment that may still be
+    worked on or submitted: the newcomer may not have it (and is told nothing of it)."""
+
+
+@dataclass(frozen=True)
 class Refused:
     """The caller's ``admit`` check refused a new run (nothing was created): its answer."""
 
     answer: Any
 
 
-EntryOutcome = Entered | AlreadyTookPart | ExperimentFull | Refused
+EntryOutcome = Entered | AlreadyTookPart | ExperimentFull | OpenElsewhere | Refused
 
-#: Checks a new run must pass before it is created (device screening, the per-IP limit):
-#: None to admit it, or an answer that refuses it. Its writes are committed when it admits.
+#: Checks an arrival under a new assignment must pass before a run may be created or moved
+#: to it (device screening, the per-IP limit): None to admit it, or an answer that refuses it.
+#: Its writes are committed when it admits.
 Admit = Callable[[], Any]
 
 
@@ -165,34 +180,54 @@ def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
         _revive(existing, (RunStatus.RETURNED, RunStatus.ABANDONED))
         return Entered(existing, resumed=True)
     previous = _latest_run_of_worker(slug, identity)
-    if previous is not None and not experiment.config.allow_repeat:
-        return _come_back(experiment, previous, identity)
-    attempt = previous.attempt + 1 if previous is not None else 1
-    refusal = admit()
+    returning = None if experiment.config.allow_repeat else previous
+    if returning is not None and returning.status in FINAL_FOR_WORKER:  # for good: answered
+        return AlreadyTookPart(returning)  # without waiting for the lock, and not counted
+    refusal = admit()  # an arrival that may move a run counts like one that creates one
     if refusal is not None:
         db.session.rollback()
         return Refused(refusal)
     db.session.commit()  # what admit counted stands; the lock below is held without it
+    if returning is not None:
+        return _come_back(experiment, returning, identity, abandon_minutes)
+    attempt = previous.attempt + 1 if previous is not None else 1
     run = _create(experiment, identity, attempt, user_agent, abandon_minutes)
     return Entered(run, resumed=False) if run else ExperimentFull()
 
 
-def _come_back(experiment: Experiment, previous: Run, identity: Identity) -> EntryOutcome:
+def _come_back(experiment: Experiment, previous: Run, identity: Identity,
+               abandon_minutes: float) -> EntryOutcome:
     """A worker whose run of this experiment began under another assignment: turned away,
-    or the run moves to this assignment. Decided on the run as it is once the experiment
-    is locked, because a revived run holds a condition slot again."""
-    if previous.status in FINAL_FOR_WORKER:  # for good: no need to wait for the lock
-        return AlreadyTookPart(previous)
+    refused while that assignment may still be worked on, or the run moves here.
+
+    Decided on the run as it is once the experiment is locked (a revived run holds a
+    condition slot again) and the run's row too (PostgreSQL), so that a save of the run's
+    own page either lands before and counts as activity, or after and finds it moved.
+    """
     lock_experiment(experiment.slug)
-    db.session.refresh(previous)
+    db.session.refresh(previous, with_for_update=True)
     if previous.status in FINAL_FOR_WORKER:
         return AlreadyTookPart(previous)
+    if previous.session_key == identity.session_key:  # this assignment's run, created meanwhile
+        return Entered(previous, resumed=True)
+    if not may_move(previous, abandon_cutoff(experiment, abandon_minutes, utcnow())):
+        db.session.rollback()  # nothing changes, not even the experiment's arrival count
+        return OpenElsewhere()
     return Entered(_take_over(previous, identity), resumed=True)
+
+
+def may_move(run: Run, quiet_before: datetime) -> bool:
+    """Whether the run's assignment can no longer be worked on, so the run may move to
+    another: it was returned, abandoned or declined, or it is in progress but was last
+    seen before ``quiet_before``. A completed run stays with the assignment it may be
+    submitted under."""
+    return run.status in REVIVABLE or (
+        run.status == RunStatus.IN_PROGRESS and run.last_seen_at < quiet_before)
 
 
 def enter(experiment: Experiment, identity: Identity, user_agent: str,
           abandon_minutes: float, admit: Admit = lambda: None) -> EntryOutcome:
-    """Create, resume or take over the identity's run, and commit.
+    """Create, resume or move the identity's run to its assignment, and commit.
 
     A new worker's run is created under the experiment's lock (:func:`lock_experiment`),
     which arrivals take in turn: it is held only to count, choose the condition and insert
@@ -254,3 +289,4 @@ def give_consent(run: Run, agreed: bool) -> None:
     else:
         run.status = RunStatus.DECLINED
     run.last_seen_at = utcnow()
+

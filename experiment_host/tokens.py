@@ -10,6 +10,10 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 SALT = "experiment-host.run-token.v1"
+#: What a token may do: ``TASK`` everything the task page does; ``CONSENT`` only record the
+#: consent decision (the consent page's token: no saving or completing before consent).
+TASK = "task"
+CONSENT = "consent"
 
 
 class TokenError(Exception):
@@ -25,12 +29,14 @@ class TokenError(Exception):
 class RunClaim:
     """What a valid token says: which run, of which experiment, under which session.
 
-    Tokens issued before the experiment was part of them carry ``experiment_slug=None``.
+    Tokens issued before the experiment was part of them carry ``experiment_slug=None``;
+    before they had a scope, ``scope=None`` (the API judges those by their run's consent).
     """
 
     run_id: int
     session_key: str
     experiment_slug: str | None = None
+    scope: str | None = None
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -43,9 +49,10 @@ def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
-def issue(run_id: int, session_key: str, experiment_slug: str) -> str:
-    """Sign a token for this run and its current platform session."""
-    return _serializer().dumps({"r": run_id, "k": session_key, "e": experiment_slug})
+def issue(run_id: int, session_key: str, experiment_slug: str, scope: str = TASK) -> str:
+    """Sign a token for this run and its current platform session, to do ``scope``."""
+    return _serializer().dumps({"r": run_id, "k": session_key, "e": experiment_slug,
+                                "s": scope})
 
 
 def verify(token: object) -> RunClaim:
@@ -78,8 +85,9 @@ def _signed_claim(secret_key: str, token: str) -> tuple[RunClaim, datetime]:
         or not isinstance(payload.get("r"), int)
         or not isinstance(payload.get("k"), str)
         or not isinstance(payload.get("e", ""), str)
+        or payload.get("s", TASK) not in (TASK, CONSENT)
     ):
         raise TokenError("invalid_token", "The run token is not valid.")
     claim = RunClaim(run_id=payload["r"], session_key=payload["k"],
-                     experiment_slug=payload.get("e"))
+                     experiment_slug=payload.get("e"), scope=payload.get("s"))
     return claim, signed_at

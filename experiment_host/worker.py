@@ -31,6 +31,7 @@ from .rate_limits import over_limit
 from .runs import (
     AlreadyTookPart,
     ExperimentFull,
+    OpenElsewhere,
     Refused,
     enter,
     give_consent,
@@ -95,6 +96,9 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
             "Please return the HIT / leave the study; you will not be penalised.",
             409,
         )
+    if isinstance(outcome, OpenElsewhere):
+        return message_page("This study is already open",
+                            adapter_for(identity.platform).open_elsewhere(), 409)
     if isinstance(outcome, AlreadyTookPart):
         return message_page(
             "You have already taken part",
@@ -110,8 +114,9 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
 
 
 def _new_run_refusal(experiment: Experiment) -> Any:
-    """Why this request may not start a new run (device screening, too many new runs from
-    its IP address this hour), as the page to answer; None if it may."""
+    """Why this request may not start a run or move one to its assignment (device
+    screening, too many such arrivals from its IP address this hour), as the page to
+    answer; None if it may."""
     problem = screening_problem(experiment.config.screening, request.headers.get("User-Agent"))
     if problem:
         return message_page("This task cannot run on this device", problem, 403)
@@ -127,7 +132,11 @@ def _new_run_refusal(experiment: Experiment) -> Any:
 
 
 def run_page(experiment: Experiment, run: Run) -> Any:
-    """Render whichever page the run is at: consent, task or done."""
+    """Render whichever page the run is at: consent, task or done.
+
+    The consent page's token may only record the decision (the API refuses it otherwise):
+    the token that saves and completes is issued with the task page, after consent.
+    """
     token = tokens.issue(run.id, run.session_key, run.experiment_slug)
     if run.status == RunStatus.DECLINED:
         return message_page(
@@ -140,7 +149,8 @@ def run_page(experiment: Experiment, run: Run) -> Any:
         return done_page(experiment, run, token)
     if experiment.config.consent and run.consented_at is None:
         return render_template(
-            "worker/consent.html", experiment=experiment, token=token,
+            "worker/consent.html", experiment=experiment,
+            token=tokens.issue(run.id, run.session_key, run.experiment_slug, tokens.CONSENT),
             consent_html=_consent_html(experiment),
         )
     return task_page(experiment, run, token)

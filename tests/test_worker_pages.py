@@ -108,20 +108,20 @@ def test_worker_cannot_take_part_twice(client, app, start_run, mturk_args):
     assert count_runs(app) == 1
 
 
-def test_returned_hit_new_assignment_takes_over_the_run(client, app, start_run, mturk_args):
+def test_new_assignment_does_not_take_over_a_run_in_progress(client, app, start_run,
+                                                             mturk_args):
     first = start_run(workerId="ARETURN0000001")
     client.post("/api/records", json={"token": first["token"], "records": records(0, 3)})
     second_args = mturk_args(workerId="ARETURN0000001")
     page = client.get("/exp/basic", query_string=second_args)
-    config = task_config(page.data)
-    assert config["run"]["id"] == first["run"]["id"]
-    assert config["run"]["next_seq"] == 3
+    assert page.status_code == 409
+    assert b"already open under another assignment" in page.data
+    assert b"experiment-host-config" not in page.data
     with app.app_context():
         run = db.session.get(Run, first["run"]["id"])
-        assert run.session_key == second_args["assignmentId"]
-    stale = client.post("/api/records", json={"token": first["token"], "records": records(3, 4)})
-    assert stale.status_code == 401
-    assert stale.get_json()["error"] == "superseded_token"
+        assert run.session_key == first["args"]["assignmentId"]
+    still = client.post("/api/records", json={"token": first["token"], "records": records(3, 4)})
+    assert still.status_code == 200 and still.get_json()["saved"] == 4
 
 
 def test_repeats_allowed_make_new_runs(client, app, start_run):

@@ -70,6 +70,11 @@ class PlatformAdapter(Protocol):
         """What the done page shows or submits for a completed run."""
         ...
 
+    def open_elsewhere(self) -> str:
+        """What a worker is told whose run is open under another assignment (session) that
+        may still be worked on: where to continue, and how to give this one back."""
+        ...
+
 
 def required_id(args: Mapping[str, str], name: str, platform_title: str) -> str:
     """Return a platform id parameter, or raise EntryError naming it."""

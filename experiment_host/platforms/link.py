@@ -36,5 +36,9 @@ class LinkAdapter:
     def unsupported_reason(self, experiment: Experiment) -> str | None:
         return None
 
+    def open_elsewhere(self) -> str:
+        return ("This study is already open under another link of yours. Please continue "
+                "it there.")
+
     def completion(self, run: Run, experiment: Experiment) -> Completion:
         return Completion(template="worker/done_link.html", context={})

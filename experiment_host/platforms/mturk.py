@@ -45,7 +45,8 @@ class MTurkAdapter:
         if args.get("assignmentId") == PREVIEW_ASSIGNMENT:
             return Preview()
         assignment_id = required_id(args, "assignmentId", "Mechanical Turk")
-        worker_id = required_id(args, "workerId", "Mechanical Turk")
+        # MTurk's worker ids are upper case; another spelling is the same worker (repeat rule).
+        worker_id = required_id(args, "workerId", "Mechanical Turk").upper()
         hit_id = required_id(args, "hitId", "Mechanical Turk")
         if submit_to is None:
             raise EntryError(
@@ -71,6 +72,12 @@ class MTurkAdapter:
 
     def unsupported_reason(self, experiment: Experiment) -> str | None:
         return None
+
+    def open_elsewhere(self) -> str:
+        return ("This HIT is already open under another assignment of yours. Please continue "
+                "(or submit) it there, or return this HIT so that it does not count against "
+                "you. If you have already returned the other assignment, please try again "
+                "later.")
 
     def completion(self, run: Run, experiment: Experiment) -> Completion:
         return Completion(

@@ -43,6 +43,11 @@ class ProlificAdapter:
             "Please do not start it; contact the researcher through Prolific."
         )
 
+    def open_elsewhere(self) -> str:
+        return ("This study is already open in another Prolific submission of yours. Please "
+                "continue (or finish) it there, or return this submission on Prolific. If you "
+                "have already returned the other one, please try again later.")
+
     def completion(self, run: Run, experiment: Experiment) -> Completion:
         code = experiment.config.prolific.completion_code or ""
         return Completion(
