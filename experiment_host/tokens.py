@@ -23,13 +23,16 @@ class TokenError(Exception):
 
 @dataclass(frozen=True)
 class RunClaim:
-    """What a valid token says: which run, of which experiment, under which session.
+    """What a valid token says: which run, of which experiment, from which page.
 
-    Tokens issued before the experiment was part of them carry ``experiment_slug=None``.
+    ``page_key`` is the key the run was given when the token's page was served (a later
+    page of the run supersedes it). Tokens issued before page keys carry the run's session
+    key there, which migration 0010 gave existing runs as their page key. Tokens issued
+    before the experiment was part of them carry ``experiment_slug=None``.
     """
 
     run_id: int
-    session_key: str
+    page_key: str
     experiment_slug: str | None = None
 
 
@@ -43,9 +46,9 @@ def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
-def issue(run_id: int, session_key: str, experiment_slug: str) -> str:
-    """Sign a token for this run and its current platform session."""
-    return _serializer().dumps({"r": run_id, "k": session_key, "e": experiment_slug})
+def issue(run_id: int, page_key: str, experiment_slug: str) -> str:
+    """Sign a token for this run and the page just served for it (its page key)."""
+    return _serializer().dumps({"r": run_id, "k": page_key, "e": experiment_slug})
 
 
 def verify(token: object) -> RunClaim:
@@ -80,6 +83,6 @@ def _signed_claim(secret_key: str, token: str) -> tuple[RunClaim, datetime]:
         or not isinstance(payload.get("e", ""), str)
     ):
         raise TokenError("invalid_token", "The run token is not valid.")
-    claim = RunClaim(run_id=payload["r"], session_key=payload["k"],
+    claim = RunClaim(run_id=payload["r"], page_key=payload["k"],
                      experiment_slug=payload.get("e"))
     return claim, signed_at

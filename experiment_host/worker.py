@@ -29,11 +29,13 @@ from .models import Run, RunStatus
 from .platforms import EntryError, Identity, Preview, adapter_for, detect
 from .rate_limits import over_limit
 from .runs import (
+    SUPERSEDED,
     AlreadyTookPart,
     ExperimentFull,
     Refused,
     enter,
     give_consent,
+    open_page,
     record_preview,
     run_for_token,
 )
@@ -127,8 +129,14 @@ def _new_run_refusal(experiment: Experiment) -> Any:
 
 
 def run_page(experiment: Experiment, run: Run) -> Any:
-    """Render whichever page the run is at: consent, task or done."""
-    token = tokens.issue(run.id, run.session_key, run.experiment_slug)
+    """Render whichever page the run is at: consent, task or done.
+
+    A run in progress gets a fresh page key first (:func:`open_page`): this page's token
+    claims it, and every earlier page of the run (another tab, the page before a reload)
+    can no longer save or consent.
+    """
+    page_key = open_page(run) if run.status == RunStatus.IN_PROGRESS else run.page_key
+    token = tokens.issue(run.id, page_key or "", run.experiment_slug)
     if run.status == RunStatus.DECLINED:
         return message_page(
             "You chose not to take part",
@@ -158,6 +166,7 @@ def task_page(experiment: Experiment, run: Run, token: str) -> Response:
     """The experiment's own task.html with our config and client injected into <head>."""
     config = {
         "token": token,
+        "page": run.page_key,
         "api": url_for("api.save").rsplit("/", 1)[0],
         "run": {
             "id": run.id,
@@ -202,12 +211,8 @@ def _run_from_token(token: str | None, slug: str) -> Run | tuple[str, int]:
                                 "persists, reopen the task from where you started it.", 401)
         run = None
     if run is None or run.experiment_slug != slug:
-        return message_page(
-            "This page is out of date",
-            "This task continues in another window or assignment. Please reopen it from "
-            "where you started it.",
-            401,
-        )
+        return message_page("This page is out of date", SUPERSEDED + " If you closed it, "
+                            "reopen the study from where you started it.", 401)
     return run
 
 
