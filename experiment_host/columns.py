@@ -37,14 +37,8 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from .models import MAX_COLUMN_NAME, ExperimentColumn, ExperimentRow
-from .researcher.export import (
-    OVERFLOW_COLUMN,
-    PROPERTIES_COLUMN,
-    data_column,
-    flatten,
-    is_checkpoint,
-    run_properties,
-)
+from .researcher.export import OVERFLOW_COLUMN, data_column, flatten, is_checkpoint
+from .researcher.properties import PROPERTIES_COLUMN, run_properties
 
 #: The registry name of the overflow column (no record key is registered under it).
 OVERFLOW_KEY = OVERFLOW_COLUMN

@@ -7,7 +7,7 @@
   and :data:`OVERFLOW_COLUMN` holding, as one JSON object, the keys that have no column.
   A run's properties records (:data:`PROPERTIES_TYPE`: what jsPsych's addProperties added)
   are no rows: their properties are laid over every row of the run, as jsPsych lays them
-  over every trial (:func:`spread_properties`).
+  over every trial (:func:`.properties.spread_properties`).
 - trials.jsonl: one JSON object per record, lossless (properties records as stored).
 
 Formula injection (the README documents it): a text cell that starts with ``= + - @``, a tab,
@@ -28,6 +28,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from .properties import run_properties
+
 RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
     "condition", "status", "created_at", "consented_at", "last_seen_at", "completed_at",
@@ -40,12 +42,6 @@ TRIAL_RUN_COLUMNS = (
 )
 #: trial_type of the resume bookkeeping records written by our jsPsych adapter.
 CHECKPOINT_TYPE = "experiment-host-checkpoint"
-#: trial_type of the run properties records written by our jsPsych adapter (what
-#: ``jsPsych.data.addProperties`` added, under ``properties``).
-PROPERTIES_TYPE = "experiment-host-properties"
-#: The registry name that says an experiment has properties records (flagged neither as a
-#: trial nor as a checkpoint column, so never in a header); no record key is given it.
-PROPERTIES_COLUMN = "data.properties"
 #: The trials.csv column holding a record's keys that have no column of their own (as one
 #: JSON object); no record key is ever given this column name.
 OVERFLOW_COLUMN = "data.overflow"
@@ -182,12 +178,6 @@ def is_checkpoint(data: dict[str, Any]) -> bool:
     return data.get("trial_type") == CHECKPOINT_TYPE
 
 
-def run_properties(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The properties of a run properties record; None for any other record."""
-    properties = data.get("properties") if data.get("trial_type") == PROPERTIES_TYPE else None
-    return properties if isinstance(properties, dict) else None
-
-
 def wanted(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[RecordInfo]:
     """The records that are rows of trials.csv (checkpoints only if asked for; no
     properties records)."""
@@ -195,30 +185,6 @@ def wanted(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[Re
         if run_properties(record.data) is None and (
                 options.checkpoints or not is_checkpoint(record.data)):
             yield record
-
-
-def spread_properties(records: Iterable[RecordInfo],
-                      properties: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[RecordInfo]:
-    """``records`` with their run's properties laid over their data (a property wins over a
-    key of the record, and a later properties record over an earlier one, as in jsPsych).
-
-    ``properties`` holds ``(run_id, data)`` of properties records; both streams come by run
-    id (properties by seq within a run), so only one run's properties are held at a time.
-    """
-    pending = iter(properties)
-    upcoming = next(pending, None)
-    run_id: int | None = None
-    merged: dict[str, Any] = {}
-    for record in records:
-        if record.run_id != run_id:
-            run_id, merged = record.run_id, {}
-            while upcoming is not None and upcoming[0] <= run_id:
-                if upcoming[0] == run_id:
-                    merged.update(run_properties(upcoming[1]) or {})
-                upcoming = next(pending, None)
-        if merged and run_properties(record.data) is None:
-            record = record._replace(data={**record.data, **merged})
-        yield record
 
 
 class MissingColumnError(LookupError):

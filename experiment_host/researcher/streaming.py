@@ -23,7 +23,6 @@ from sqlalchemy import Connection, Engine, Select, func, select
 from ..columns import has_properties, header_keys
 from ..models import Run, TrialRecord
 from .export import (
-    PROPERTIES_TYPE,
     RUN_COLUMNS,
     ExportOptions,
     RecordInfo,
@@ -31,13 +30,13 @@ from .export import (
     csv_chunks,
     jsonl_chunks,
     run_rows,
-    spread_properties,
     trial_columns,
     trial_objects,
     trial_rows,
     wanted,
 )
 from .filters import RunFilter, since_records, since_runs, where_runs
+from .properties import PROPERTIES_TYPE, spread_properties
 
 BATCH_ROWS = 2000
 KINDS = ("runs.csv", "trials.csv", "trials.jsonl")

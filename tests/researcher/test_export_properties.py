@@ -10,14 +10,9 @@ from datetime import timedelta
 from experiment_host.database import engine_options
 from experiment_host.extensions import db
 from experiment_host.researcher import streaming
-from experiment_host.researcher.export import (
-    PROPERTIES_TYPE,
-    ExportOptions,
-    RecordInfo,
-    spread_properties,
-    wanted,
-)
+from experiment_host.researcher.export import ExportOptions, RecordInfo, wanted
 from experiment_host.researcher.filters import RunFilter
+from experiment_host.researcher.properties import PROPERTIES_TYPE, spread_properties
 from tests.researcher.support import T0
 from tests.researcher.test_export import DECODED, counting_loads, get, header
 
