@@ -144,6 +144,7 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
         record_count=0,
         next_seq=0,
         user_agent=user_agent[:1000],
+        page_key=new_page_key(),  # its first page's: no other page of it exists yet
         created_at=now,
         last_seen_at=now,
         rate_window=0,
@@ -241,6 +242,11 @@ def _new_page_statement() -> Update:
             .returning(Run.status, Run.consented_at, Run.record_count, Run.next_seq))
 
 
+def new_page_key() -> str:
+    """A fresh random page key."""
+    return secrets.token_urlsafe(16)
+
+
 def open_page(run: Run) -> str:
     """Give the run a fresh page key for a page about to be served, committed; return it.
 
@@ -249,7 +255,7 @@ def open_page(run: Run) -> str:
     same statement: no earlier page can change them after it, so the page starts from them.
     Its own short transaction: the ORM session's objects stay loaded.
     """
-    page_key = secrets.token_urlsafe(16)
+    page_key = new_page_key()
     with write_transaction() as connection:
         row = connection.execute(_new_page_statement(),
                                  {"run_id": run.id, "page_key": page_key}).one()

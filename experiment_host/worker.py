@@ -108,7 +108,7 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
     canonical = adapter_for(run.platform).entry_args(run)
     if any(request.args.get(k) != v for k, v in canonical.items()):
         return redirect(url_for("worker.entry", slug=experiment.slug, **canonical), 303)
-    return run_page(experiment, run)
+    return run_page(experiment, run, created=not outcome.resumed)
 
 
 def _new_run_refusal(experiment: Experiment) -> Any:
@@ -128,14 +128,15 @@ def _new_run_refusal(experiment: Experiment) -> Any:
     return None
 
 
-def run_page(experiment: Experiment, run: Run) -> Any:
+def run_page(experiment: Experiment, run: Run, created: bool = False) -> Any:
     """Render whichever page the run is at: consent, task or done.
 
-    A run in progress gets a fresh page key first (:func:`open_page`): this page's token
-    claims it, and every earlier page of the run (another tab, the page before a reload)
-    can no longer save or consent.
+    A run in progress gets a fresh page key first (:func:`open_page`; a run ``created`` by
+    this request got its first one then): this page's token claims it, and every earlier
+    page of the run (another tab, the page before a reload) can no longer save or consent.
     """
-    page_key = open_page(run) if run.status == RunStatus.IN_PROGRESS else run.page_key
+    fresh = created or run.status != RunStatus.IN_PROGRESS
+    page_key = run.page_key if fresh else open_page(run)
     token = tokens.issue(run.id, page_key or "", run.experiment_slug)
     if run.status == RunStatus.DECLINED:
         return message_page(
