@@ -167,3 +167,25 @@ def test_reload_resends_what_the_page_before_could_not_send(servers: Servers, pa
     expect(page.locator("#completion-code")).to_be_visible(timeout=20_000)
     run, seqs = run_and_seqs(servers, "PRELOADLINK001")
     assert seqs == list(range(12)) and run.record_count == 12
+
+
+def test_a_superseded_jspsych_page_stops(servers: Servers, page: Page):
+    url = f"{servers.host_url}/exp/jspsych-rt?participant=PJSPSYCHTABS01"
+    page.goto(url)
+    page.click("#consent-agree")
+    first = page.main_frame
+    first.wait_for_selector("[data-testid=instructions]")
+    page.locator("body").press("Space")
+    target = first.wait_for_selector("[data-testid=rt-stimulus]")
+    all_sent(first)
+    saved = first.evaluate("ExperimentHost.nextSeq")
+    trials = first.evaluate("jsPsych.data.get().count()")
+    second_page = page.context.new_page()
+    second_page.goto(url)  # resumes after the instructions
+    second_page.wait_for_selector("[data-testid=rt-stimulus]")
+    assert_stopped(first, page)
+    # jsPsych hears no key and runs no timer any more: the trial on screen stays there.
+    target.press(target.get_attribute("data-correct-key"))
+    assert first.evaluate("ExperimentHost.nextSeq") == saved
+    assert first.locator("[data-testid=rt-stimulus]").count() == 1
+    assert first.evaluate("jsPsych.data.get().count()") == trials
