@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from .columns import ColumnSet, extend_registry
+from .columns import PROPERTIES_KEY, ColumnSet, extend_registry
 from .models import Run, TrialRecord
 
 BATCH_ROWS = 2000
@@ -59,6 +59,8 @@ def backfill_columns(connection: Connection, max_columns: int,
 
 def _replay(into: ColumnSet, found: ColumnSet) -> None:
     for column in found.ordered():
+        if column.name == PROPERTIES_KEY:
+            into.add_properties()
         for checkpoint in (False, True):
             if column.seen_in(checkpoint):
                 into.add(column.name, checkpoint)

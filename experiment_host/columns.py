@@ -8,6 +8,9 @@ stored, in the same transaction, so the export reads the header with one small q
   record by record, key by key). The migration that built the registry used run, then seq.
 - Checkpoints: a key is flagged as seen in trial records and/or in jsPsych checkpoint records,
   so trials.csv without checkpoints has no checkpoint-only columns.
+- Run properties: a properties record (``export.PROPERTIES_TYPE``) registers its properties'
+  keys as trial columns (the export lays them over every row of its run), and the name
+  :data:`PROPERTIES_KEY`, flagged neither way, which tells the export to look for them.
 - Hostile clients: an experiment gets at most ``EXPORT_MAX_COLUMNS`` columns, and a key
   longer than :data:`MAX_COLUMN_NAME` characters, or whose column name another key already
   has, gets none. Such keys are not dropped: trials.csv puts them in one JSON column,
@@ -35,9 +38,14 @@ from sqlalchemy.exc import DBAPIError
 
 from .models import MAX_COLUMN_NAME, ExperimentColumn, ExperimentRow
 from .researcher.export import OVERFLOW_COLUMN, data_column, flatten, is_checkpoint
+from .researcher.properties import PROPERTIES_COLUMN, run_properties
 
 #: The registry name of the overflow column (no record key is registered under it).
 OVERFLOW_KEY = OVERFLOW_COLUMN
+#: Registered once the experiment has a properties record (no record key is registered
+#: under it; it has neither flag, so no header shows it).
+PROPERTIES_KEY = PROPERTIES_COLUMN
+RESERVED = (OVERFLOW_KEY, PROPERTIES_KEY)
 _TABLE = ExperimentColumn.__table__
 
 
@@ -70,7 +78,7 @@ class ColumnSet:
 
     def __init__(self, columns: Iterable[Column], max_columns: int) -> None:
         self.columns: dict[str, Column] = {}
-        self.taken = {OVERFLOW_COLUMN}  # CSV column names in use
+        self.taken = set(RESERVED)  # CSV column names in use
         self.max_columns = max_columns
         self.next_position = 0
         self.new: set[str] = set()
@@ -80,14 +88,15 @@ class ColumnSet:
 
     def _keep(self, column: Column) -> None:
         self.columns[column.name] = column
-        if column.name != OVERFLOW_KEY:
+        if column.name not in RESERVED:
             self.taken.add(data_column(column.name))
         self.next_position = max(self.next_position, column.position + 1)
 
     @property
     def full(self) -> bool:
         """True once the experiment has its maximum number of columns."""
-        return len(self.columns) - (OVERFLOW_KEY in self.columns) >= self.max_columns
+        reserved = sum(name in self.columns for name in RESERVED)
+        return len(self.columns) - reserved >= self.max_columns
 
     def add(self, key: str, checkpoint: bool) -> None:
         """Note ``key`` as stored in a (checkpoint) record: a new column, flag, or overflow."""
@@ -102,11 +111,21 @@ class ColumnSet:
             column.mark(checkpoint)
             self.changed.add(key)
 
+    def add_properties(self) -> None:
+        """Note that the experiment has properties records (:data:`PROPERTIES_KEY`)."""
+        if PROPERTIES_KEY not in self.columns:
+            self._keep(Column(PROPERTIES_KEY, self.next_position))
+            self.new.add(PROPERTIES_KEY)
+
     def add_records(self, datas: Iterable[dict[str, Any]]) -> None:
-        """Add every key of the records, record by record, key by key."""
+        """Add every key of the records, record by record, key by key (of a properties
+        record: its properties' keys, as trial keys)."""
         for data in datas:
-            checkpoint = is_checkpoint(data)
-            for key in flatten(data):
+            properties = run_properties(data)
+            if properties is not None:
+                self.add_properties()
+            checkpoint = properties is None and is_checkpoint(data)
+            for key in flatten(data if properties is None else properties):
                 self.add(key, checkpoint)
 
     def ordered(self) -> list[Column]:
@@ -122,6 +141,7 @@ class Known:
     checkpoints: frozenset[str]
     taken: frozenset[str]
     full: bool
+    properties: bool = False
 
     @classmethod
     def of(cls, columns: ColumnSet) -> Known:
@@ -129,7 +149,7 @@ class Known:
         values = columns.columns.values()
         return cls(frozenset(c.name for c in values if c.in_trials),
                    frozenset(c.name for c in values if c.in_checkpoints),
-                   frozenset(columns.taken), columns.full)
+                   frozenset(columns.taken), columns.full, PROPERTIES_KEY in columns.columns)
 
     def covers(self, key: str, checkpoint: bool) -> bool:
         """True if storing ``key`` in a (checkpoint) record changes nothing in the registry."""
@@ -143,7 +163,8 @@ class Known:
     def merge(self, other: Known) -> Known:
         """Both snapshots together (the registry only grows)."""
         return Known(self.trials | other.trials, self.checkpoints | other.checkpoints,
-                     self.taken | other.taken, self.full or other.full)
+                     self.taken | other.taken, self.full or other.full,
+                     self.properties or other.properties)
 
 
 class ColumnCache:
@@ -223,6 +244,12 @@ def header_keys(connection: Connection, slug: str, checkpoints: bool) -> list[st
             if in_trials or (checkpoints and in_checkpoints)]
 
 
+def has_properties(connection: Connection, slug: str) -> bool:
+    """True if the experiment has run properties records (:data:`PROPERTIES_KEY`)."""
+    return connection.scalar(select(_TABLE.c.position).where(
+        _TABLE.c.experiment_slug == slug, _TABLE.c.name == PROPERTIES_KEY)) is not None
+
+
 # --- the save path ------------------------------------------------------------------------
 
 def _is_known(known: Known | None, datas: Sequence[dict[str, Any]]) -> bool:
@@ -231,7 +258,13 @@ def _is_known(known: Known | None, datas: Sequence[dict[str, Any]]) -> bool:
     trial_keys: dict[str, Any] = {}
     checkpoint_keys: dict[str, Any] = {}
     for data in datas:
-        (checkpoint_keys if is_checkpoint(data) else trial_keys).update(flatten(data))
+        properties = run_properties(data)
+        if properties is not None:
+            if not known.properties:
+                return False
+            trial_keys.update(flatten(properties))
+        else:
+            (checkpoint_keys if is_checkpoint(data) else trial_keys).update(flatten(data))
     return (all(known.covers(key, False) for key in trial_keys)
             and all(known.covers(key, True) for key in checkpoint_keys))
 

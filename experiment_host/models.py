@@ -133,6 +133,9 @@ class Run(db.Model):
     worker_id: Mapped[str] = mapped_column(String(255))
     #: MTurk assignmentId, Prolific SESSION_ID, or a generated id for plain links.
     session_key: Mapped[str] = mapped_column(String(255))
+    #: The key of the run's latest page (task or consent page): its token claims it, so only
+    #: the page served last can save (``runs.open_page``). In no index: see the table args.
+    page_key: Mapped[str | None] = mapped_column(String(64))
     #: MTurk hitId or Prolific STUDY_ID.
     study_key: Mapped[str | None] = mapped_column(String(255))
     #: MTurk turkSubmitTo (already checked against MTURK_SUBMIT_ORIGINS).

@@ -1,6 +1,6 @@
 """Plain saves: the everyday save, written together with the ones that arrive with it.
 
-Most saves need no decision: the run is in progress under the token's session, within its
+Most saves need no decision: the run is in progress and the token's page is its latest, within its
 request budget, and none of the batch's seqs is stored yet. The saves that the requests of
 one process make at the same moment are written together (:mod:`group_commit`), so one
 commit carries several workers' records instead of one each:
@@ -51,7 +51,7 @@ class PlainSave:
     """One request's save as the statements take it."""
 
     run_id: int
-    session_key: str
+    page_key: str
     seqs: list[int]
     records: str  # the batch as JSON, as :func:`records.batch_parameters` builds it
     batch_next: int  # one past the batch's highest seq
@@ -116,7 +116,7 @@ def _integers(values: Iterable[int]) -> str:
 def _parameters(saves: Sequence[PlainSave]) -> dict[str, object]:
     return {
         "run_ids": _integers(save.run_id for save in saves),
-        "sessions": [save.session_key for save in saves],
+        "pages": [save.page_key for save in saves],
         "batch_nexts": _integers(save.batch_next for save in saves),
         "item_runs": _integers(save.run_id for save in saves for _ in save.seqs),
         "seqs": _integers(seq for save in saves for seq in save.seqs),
@@ -145,7 +145,7 @@ class SqlitePlainSaves:
             insert = _sqlite_insert(type(connection.dialect))
             count = count_saved_on_driver(type(connection.dialect))
             for save in saves:
-                parameters = {"run_id": save.run_id, "claimed_session": save.session_key,
+                parameters = {"run_id": save.run_id, "claimed_page": save.page_key,
                               "records": save.records, "batch_next": save.batch_next,
                               **moment}
                 try:

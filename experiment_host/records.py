@@ -1,8 +1,8 @@
 """Saving trial records: the hot path of every task page (completing is in completion.py).
 
 A save costs the same whatever the number of records already saved: an ``INSERT ... ON
-CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress under the token's
-session, and one update of the run's row (seen now, request budget, counters) that locks
+CONFLICT DO NOTHING`` of the batch, guarded by the run being in progress and the token's page
+being its latest, and one update of the run's row (seen now, request budget, counters) that locks
 it: two statements on SQLite, one on PostgreSQL (the insert as a CTE of the update), then
 the commit. It does not load the run first: only when a guard refuses is the
 run read, to say why. The guard (:mod:`run_guard`) and the error type are shared with
@@ -254,7 +254,7 @@ def save_parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]
 def plain_save(claim: RunClaim, records: Sequence[RecordIn], dialect: str) -> PlainSave:
     """The save as the plain saves' statements take it (:mod:`plain_saves`)."""
     batch = batch_parameters(dialect, records)
-    return PlainSave(claim.run_id, claim.session_key, [r.seq for r in records],
+    return PlainSave(claim.run_id, claim.page_key, [r.seq for r in records],
                      batch["records"], _batch_next(records))
 
 

@@ -1,9 +1,10 @@
 """The guarded update of a claimed run, which every hot-path write ends with.
 
-A worker's request names its run through the signed token's claim (run id and platform
-session). Each write updates that run only while it is still in progress under that
-session, and counts the request against the run's budget in the same statement: seen now,
-one more request this minute. Saving (:mod:`records`, :mod:`plain_saves`) also counts the
+A worker's request names its run through the signed token's claim (run id and page key).
+Each write updates that run only while it is still in progress and that page is still its
+latest (a page served later, in another tab or after a reload, supersedes it), and counts
+the request against the run's budget in the same statement: seen now, one more request
+this minute. Saving (:mod:`records`, :mod:`plain_saves`) also counts the
 records stored; completing (:mod:`completion`) has its own conditions.
 
 ``last_seen_at`` is kept to within :data:`SEEN_RESOLUTION`: a request moves it on only
@@ -33,8 +34,8 @@ SEEN_RESOLUTION = timedelta(seconds=15)
 
 
 def claimed_in_progress() -> Any:
-    """The guard of every hot-path statement: this run, this session, still in progress."""
-    return and_(Run.id == bindparam("run_id"), Run.session_key == bindparam("claimed_session"),
+    """The guard of every hot-path statement: this run, this page, still in progress."""
+    return and_(Run.id == bindparam("run_id"), Run.page_key == bindparam("claimed_page"),
                 Run.status == RunStatus.IN_PROGRESS)
 
 
@@ -88,4 +89,4 @@ def this_moment() -> dict[str, Any]:
 
 def guard_parameters(claim: RunClaim) -> dict[str, Any]:
     """The guard's parameters for ``claim``, now."""
-    return {"run_id": claim.run_id, "claimed_session": claim.session_key, **this_moment()}
+    return {"run_id": claim.run_id, "claimed_page": claim.page_key, **this_moment()}

@@ -17,19 +17,21 @@ judged, whether it then creates a run, moves one or is refused.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import tokens
 from .conditions import abandon_cutoff, create_run, lock_experiment
-from .database import increment
+from .database import increment, write_transaction
 from .experiments import Experiment
 from .extensions import db
 from .models import ExperimentRow, Run, RunStatus, utcnow
@@ -157,6 +159,7 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
         record_count=0,
         next_seq=0,
         user_agent=user_agent[:1000],
+        page_key=new_page_key(),  # its first page's: no other page of it exists yet
         created_at=now,
         last_seen_at=now,
         rate_window=0,
@@ -258,13 +261,44 @@ def run_for_claim(claim: tokens.RunClaim) -> Run:
     run = db.session.get(Run, claim.run_id)
     if run is None:
         raise tokens.TokenError("invalid_token", "The run token is not valid.")
-    if run.session_key != claim.session_key:
-        raise tokens.TokenError(
-            "superseded_token",
-            "This run now continues in another window or assignment; this page can no "
-            "longer save data. Please reload the page.",
-        )
+    if run.page_key != claim.page_key:
+        raise tokens.TokenError("superseded_token", SUPERSEDED)
     return run
+
+
+#: Why a superseded page's token is refused: a later page of its run was served since.
+SUPERSEDED = "This study is open in another window or tab: please continue there."
+
+
+@cache
+def _new_page_statement() -> Update:
+    return (update(Run).where(Run.id == bindparam("run_id"))
+            .values(page_key=bindparam("page_key"))
+            .returning(Run.status, Run.consented_at, Run.record_count, Run.next_seq))
+
+
+def new_page_key() -> str:
+    """A fresh random page key."""
+    return secrets.token_urlsafe(16)
+
+
+def open_page(run: Run) -> str:
+    """Give the run a fresh page key for a page about to be served, committed; return it.
+
+    Every earlier page's token is refused from then on (:func:`run_for_claim`, the save
+    guards), so two tabs never both save. The run's status and counters are read in the
+    same statement: no earlier page can change them after it, so the page starts from them.
+    Its own short transaction: the ORM session's objects stay loaded.
+    """
+    page_key = new_page_key()
+    with write_transaction() as connection:
+        row = connection.execute(_new_page_statement(),
+                                 {"run_id": run.id, "page_key": page_key}).one()
+    for name, value in zip(("status", "consented_at", "record_count", "next_seq"), row,
+                           strict=True):
+        set_committed_value(run, name, value)
+    set_committed_value(run, "page_key", page_key)
+    return page_key
 
 
 def claim_for_token(token: object) -> tokens.RunClaim:

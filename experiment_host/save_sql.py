@@ -19,8 +19,8 @@ BATCH_ROWS = {
         FROM json_each(:records)""",
 }
 
-#: The guard of the save: this run, under the token's session, still in progress.
-CLAIMED_IN_PROGRESS = ("id = :run_id AND session_key = :claimed_session"
+#: The guard of the save: this run, from its latest page (the token's), still in progress.
+CLAIMED_IN_PROGRESS = ("id = :run_id AND page_key = :claimed_page"
                        " AND status = 'in_progress'")
 
 #: The run's ``last_seen_at`` after this request: moved on only when it is older than
@@ -52,9 +52,9 @@ INSERT_BATCH = {
 #: its size.
 SAVE_IF_PLAIN = f"""
     WITH claims AS (
-        SELECT * FROM unnest(CAST(:run_ids AS integer[]), CAST(:sessions AS text[]),
+        SELECT * FROM unnest(CAST(:run_ids AS integer[]), CAST(:pages AS text[]),
                              CAST(:batch_nexts AS integer[]))
-            AS claim(claimed_run, claimed_session, batch_next)
+            AS claim(claimed_run, claimed_page, batch_next)
     ), items AS (
         SELECT * FROM ROWS FROM (unnest(CAST(:item_runs AS integer[])),
                                  unnest(CAST(:seqs AS integer[])),
@@ -69,7 +69,7 @@ SAVE_IF_PLAIN = f"""
         SELECT run.id, claims.batch_next
         FROM claims CROSS JOIN LATERAL (
             SELECT id FROM runs
-            WHERE id = claims.claimed_run AND session_key = claims.claimed_session
+            WHERE id = claims.claimed_run AND page_key = claims.claimed_page
               AND status = 'in_progress' AND {REQUESTS_THIS_MINUTE} <= :budget
               AND NOT EXISTS (SELECT 1 FROM resent WHERE resent.item_run = claims.claimed_run)
             FOR UPDATE

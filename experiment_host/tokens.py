@@ -27,14 +27,17 @@ class TokenError(Exception):
 
 @dataclass(frozen=True)
 class RunClaim:
-    """What a valid token says: which run, of which experiment, under which session.
+    """What a valid token says: which run, of which experiment, from which page.
 
-    Tokens issued before the experiment was part of them carry ``experiment_slug=None``;
+    ``page_key`` is the key the run was given when the token's page was served (a later
+    page of the run supersedes it). Tokens issued before page keys carry the run's session
+    key there, which migration 0010 gave existing runs as their page key. Tokens issued
+    before the experiment was part of them carry ``experiment_slug=None``;
     before they had a scope, ``scope=None`` (the API judges those by their run's consent).
     """
 
     run_id: int
-    session_key: str
+    page_key: str
     experiment_slug: str | None = None
     scope: str | None = None
 
@@ -49,10 +52,10 @@ def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
-def issue(run_id: int, session_key: str, experiment_slug: str, scope: str = TASK) -> str:
-    """Sign a token for this run and its current platform session, to do ``scope``."""
-    return _serializer().dumps({"r": run_id, "k": session_key, "e": experiment_slug,
-                                "s": scope})
+def issue(run_id: int, page_key: str, experiment_slug: str, scope: str = TASK) -> str:
+    """Sign a token for this run and the page just served for it (its page key), to do
+    ``scope``."""
+    return _serializer().dumps({"r": run_id, "k": page_key, "e": experiment_slug, "s": scope})
 
 
 def verify(token: object) -> RunClaim:
@@ -88,6 +91,6 @@ def _signed_claim(secret_key: str, token: str) -> tuple[RunClaim, datetime]:
         or payload.get("s", TASK) not in (TASK, CONSENT)
     ):
         raise TokenError("invalid_token", "The run token is not valid.")
-    claim = RunClaim(run_id=payload["r"], session_key=payload["k"],
+    claim = RunClaim(run_id=payload["r"], page_key=payload["k"],
                      experiment_slug=payload.get("e"), scope=payload.get("s"))
     return claim, signed_at

@@ -29,12 +29,14 @@ from .models import Run, RunStatus
 from .platforms import EntryError, Identity, Preview, adapter_for, detect
 from .rate_limits import over_limit
 from .runs import (
+    SUPERSEDED,
     AlreadyTookPart,
     ExperimentFull,
     OpenElsewhere,
     Refused,
     enter,
     give_consent,
+    open_page,
     record_preview,
     run_for_token,
 )
@@ -110,7 +112,7 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
     canonical = adapter_for(run.platform).entry_args(run)
     if any(request.args.get(k) != v for k, v in canonical.items()):
         return redirect(url_for("worker.entry", slug=experiment.slug, **canonical), 303)
-    return run_page(experiment, run)
+    return run_page(experiment, run, created=not outcome.resumed)
 
 
 def _new_run_refusal(experiment: Experiment) -> Any:
@@ -131,13 +133,18 @@ def _new_run_refusal(experiment: Experiment) -> Any:
     return None
 
 
-def run_page(experiment: Experiment, run: Run) -> Any:
+def run_page(experiment: Experiment, run: Run, created: bool = False) -> Any:
     """Render whichever page the run is at: consent, task or done.
 
+    A run in progress gets a fresh page key first (:func:`open_page`; a run ``created`` by
+    this request got its first one then): this page's token claims it, and every earlier
+    page of the run (another tab, the page before a reload) can no longer save or consent.
     The consent page's token may only record the decision (the API refuses it otherwise):
     the token that saves and completes is issued with the task page, after consent.
     """
-    token = tokens.issue(run.id, run.session_key, run.experiment_slug)
+    fresh = created or run.status != RunStatus.IN_PROGRESS
+    page_key = run.page_key if fresh else open_page(run)
+    token = tokens.issue(run.id, page_key or "", run.experiment_slug)
     if run.status == RunStatus.DECLINED:
         return message_page(
             "You chose not to take part",
@@ -150,7 +157,7 @@ def run_page(experiment: Experiment, run: Run) -> Any:
     if experiment.config.consent and run.consented_at is None:
         return render_template(
             "worker/consent.html", experiment=experiment,
-            token=tokens.issue(run.id, run.session_key, run.experiment_slug, tokens.CONSENT),
+            token=tokens.issue(run.id, page_key or "", run.experiment_slug, tokens.CONSENT),
             consent_html=_consent_html(experiment),
         )
     return task_page(experiment, run, token)
@@ -168,6 +175,7 @@ def task_page(experiment: Experiment, run: Run, token: str) -> Response:
     """The experiment's own task.html with our config and client injected into <head>."""
     config = {
         "token": token,
+        "page": run.page_key,
         "api": url_for("api.save").rsplit("/", 1)[0],
         "run": {
             "id": run.id,
@@ -212,12 +220,8 @@ def _run_from_token(token: str | None, slug: str) -> Run | tuple[str, int]:
                                 "persists, reopen the task from where you started it.", 401)
         run = None
     if run is None or run.experiment_slug != slug:
-        return message_page(
-            "This page is out of date",
-            "This task continues in another window or assignment. Please reopen it from "
-            "where you started it.",
-            401,
-        )
+        return message_page("This page is out of date", SUPERSEDED + " If you closed it, "
+                            "reopen the study from where you started it.", 401)
     return run
 
 

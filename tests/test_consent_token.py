@@ -64,16 +64,16 @@ def test_the_consent_pages_token_records_consent_and_still_cannot_work(client, a
     assert saved.status_code == 200 and saved.get_json()["saved"] == 2
 
 
-def legacy_token(app, run_id: int, session_key: str) -> str:
+def legacy_token(app, run_id: int, page_key: str) -> str:
     """A token as issued before tokens had a scope."""
     with app.test_request_context():
-        return tokens._serializer().dumps({"r": run_id, "k": session_key, "e": "basic"})
+        return tokens._serializer().dumps({"r": run_id, "k": page_key, "e": "basic"})
 
 
 def test_a_token_from_before_scopes_may_work_only_once_consented(client, app, mturk_args):
     args = mturk_args()
     run_id, _ = consent_page(client, args)
-    old = legacy_token(app, run_id, args["assignmentId"])
+    old = legacy_token(app, run_id, run_by_id(app, run_id).page_key)
     assert_all_refused(client, app, run_id, old)
     with app.app_context():
         db.session.get(Run, run_id).consented_at = utcnow()
@@ -86,7 +86,7 @@ def test_a_token_from_before_scopes_works_where_no_consent_is_asked(client, app,
     page = client.get("/exp/open", query_string=mturk_args())
     run_id = task_config(page.data)["run"]["id"]
     with app.test_request_context():
-        old = tokens._serializer().dumps({"r": run_id, "k": run_by_id(app, run_id).session_key})
+        old = tokens._serializer().dumps({"r": run_id, "k": run_by_id(app, run_id).page_key})
     saved = client.post("/api/records", json={"token": old, "records": records(0, 2)})
     assert saved.status_code == 200
 
@@ -103,9 +103,10 @@ def test_a_token_with_an_unknown_scope_is_invalid(client, app, start_run, scope)
 
 def test_the_task_page_is_served_only_after_consent(client, app, mturk_args):
     args = mturk_args()
-    run_id, token = consent_page(client, args)
+    run_id, _ = consent_page(client, args)
     again = client.get("/exp/basic", query_string=args)
     assert b"experiment-host-config" not in again.data
+    token = again.data.split(b'name="token" value="')[1].split(b'"')[0].decode()
     client.post("/exp/basic/consent", data={"token": token, "decision": "agree"})
     config = task_config(client.get("/exp/basic", query_string=args).data)
     with app.test_request_context():

@@ -7,7 +7,7 @@ import shutil
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, TrialRecord, utcnow
@@ -311,7 +311,7 @@ def test_token_signed_with_another_key_is_refused(client, app, start_run, make_a
     other = make_app(SECRET_KEY="another-key")
     with other.test_request_context():
         from experiment_host import tokens
-        forged = tokens.issue(config["run"]["id"], config["args"]["assignmentId"], "stroop")
+        forged = tokens.issue(config["run"]["id"], config["page"], "stroop")
     response = client.post("/api/records", json={"token": forged, "records": records(0, 1)})
     assert response.status_code == 401
 
@@ -338,6 +338,9 @@ def test_a_token_already_checked_still_expires(client, app, start_run):
 
 def test_token_without_experiment_from_before_tokens_named_it(client, app, start_run):
     config = start_run()
+    with app.app_context():  # its page was served before page keys: migration 0010's key
+        db.session.execute(update(Run).values(page_key=Run.session_key))
+        db.session.commit()
     with app.test_request_context():
         from experiment_host import tokens
         old = tokens._serializer().dumps(

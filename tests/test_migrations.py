@@ -182,3 +182,40 @@ def test_upgraded_database_serves_the_resumed_run(empty_app, database_url):
         assert client.get("/exp/open", query_string=args).status_code == 200
     finally:
         dispose(app)
+
+
+def test_pages_open_before_page_keys_keep_saving_until_the_next_page(empty_app, database_url):
+    with empty_app.app_context():
+        upgrade(revision="0007_saves_keep_run_indexes")
+        db.session.execute(text(
+            "INSERT INTO experiments (slug, previews, arrivals, created_at) "
+            "VALUES ('open', 0, 1, '2026-11-01 10:00:00')"))
+        db.session.execute(text(
+            "INSERT INTO runs (id, experiment_slug, platform, worker_id, session_key, study_key, "
+            "submit_to, attempt, condition, status, record_count, created_at, last_seen_at) "
+            "VALUES (7, 'open', 'mturk', 'AOLD', 'ASSIGNOLD00000000000000000001', 'H', "
+            "'https://www.mturk.com', 1, NULL, 'in_progress', 0, '2026-11-01 10:00:00', "
+            "'2026-11-01 10:05:00')"))
+        db.session.commit()
+        upgrade()
+    app = build_app(database_url, fresh_schema=False)
+    try:
+        client = app.test_client()
+        with app.test_request_context():  # a token issued before: it claims the session key
+            from experiment_host import tokens
+            old = tokens._serializer().dumps({"r": 7, "k": "ASSIGNOLD00000000000000000001",
+                                              "e": "open"})
+        body = {"token": old, "records": [{"seq": 0, "data": {"a": 1}}]}
+        assert client.post("/api/records", json=body).status_code == 200
+        args = {"assignmentId": "ASSIGNOLD00000000000000000001", "hitId": "H",
+                "workerId": "AOLD", "turkSubmitTo": "https://www.mturk.com"}
+        page = client.get("/exp/open", query_string=args, follow_redirects=True)
+        assert page.status_code == 200
+        body["records"] = [{"seq": 1, "data": {"a": 2}}]
+        answer = client.post("/api/records", json=body)
+        assert answer.status_code == 401 and answer.get_json()["error"] == "superseded_token"
+        with app.app_context():
+            downgrade(revision="0007_saves_keep_run_indexes")
+            upgrade()
+    finally:
+        dispose(app)

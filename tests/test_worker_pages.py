@@ -247,8 +247,8 @@ def test_plain_link_gets_a_participant_id_and_resumes(client, app):
     config = task_config(client.get(location).data)
     again = task_config(client.get(location).data)
     assert again["run"]["id"] == config["run"]["id"]
-    save_and_complete(client, config["token"])
-    done = client.get(config["done_url"])
+    save_and_complete(client, again["token"])
+    done = client.get(again["done_url"])
     assert b"FIXEDCODE" in done.data
 
 
@@ -258,10 +258,11 @@ def test_content_security_policies(client, start_run):
     assert "style-src 'self' 'unsafe-inline'" in task.headers["Content-Security-Policy"]
     script_policy = task.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
     assert "'unsafe-inline'" not in script_policy
-    save_and_complete(client, config["token"])
-    done = client.get(config["done_url"]).headers["Content-Security-Policy"]
+    latest = task_config(task.data)
+    save_and_complete(client, latest["token"])
+    done = client.get(latest["done_url"]).headers["Content-Security-Policy"]
     assert "form-action 'self' https://www.mturk.com https://workersandbox.mturk.com" in done
-    api = client.post("/api/heartbeat", json={"token": config["token"]}).headers
+    api = client.post("/api/heartbeat", json={"token": latest["token"]}).headers
     assert api["Content-Security-Policy"].startswith("default-src 'none'")
     assert api["Cache-Control"] == "no-store" and api["Referrer-Policy"] == "no-referrer"
 
@@ -291,6 +292,7 @@ def test_pages_are_compressed_and_the_data_apis_answers_left_alone(client, start
     page = client.get("/exp/basic", query_string=config["args"], headers=gzip)
     assert page.status_code == 200 and page.headers["Content-Encoding"] == "br"
     assert "Accept-Encoding" in page.headers["Vary"]
+    config = start_run()  # the page just served supersedes the first one's token
     saved = client.post("/api/records", headers=gzip,
                         json={"token": config["token"], "records": records(0, 200)})
     read = client.get("/api/records", headers=gzip, query_string={"token": config["token"]})

@@ -5,7 +5,10 @@
   then the record's fields: nested objects flattened to dotted names, lists as JSON text,
   one column per key of the experiment's column registry (:mod:`experiment_host.columns`),
   and :data:`OVERFLOW_COLUMN` holding, as one JSON object, the keys that have no column.
-- trials.jsonl: one JSON object per record, lossless.
+  A run's properties records (:data:`PROPERTIES_TYPE`: what jsPsych's addProperties added)
+  are no rows: their properties are laid over every row of the run, as jsPsych lays them
+  over every trial (:func:`.properties.spread_properties`).
+- trials.jsonl: one JSON object per record, lossless (properties records as stored).
 
 Formula injection (the README documents it): a text cell that starts with ``= + - @``, a tab,
 a carriage return or ``'`` gets one ``'`` put in front. Undo it by removing the first
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
+
+from .properties import run_properties
 
 RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
@@ -174,9 +179,11 @@ def is_checkpoint(data: dict[str, Any]) -> bool:
 
 
 def wanted(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[RecordInfo]:
-    """The records that go into trials.csv (checkpoints only if asked for)."""
+    """The records that are rows of trials.csv (checkpoints only if asked for; no
+    properties records)."""
     for record in records:
-        if options.checkpoints or not is_checkpoint(record.data):
+        if run_properties(record.data) is None and (
+                options.checkpoints or not is_checkpoint(record.data)):
             yield record
 
 

@@ -6,6 +6,8 @@ registry (one small query, :mod:`experiment_host.columns`), so its rows stream a
 registry and the records are read in one snapshot (REPEATABLE READ on PostgreSQL, one read
 transaction on SQLite): records are registered in the transaction that stores them, so every
 key of every exported record has its column, and a record saved meanwhile is not exported.
+An experiment with run properties records (the registry says so) reads them in a second
+stream beside the records, also by run: one run's properties are held at a time.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, select
 
-from ..columns import header_keys
+from ..columns import has_properties, header_keys
 from ..models import Run, TrialRecord
 from .export import (
     RUN_COLUMNS,
@@ -34,6 +36,7 @@ from .export import (
     wanted,
 )
 from .filters import RunFilter, since_records, since_runs, where_runs
+from .properties import PROPERTIES_TYPE, spread_properties
 
 BATCH_ROWS = 2000
 KINDS = ("runs.csv", "trials.csv", "trials.jsonl")
@@ -65,6 +68,16 @@ def records_statement(slug: str, run_filter: RunFilter, data: bool = True) -> Se
     statement = statement.select_from(Run).join(TrialRecord, TrialRecord.run_id == Run.id)
     statement = since_records(where_runs(statement, run_filter, slug), run_filter.since)
     return statement.order_by(Run.id, TrialRecord.seq) if data else statement
+
+
+def properties_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
+    """The run properties records of the runs of trials.csv, by run then seq. Not limited
+    by ``since``: a run's properties apply to all its rows, whenever they were received."""
+    kind = TrialRecord.data["trial_type"].as_string()
+    statement = (select(Run.id, TrialRecord.data).select_from(Run)
+                 .join(TrialRecord, TrialRecord.run_id == Run.id)
+                 .where(kind == PROPERTIES_TYPE))
+    return where_runs(statement, run_filter, slug).order_by(Run.id, TrialRecord.seq)
 
 
 def count_rows(connection: Connection, kind: str, slug: str, run_filter: RunFilter) -> int:
@@ -114,8 +127,15 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
     # The whole experiment's columns, whatever the filter: files of incremental pulls
     # (since=...) share one header and can be concatenated.
     keys = header_keys(connection, slug, options.checkpoints)
-    with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
-        records = wanted(map(RecordInfo._make, rows), options)
+    with ExitStack() as streams:
+        rows = streams.enter_context(closing(
+            _stream(connection, records_statement(slug, run_filter))))
+        records = map(RecordInfo._make, rows)
+        if has_properties(connection, slug):
+            properties = streams.enter_context(closing(
+                _stream(connection, properties_statement(slug, run_filter))))
+            records = spread_properties(records, properties)
+        records = wanted(records, options)
         yield from csv_chunks(trial_columns(keys), trial_rows(records, keys, options))
 
 

@@ -15,7 +15,14 @@
 const jsPsych = initJsPsych({
   on_finish: function () {
     // An experiment may do its own thing here (jsPsych.data.displayData(), say); saving and
-    // leaving for the done page happen after it.
+    // leaving for the done page happen after it. Properties added here (totals, a score)
+    // are saved too, and trials.csv shows them on every row of the run, as jsPsych's own
+    // jsPsych.data.get().csv() would.
+    const responses = jsPsych.data.get().filter({ task: 'response' });
+    jsPsych.data.addProperties({
+      accuracy: responses.count() ? responses.filter({ correct: true }).count() / responses.count() : 0,
+      mean_rt: responses.count() ? Math.round(responses.select('rt').mean()) : null,
+    });
     console.log('Experiment finished with ' + jsPsych.data.get().count() + ' trials.');
   },
 });

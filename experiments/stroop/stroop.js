@@ -185,7 +185,8 @@
       $('saving-message').textContent = 'Your answers could not be saved yet.';
       $('save-error').textContent = error.message;
       $('save-error').hidden = false;
-      $('retry').hidden = false;
+      // A page superseded by another tab cannot save again: no retry to offer.
+      $('retry').hidden = error.code === 'superseded_token';
     });
   }
 

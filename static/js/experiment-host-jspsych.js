@@ -15,10 +15,19 @@
  *   - saves every trial's data with ExperimentHost.save() from on_data_update (jsPsych's data
  *     object as it is at the end of the trial, after the trial's own on_finish), then calls the
  *     experiment's own on_data_update, if any;
+ *   - saves what jsPsych.data.addProperties(...) adds, whenever it is called (in the
+ *     experiment's own on_finish too, a common place for totals or a debrief score), as a
+ *     properties record `{trial_type: "experiment-host-properties", properties: {...}}`.
+ *     jsPsych adds such properties to every trial, earlier ones included; trials are saved
+ *     as they end, so the export does the same: trials.csv shows the run's properties on
+ *     every row of the run (later calls win, as in jsPsych), and not the record itself;
  *   - on_finish: calls the experiment's own on_finish (awaited if it returns a promise), then
  *     shows "Saving your answers…" and ExperimentHost.finish(): every record reaches the
  *     server, the run is completed and the page goes to the done page. If that fails the
- *     worker sees why, with a "Try again" button;
+ *     worker sees why, with a "Try again" button (none when the page was superseded by
+ *     another tab: it stops, as below);
+ *   - stops jsPsych (its timers and keyboard listeners) when a later page of the run
+ *     supersedes this one (ExperimentHost covers the page and says why);
  *   - makes jsPsych.run(timeline) resume a run after a reload, as below.
  *
  * Resuming
@@ -55,6 +64,7 @@
   'use strict';
 
   const CHECKPOINT_TYPE = 'experiment-host-checkpoint';
+  const PROPERTIES_TYPE = 'experiment-host-properties';
   const host = window.ExperimentHost;
   const originalInitJsPsych = window.initJsPsych;
 
@@ -69,13 +79,18 @@
 
   /** What an earlier life of this run saved: checkpointed nodes and the trials' data. */
   async function loadResumeState() {
-    const resume = { completedNodes: new Set(), trials: [], lastTrialIndex: null };
+    const resume = { completedNodes: new Set(), trials: [], lastTrialIndex: null,
+      properties: {} };
     if (host.nextSeq === 0) return resume; // a fresh run: nothing to fetch
     const records = await host.loadRecords();
     records.forEach(function (record) {
       const data = record.data || {};
       if (data.trial_type === CHECKPOINT_TYPE) {
         resume.completedNodes.add(data.timeline_node);
+        return;
+      }
+      if (data.trial_type === PROPERTIES_TYPE) {
+        Object.assign(resume.properties, data.properties);
         return;
       }
       resume.trials.push(data);
@@ -131,6 +146,11 @@
         return;
       } catch (error) {
         box.replaceChildren();
+        if (error && error.code === 'superseded_token') {
+          // No retry can work: the run continues in the other page (the host covers this one).
+          appendMessage(box, 'p', error.message, 'save-error').setAttribute('role', 'alert');
+          return;
+        }
         appendMessage(box, 'p', 'Your answers could not be saved yet.', 'saving');
         appendMessage(box, 'p', error.message, 'save-error').setAttribute('role', 'alert');
         const retry = appendMessage(box, 'button', 'Try again', 'retry');
@@ -140,6 +160,17 @@
         });
       }
     }
+  }
+
+  /** Once a later page of the run supersedes this one, no timer or key moves jsPsych on. */
+  function stopWhenSuperseded(jsPsych) {
+    let stopped = false;
+    host.onChange(function (status) {
+      if (stopped || !status.error || status.error.code !== 'superseded_token') return;
+      stopped = true;
+      jsPsych.pluginAPI.clearAllTimeouts();
+      jsPsych.pluginAPI.cancelAllKeyboardResponses();
+    });
   }
 
   window.initJsPsych = function initJsPsych(options) {
@@ -175,12 +206,24 @@
 
     const jsPsych = originalInitJsPsych(settings);
     const originalRun = jsPsych.run;
+    const originalAddProperties = jsPsych.data.addProperties.bind(jsPsych.data);
+
+    jsPsych.data.addProperties = function addProperties(properties) {
+      originalAddProperties(properties);
+      if (properties && typeof properties === 'object' && !Array.isArray(properties)) {
+        host.save({ trial_type: PROPERTIES_TYPE, properties: properties });
+      }
+    };
+
+    stopWhenSuperseded(jsPsych);
 
     jsPsych.run = async function run(timeline) {
       resume = await loadResumeState();
       resume.trials.forEach(function (data) {
         jsPsych.data.get().push(data);
       });
+      // Properties added before the reload apply to the trials still to come (not saved again).
+      if (Object.keys(resume.properties).length) originalAddProperties(resume.properties);
       return originalRun(wrapTimeline(timeline, jsPsych, resume.completedNodes));
     };
 

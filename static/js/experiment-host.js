@@ -41,22 +41,39 @@
  *     offline       the last attempt to reach the server failed (network error, timeout, 429 or
  *                   5xx); the library keeps retrying with backoff while the page lives
  *     error         null, or {code, message} once something fatal happened (expired or invalid
- *                   token, rejected data, lost records, run already finished): sending stops
- *                   and `message` says what the worker should do
+ *                   token, rejected data, lost records, run already finished, page
+ *                   superseded): sending stops and `message` says what the worker should do.
+ *                   Two of them also drop the unsent records and refuse later saves:
+ *                   `run_finished` and `superseded_token` (see "Page sessions")
  *     completed     the server accepted complete()
  *     durable       queued records are also kept in localStorage (false when storage is denied,
  *                   e.g. in a third-party iframe with third-party cookies blocked)
  *
  * How records travel
- *   Each record gets the next seq and goes into an outbox: memory, mirrored in localStorage under
- *   "experiment-host:outbox:<runId>:<seq>" when storage is available (one key per record, so
- *   saving stays O(1)). Records are sent in seq order, in batches of at most 50 records / 60 KB,
- *   one request at a time, and removed from the outbox once acknowledged. Network errors, 429
- *   and 5xx are retried forever with exponential backoff (0.5 s doubling to 30 s, with jitter);
- *   413 splits the batch. On pagehide / visibilitychange to hidden, whatever is unacknowledged
- *   is also sent with navigator.sendBeacon (the records stay in the outbox: a beacon is not an
+ *   Each record gets the next seq and goes into an outbox: memory, mirrored in localStorage
+ *   under "experiment-host:outbox:<runId>:<page>:<seq>" when storage is available (one key per
+ *   record, so saving stays O(1); <page> is this page's key, config.page). Records are sent in
+ *   seq order, in batches of at most 50 records / 60 KB, one request at a time, and removed
+ *   from the outbox once acknowledged. Network errors, 429 and 5xx are retried forever with
+ *   exponential backoff (0.5 s doubling to 30 s, with jitter); 413 splits the batch. On
+ *   beforeunload, pagehide and visibilitychange to hidden, whatever is unacknowledged is also
+ *   sent with navigator.sendBeacon (the records stay in the outbox: a beacon is not an
  *   acknowledgement, and the server ignores a seq it already holds). On load, records left in
- *   the outbox by an earlier life of the same run are resent.
+ *   the outbox by the run's previous page are resent (see "Page sessions").
+ *
+ * Page sessions
+ *   Every page the server serves for a run (a second tab, a reload) gets a fresh page key and
+ *   supersedes the run's earlier pages: their requests are refused (401 superseded_token).
+ *   A superseded page stops at once: it drops its unsent records, refuses later saves
+ *   (their promises reject), ignores the keyboard and mouse, and covers itself with "This
+ *   study is open in another window or tab: please continue there". Where localStorage is
+ *   shared (a first-party page; not inside MTurk's iframe when third-party storage is
+ *   blocked), "experiment-host:page:<runId>" names the run's latest page: a new page writes
+ *   it, and an older page that is still open hears it (a `storage` event) and stops before
+ *   its next request. On load a page resends only the stored records of the page named there
+ *   (the page before it: a reload, a crash, or a tab it now supersedes, whose records up to
+ *   this moment continue the run in order), moving them under its own key; records of any
+ *   other page were made after it was superseded and are deleted, never sent.
  *
  * No cookies, no headers carrying identity (the token travels in the body or the query, as
  * sendBeacon cannot set headers), no third-party resources.
@@ -66,6 +83,10 @@
 
   const CONFIG_ELEMENT_ID = 'experiment-host-config';
   const STORAGE_PREFIX = 'experiment-host:outbox:';
+  const PAGE_PREFIX = 'experiment-host:page:';
+  // Errors after which the unsent records are dropped and later saves refused: the server
+  // will never take them from this page.
+  const DROPPING_ERRORS = ['run_finished', 'superseded_token'];
   const BATCH_MAX_RECORDS = 50;
   // Browsers cap the bytes of all pending beacons / keepalive requests at about 64 KB, so a
   // batch must stay below that to be beaconable; the same cap keeps normal requests small.
@@ -85,6 +106,8 @@
       'Connection lost — please keep this page open; your answers will be sent when the ' +
       'connection returns.',
     expired: 'Your session has expired — please reload this page.',
+    superseded: 'This study is open in another window or tab: please continue there.',
+    supersededHint: 'If you closed it, reload this page to continue here.',
     runFinished: 'This task has already been submitted. You can close this page.',
     recordsMissing:
       'Some of your answers did not reach the server. Please contact the researcher and ' +
@@ -188,10 +211,21 @@
     return Number.isInteger(value) && value >= 0 ? value : 0;
   }
 
+  /** This page's key: the server's (config.page), or a random one for an older server. */
+  function pageKeyOf(config) {
+    if (config && typeof config.page === 'string' && /^[\w-]+$/.test(config.page)) {
+      return config.page;
+    }
+    return 'local-' + Math.random().toString(36).slice(2) + Date.now().toString(36);
+  }
+
   const config = readConfig();
   const runId = config ? config.run.id : null;
   const apiBase = config ? String(config.api || '/api').replace(/\/+$/, '') : '/api';
-  const outboxPrefix = STORAGE_PREFIX + runId + ':';
+  const pageKey = pageKeyOf(config);
+  const runPrefix = STORAGE_PREFIX + runId + ':';
+  const outboxPrefix = runPrefix + pageKey + ':';
+  const latestPageKey = PAGE_PREFIX + runId;
 
   // ------------------------------------------------------------------ state
 
@@ -267,9 +301,43 @@
     return error;
   }
 
+  /**
+   * A later page of this run was served (another tab, a reload elsewhere): stop at once. The
+   * server takes nothing more from this page, so its unsent records are dropped, later saves
+   * are refused, and the page ignores the keyboard and mouse under its message.
+   */
+  function supersede(detail) {
+    if (!(state.error && state.error.code === 'superseded_token')) {
+      state.error = null; // whatever went wrong before, this is why the page stops now
+      fail('superseded_token', MESSAGES.superseded, detail);
+      dropOutbox();
+      blockInput();
+      emit();
+    }
+    return state.error;
+  }
+
+  function stopEvent(event) {
+    event.stopImmediatePropagation(); // not preventDefault: reloading must still work
+  }
+
+  /** Keep the task's own listeners from hearing the worker: capture on window runs first. */
+  function blockInput() {
+    ['keydown', 'keyup', 'keypress', 'pointerdown', 'pointerup', 'mousedown', 'mouseup',
+      'click', 'touchstart', 'touchend'].forEach(function (type) {
+      window.addEventListener(type, stopEvent, true);
+    });
+  }
+
+  /** True once the server will never take this page's records (see DROPPING_ERRORS). */
+  function dropping() {
+    return Boolean(state.error && DROPPING_ERRORS.indexOf(state.error.code) >= 0);
+  }
+
   function errorFromResponse(response) {
     const body = response.body || {};
     const code = typeof body.error === 'string' ? body.error : 'http_' + response.status;
+    if (code === 'superseded_token') return supersede(body.message);
     if (response.status === 401) return fail(code, MESSAGES.expired, body.message);
     if (code === 'run_finished') return fail(code, MESSAGES.runFinished, body.message);
     if (code === 'too_few_records') return fail(code, MESSAGES.tooFewRecords, body.message);
@@ -346,18 +414,27 @@
     if (body && Number.isInteger(body.saved)) state.saved = Math.max(state.saved, body.saved);
   }
 
-  /** Records left in storage by an earlier life of this run, in seq order. */
+  /**
+   * Take over, in seq order and under this page's key, the records the run's previous page
+   * left in storage (the page named under latestPageKey; pages from before page keys stored
+   * theirs without one); delete those of every other page, which were made after it was
+   * superseded. Then name this page as the run's latest. Returns one past the highest seq
+   * taken over (0 if none).
+   */
   function restoreOutbox(serverNextSeq, serverHoldsEverySeqBelowNext) {
+    const previous = storage.get(latestPageKey) || '';
     const restored = [];
-    storage.keysWithPrefix(outboxPrefix).forEach(function (key) {
-      const seq = Number(key.slice(outboxPrefix.length));
+    const stale = [];
+    storage.keysWithPrefix(runPrefix).forEach(function (key) {
+      const parts = key.slice(runPrefix.length).split(':');
+      const page = parts.length === 2 ? parts[0] : '';
+      const seq = Number(parts[parts.length - 1]);
       const json = storage.get(key);
-      if (!Number.isInteger(seq) || seq < 0 || json === null) return;
-      if (serverHoldsEverySeqBelowNext && seq < serverNextSeq) {
-        // Acknowledged in the earlier life but removed too late (the page went away first).
-        storage.remove(key);
-        return;
-      }
+      stale.push(key);
+      if (page !== previous || parts.length > 2 || !Number.isInteger(seq) || seq < 0 ||
+          json === null) return;
+      // Acknowledged in the earlier life but removed too late (the page went away first).
+      if (serverHoldsEverySeqBelowNext && seq < serverNextSeq) return;
       restored.push({ seq: seq, json: json });
     });
     restored.sort(function (a, b) {
@@ -365,12 +442,28 @@
     });
     restored.forEach(function (record) {
       addToOutbox(record.seq, record.json);
+      storage.set(storageKey(record.seq), record.json); // before the old key goes
     });
+    stale.forEach(storage.remove);
+    storage.set(latestPageKey, pageKey);
     return restored.length ? restored[restored.length - 1].seq + 1 : 0;
   }
 
-  function clearStoredOutbox() {
+  /** Forget this page's unsent records: the server will not take them from it. */
+  function dropOutbox() {
+    outbox.clear();
     storage.keysWithPrefix(outboxPrefix).forEach(storage.remove);
+  }
+
+  /** Forget every stored record of the run (it is finished). */
+  function clearStoredOutbox() {
+    storage.keysWithPrefix(runPrefix).forEach(storage.remove);
+  }
+
+  /** True if storage names a later page of this run (a storage event may not have come yet). */
+  function laterPageOpened() {
+    const latest = storage.get(latestPageKey);
+    return latest !== null && latest !== pageKey;
   }
 
   /** Take records in seq order, at most maxRecords and (except the first) maxBytes of body. */
@@ -677,6 +770,7 @@
   function complete() {
     if (completedAnswer) return Promise.resolve(completedAnswer);
     if (!config) return Promise.reject(state.error);
+    if (state.error && state.error.code === 'superseded_token') return Promise.reject(state.error);
     if (!completing) {
       completing = runComplete().then(
         function (answer) {
@@ -718,6 +812,12 @@
     if (state.completed) {
       console.warn('experiment-host: the run is complete; a record saved after it is ignored');
       return Promise.resolve(null);
+    }
+    if (config && !dropping() && laterPageOpened()) supersede();
+    if (dropping()) {
+      const refused = Promise.reject(state.error);
+      refused.catch(function () {});
+      return refused;
     }
     const json = toJson(data);
     const seq = state.nextSeq;
@@ -775,6 +875,10 @@
   let bannerElement = null;
 
   function bannerContent(status) {
+    if (status.error && status.error.code === 'superseded_token') {
+      return { text: status.error.message, hint: MESSAGES.supersededHint, kind: 'error',
+        reload: false, cover: true };
+    }
     if (status.error) {
       const expired = status.error.code === 'invalid_token' || status.error.code === 'expired_token';
       return { text: status.error.message, kind: 'error', reload: expired };
@@ -813,7 +917,9 @@
   }
 
   function renderBanner(status) {
-    const content = bannerEnabled ? bannerContent(status) : null;
+    // A superseded page is covered even if the task shows its own status instead.
+    const own = bannerContent(status);
+    const content = bannerEnabled || (own && own.cover) ? own : null;
     if (!content) {
       if (bannerElement) bannerElement.hidden = true;
       return;
@@ -828,6 +934,14 @@
     bannerElement.setAttribute('data-kind', content.kind);
     bannerElement.style.background = content.kind === 'error' ? '#a4161a' : '#7a4b00';
     bannerElement.replaceChildren(document.createTextNode(content.text));
+    if (content.cover) {
+      // The whole page: nothing of the task can be seen or clicked any more.
+      Object.assign(bannerElement.style, { bottom: '0', paddingTop: '30vh', fontSize: '20px' });
+      const hint = document.createElement('p');
+      hint.textContent = content.hint;
+      hint.style.fontSize = '16px';
+      bannerElement.appendChild(hint);
+    }
     if (content.reload) {
       const button = document.createElement('button');
       button.type = 'button';
@@ -857,7 +971,16 @@
     const outboxNextSeq = restoreOutbox(serverNextSeq, serverHoldsAll);
     state.nextSeq = Math.max(serverNextSeq, outboxNextSeq);
 
+    // beforeunload too: on a reload it comes before the new page is requested, and serving
+    // that page supersedes this one (pagehide comes after: its beacon would be refused).
+    window.addEventListener('beforeunload', beaconOutbox);
     window.addEventListener('pagehide', beaconOutbox);
+    // Another page of this run named itself the latest: this one is superseded.
+    window.addEventListener('storage', function (event) {
+      if (event.key === latestPageKey && event.newValue && event.newValue !== pageKey) {
+        supersede();
+      }
+    });
     document.addEventListener('visibilitychange', function () {
       if (document.visibilityState === 'hidden') beaconOutbox();
     });

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from playwright.sync_api import Page, Route, expect
 from sqlalchemy import select
 
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, TrialRecord
+from experiment_host.researcher.export import ExportOptions
+from experiment_host.researcher.filters import RunFilter
+from experiment_host.researcher.streaming import export_text
 from tests.browser.conftest import Servers
 from tests.browser.worker_driver import (
     accept_hit,
@@ -29,6 +35,14 @@ def run_and_seqs(servers: Servers, worker_id: str) -> tuple[Run, list[int]]:
         ))
         db.session.expunge(run)
         return run, seqs
+
+
+def trials_csv(servers: Servers, slug: str) -> list[dict[str, str]]:
+    """The experiment's trials.csv, as a researcher downloads it."""
+    with servers.app.app_context():
+        text = "".join(export_text(db.engine, "trials.csv", slug, RunFilter(),
+                                   ExportOptions(pseudonym_key=b"k")))
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 def assert_submitted(servers: Servers, run: Run) -> None:
@@ -83,6 +97,11 @@ def test_jspsych_example_saves_every_trial_and_submits(servers: Servers, page: P
     trial_types = [d["trial_type"] for d in types]
     assert trial_types.count("html-keyboard-response") >= 10  # instructions, 8 trials, debrief
     assert_submitted(servers, run)
+    # The properties its on_finish added are on every row of trials.csv, as in jsPsych's csv().
+    rows = trials_csv(servers, "jspsych-rt")
+    assert len(rows) == trial_types.count("html-keyboard-response")
+    assert len({(row["accuracy"], row["mean_rt"]) for row in rows}) == 1
+    assert rows[0]["accuracy"] == "1" and int(rows[0]["mean_rt"]) > 0
 
 
 def test_reload_mid_task_resumes_without_loss_or_duplicates(servers: Servers, page: Page):
@@ -91,8 +110,14 @@ def test_reload_mid_task_resumes_without_loss_or_duplicates(servers: Servers, pa
     start_stroop(page)
     stroop_trials(page, 5)
     page.reload()
+    # The task resumes after the last answer the server took before the reload served a new
+    # page: a save still on its way then is refused (an earlier page), and that trial redone.
+    frame = experiment_frame(page)
+    frame.wait_for_selector("#start")
+    resumed = frame.evaluate("ExperimentHost.nextSeq")
+    assert resumed in (4, 5)
     start_stroop(page)  # the "Continue" button after a resume
-    stroop_trials(page, 7, start=5)
+    stroop_trials(page, 12 - resumed, start=resumed)
     wait_for_submission(page)
     run, seqs = run_and_seqs(servers, "ARELOADWORKER1")
     assert seqs == list(range(12)) and run.record_count == 12
