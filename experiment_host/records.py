@@ -37,13 +37,20 @@ from sqlalchemy import (
     text,
 )
 
+from . import rate_limits
 from .columns import columns_known, register_columns, remember
 from .database import write_transaction
 from .driver_statements import DriverStatement
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime
 from .plain_saves import PlainSave, save_if_plain
-from .run_guard import count_saved, count_saved_on_driver, guard_parameters, in_progress_update
+from .run_guard import (
+    count_saved,
+    count_saved_on_driver,
+    guard_parameters,
+    in_progress_update,
+    request_counted,
+)
 from .runs import run_for_claim
 from .save_sql import INSERT_BATCH
 from .tokens import RunClaim
@@ -110,6 +117,15 @@ def touch(claim: RunClaim) -> tuple[RunStatus, int]:
         run = run_for_claim(claim)
         return run.status, run.record_count
     return RunStatus.IN_PROGRESS, counters[1]
+
+
+def count_request(run_id: int) -> None:
+    """Count a request that reads or changes a run outside the save path (reading records,
+    a bonus) toward its per-minute budget, in the session's transaction; 429 when over."""
+    count = db.session.execute(request_counted(),
+                               {"run_id": run_id, "window": rate_limits.current_window(60)},
+                               execution_options={"synchronize_session": False}).scalar()
+    _within_budget(count or 0)
 
 
 @cache

@@ -61,6 +61,16 @@ def in_progress_update(**values: Any) -> Update:
     )
 
 
+def request_counted() -> Update:
+    """Count one request against the run's budget whatever its status (reads, bonus); it
+    answers the requests this minute. Only the unindexed budget columns change."""
+    window = bindparam("window")
+    return (update(Run).where(Run.id == bindparam("run_id"))
+            .values(rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
+                    rate_window=window)
+            .returning(Run.rate_count))
+
+
 def count_saved(inserted: Any) -> Update:
     """The save's run update: seen now, request budget, ``inserted`` more records; it answers
     the requests this minute, the records saved and the next seq."""

@@ -362,3 +362,46 @@ def test_beacon_content_type_text_plain_is_accepted(client, app, start_run):
     response = client.post("/api/records", data=body, content_type="text/plain;charset=UTF-8")
     assert response.status_code == 200
     assert len(stored(app, config["run"]["id"])) == 2
+
+
+@pytest.mark.parametrize("after, limit", [
+    ("9" * 40, "10"), ("-" + "9" * 40, "10"), (str(2**31), "10"), (str(-2**63 - 1), "10"),
+    ("0", "9" * 40), ("0", "-" + "9" * 40), ("-5", "2"),
+])
+def test_read_back_with_huge_numbers_is_answered(client, start_run, after, limit):
+    config = start_run()
+    client.post("/api/records", json={"token": config["token"], "records": records(0, 3)})
+    response = client.get("/api/records", query_string={"token": config["token"],
+                                                        "after": after, "limit": limit})
+    assert response.status_code == 200, response.get_json()
+    seqs = [r["seq"] for r in response.get_json()["records"]]
+    expected = [seq for seq in range(3) if seq > int(after)]
+    assert seqs == expected[:max(0, min(int(limit), 1000))]
+
+
+@pytest.mark.parametrize("reason", ["a\u0000b", "lone \ud800 surrogate", "bell\u0007"])
+def test_bonus_reason_that_cannot_be_stored_is_400(client, app, start_run, reason):
+    config = start_run()
+    body = json.dumps({"token": config["token"], "amount": "0.10", "reason": reason},
+                      ensure_ascii=True)  # "\ud800" travels as JSON's escape, as browsers send
+    response = client.post("/api/bonus", data=body, content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_reason"
+    assert run_by_id(app, config["run"]["id"]).bonus_cents is None
+    fine = client.post("/api/bonus", json={"token": config["token"], "amount": "0.10",
+                                           "reason": "tab\tand\nnewline"})
+    assert fine.status_code == 200
+
+
+def test_reading_records_and_bonus_count_toward_the_runs_budget(client, app, start_run):
+    config = start_run()
+    token = config["token"]
+    app.config["RUN_REQUESTS_PER_MINUTE"] = 3
+    assert client.get("/api/records", query_string={"token": token}).status_code == 200
+    assert client.post("/api/bonus", json={"token": token, "amount": "0.10",
+                                           "reason": "r"}).status_code == 200
+    assert client.post("/api/heartbeat", json={"token": token}).status_code == 200
+    over = client.get("/api/records", query_string={"token": token})
+    assert over.status_code == 429 and over.get_json()["error"] == "rate_limited"
+    bonus = client.post("/api/bonus", json={"token": token, "amount": "0.20", "reason": "r"})
+    assert bonus.status_code == 429 and bonus.get_json()["error"] == "rate_limited"
+    assert run_by_id(app, config["run"]["id"]).bonus_cents == 10  # the refused one changed none

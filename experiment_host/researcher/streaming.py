@@ -26,6 +26,7 @@ from .export import (
     RecordInfo,
     RunInfo,
     csv_chunks,
+    header_row,
     jsonl_chunks,
     run_rows,
     trial_columns,
@@ -106,7 +107,7 @@ def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
               options: ExportOptions) -> Chunks:
     with closing(_stream(connection, runs_statement(slug, run_filter))) as rows:
         runs = map(RunInfo._make, rows)
-        yield from csv_chunks(RUN_COLUMNS, run_rows(runs, options))
+        yield from csv_chunks(header_row(RUN_COLUMNS, options), run_rows(runs, options))
 
 
 def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
@@ -116,7 +117,8 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
     keys = header_keys(connection, slug, options.checkpoints)
     with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
         records = wanted(map(RecordInfo._make, rows), options)
-        yield from csv_chunks(trial_columns(keys), trial_rows(records, keys, options))
+        yield from csv_chunks(header_row(trial_columns(keys), options),
+                              trial_rows(records, keys, options))
 
 
 def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,

@@ -6,6 +6,7 @@ download needs a login (or an API token); errors are pages with the right status
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import (
@@ -43,7 +44,10 @@ from .streaming import KINDS, export_text, pseudonym_key
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
 
+#: Content-Type of the downloads, sent as is (``mimetype=`` would add a second charset).
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+MAX_PAGE_DIGITS = 6
+PAGE_PATTERN = re.compile(f"[0-9]{{1,{MAX_PAGE_DIGITS}}}")
 FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -109,8 +113,10 @@ def _filter(slug: str) -> RunFilter:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(400, f"'page' must be a whole number from 1, not {raw!r}.")
+    # ASCII digits only (str.isdigit also takes '²'), and few enough for the database.
+    if not PAGE_PATTERN.fullmatch(raw) or int(raw) < 1:
+        abort(400, f"'page' must be a whole number from 1 to {10**MAX_PAGE_DIGITS - 1}, "
+                   f"not {raw[:40]!r}.")
     return int(raw)
 
 
@@ -176,7 +182,7 @@ def export(slug: str, kind: str) -> Any:
     run_filter, options = _filter(slug), export_options()
     chunks = export_text(db.engine, kind, slug, run_filter, options)
     db.session.close()  # the export reads on its own connection; do not hold this one open
-    response = Response(chunks, mimetype=MEDIA_TYPES[kind.split(".")[1]])
+    response = Response(chunks, content_type=MEDIA_TYPES[kind.split(".")[1]])
     response.headers["Content-Disposition"] = f'attachment; filename="{slug}-{kind}"'
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let nginx pass the stream through
