@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, TrialRecord, utcnow
@@ -405,3 +405,51 @@ def test_reading_records_and_bonus_count_toward_the_runs_budget(client, app, sta
     bonus = client.post("/api/bonus", json={"token": token, "amount": "0.20", "reason": "r"})
     assert bonus.status_code == 429 and bonus.get_json()["error"] == "rate_limited"
     assert run_by_id(app, config["run"]["id"]).bonus_cents == 10  # the refused one changed none
+
+
+def save_of(client, token, batch):
+    return client.post("/api/records", json={"token": token, "records": batch})
+
+
+def test_a_run_stores_at_most_run_max_records(client, app, start_run):
+    config, other = start_run(), start_run()
+    token, run_id = config["token"], config["run"]["id"]
+    app.config["RUN_MAX_RECORDS"] = 5
+    assert save_of(client, token, records(0, 3)).status_code == 200
+    over = save_of(client, token, records(3, 6))  # known keys: refused on the plain path too
+    assert over.status_code == 413 and over.get_json()["error"] == "run_full"
+    assert over.get_json()["saved"] == 3
+    new_keys = save_of(client, token, [{"seq": s, "data": {"new": s}} for s in (3, 4, 5)])
+    assert new_keys.status_code == 413  # and the refused batch's keys got no column
+    assert [seq for seq, _ in stored(app, run_id)] == [0, 1, 2]
+    with app.app_context():
+        assert "new" not in {name for name, in db.session.execute(
+            text("SELECT name FROM experiment_columns"))}
+    assert save_of(client, token, records(0, 3)).get_json()["duplicates"] == 3  # resends pass
+    assert save_of(client, token, records(3, 5)).get_json()["saved"] == 5
+    assert save_of(client, token, records(5, 6)).status_code == 413
+    assert run_by_id(app, run_id).record_count == 5
+    assert save_of(client, other["token"], records(0, 5)).status_code == 200  # its own cap
+
+
+def data_bytes(datas) -> int:
+    return sum(len(json.dumps(d, ensure_ascii=False).encode()) for d in datas)
+
+
+def test_a_run_stores_at_most_run_max_bytes_counted_alike_on_every_path(client, app,
+                                                                          start_run):
+    config = start_run()
+    token, run_id = config["token"], config["run"]["id"]
+    datas = [{"text": "naïve 😀 \"q\"", "n": n, "nested": {"a": [n, None]}} for n in range(7)]
+    batch = [{"seq": n, "data": d} for n, d in enumerate(datas)]
+    assert save_of(client, token, batch[0:3]).status_code == 200  # new keys: transactional
+    assert save_of(client, token, batch[2:5]).get_json()["duplicates"] == 1  # a resend too
+    assert save_of(client, token, batch[5:6]).status_code == 200  # plain
+    assert run_by_id(app, run_id).stored_bytes == data_bytes(datas[:6])
+    app.config["RUN_MAX_BYTES"] = data_bytes(datas) - 1
+    over = save_of(client, token, batch[6:7])
+    assert over.status_code == 413 and over.get_json()["error"] == "run_full"
+    assert run_by_id(app, run_id).stored_bytes == data_bytes(datas[:6])
+    app.config["RUN_MAX_BYTES"] = data_bytes(datas)
+    assert save_of(client, token, batch[6:7]).status_code == 200
+    assert run_by_id(app, run_id).stored_bytes == data_bytes(datas)

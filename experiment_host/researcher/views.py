@@ -63,8 +63,9 @@ def login() -> Any:
     if not form.validate_on_submit():
         return render_template("researcher/login.html", form=form), 400 if form.errors else 200
     name, ip = form.username.data or "", client_ip()
-    limit, window = login_limits()
-    if too_many_failures(name, ip, limit, window):
+    limits = login_limits()
+    window = limits[2]
+    if too_many_failures(name, ip, limits):
         minutes = max(1, window // 60)
         abort(429, f"Too many failed logins. Please wait up to {2 * minutes} minutes.")
     researcher = authenticate(name, form.password.data or "")
@@ -84,6 +85,7 @@ def logout() -> Any:
     if not LogoutForm().validate_on_submit():
         abort(400, "The logout form expired; please try again.")
     log_out()
+    db.session.commit()
     return redirect(url_for("researcher.login"), 303)
 
 
