@@ -88,7 +88,9 @@ def _check_password(password: str) -> None:
 
 
 def find_researcher(name: str) -> Researcher | None:
-    """The researcher called ``name``, if any."""
+    """The researcher called ``name``, if any (no query for what cannot be a name)."""
+    if not USERNAME_PATTERN.match(name):
+        return None
     statement = select(Researcher).where(Researcher.name == name)
     return db.session.execute(statement).scalar_one_or_none()
 
@@ -209,6 +211,11 @@ def researcher_for_token(plain: str) -> Researcher | None:
     return researcher
 
 
+def _counted_name(username: str) -> str:
+    """The name a failure is counted under: what a database's text can hold (no NUL)."""
+    return username[:64].replace("\x00", "\ufffd")
+
+
 def _window(now: datetime, seconds: int) -> int:
     return int(now.timestamp()) // seconds
 
@@ -222,14 +229,14 @@ def too_many_failures(username: str, ip: str, limits: tuple[int, int, int]) -> b
         LoginFailures.ip == ip[:64], LoginFailures.window >= _window(utcnow(), seconds) - 1)
     if db.session.scalar(recent) >= per_ip:
         return True
-    return bool(db.session.scalar(recent.where(LoginFailures.username == username[:64]))
+    return bool(db.session.scalar(recent.where(LoginFailures.username == _counted_name(username)))
                 >= per_name)
 
 
 def count_failure(username: str, ip: str, seconds: int) -> None:
     """Add one failed login for (username, IP) and drop counters older than a day."""
     now = utcnow()
-    key = {"username": username[:64], "ip": ip[:64], "window": _window(now, seconds)}
+    key = {"username": _counted_name(username), "ip": ip[:64], "window": _window(now, seconds)}
     db.session.execute(insert_ignoring_duplicates(LoginFailures, [key],
                                                   ["username", "ip", "window"]))
     db.session.execute(

@@ -148,3 +148,7 @@ def test_logout_ends_the_session_for_good(client, app, researcher):
     assert thief.get("/researcher/").status_code == 401
     assert log_in(client).status_code == 303  # logging in again works
     assert client.get("/researcher/").status_code == 200
+
+
+def test_a_name_no_database_can_hold_is_a_plain_failure(client, researcher):
+    assert log_in(client, name="a\x00b", password="whatever123").status_code == 401
