@@ -45,7 +45,10 @@ max_requests = int(_env("max_requests", "20000"))
 max_requests_jitter = int(_env("max_requests_jitter", "2000"))
 accesslog = _env("accesslog", "-") or None  # GUNICORN_ACCESSLOG="" turns it off
 errorlog = _env("errorlog", "-")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+#: Method, path and protocol, never the query string (%(r)s or %(q)s): run tokens travel in
+#: the query strings of GET /api/records and the done page, and worker ids in the entry
+#: URL's, and neither belongs in a log file. The referrer (%(f)s) would carry them too.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 #: Behind a TLS-terminating proxy on the same host, trust its X-Forwarded-* headers.
 forwarded_allow_ips = _env("forwarded_allow_ips", "127.0.0.1")
 #: Never preload: each worker builds its own app and database pool after the fork.

@@ -21,7 +21,7 @@ from .completion import complete_run, set_bonus
 from .experiments import registry
 from .extensions import db
 from .models import Run, TrialRecord
-from .records import RecordError, RecordIn, save_records, touch
+from .records import RecordError, RecordIn, count_request, save_records, touch
 from .runs import claim_for_token, run_for_claim
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -153,19 +153,29 @@ def save() -> Any:
 def read() -> Any:
     """The run's stored records after ``after``, so a resumed page can rebuild its state."""
     run = working_run(request.args.get("token"))
-    try:
-        after = int(request.args.get("after", -1))
-        limit = min(int(request.args.get("limit", MAX_READ_LIMIT)), MAX_READ_LIMIT)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_query", "'after' and 'limit' must be whole numbers.") from exc
+    after, limit = _read_window(request.args.get("after", "-1"),
+                                request.args.get("limit", str(MAX_READ_LIMIT)))
+    count_request(run.id)
     rows = db.session.execute(
         select(TrialRecord.seq, TrialRecord.data)
         .where(TrialRecord.run_id == run.id, TrialRecord.seq > after)
         .order_by(TrialRecord.seq)
-        .limit(max(limit, 0))
+        .limit(limit)
     )
     records = [{"seq": seq, "data": data} for seq, data in rows]
-    return jsonify(records=records, next_seq=run.next_seq)
+    next_seq = run.next_seq
+    db.session.commit()  # the request counted toward the run's budget
+    return jsonify(records=records, next_seq=next_seq)
+
+
+def _read_window(after: str, limit: str) -> tuple[int, int]:
+    """``after`` and ``limit`` as whole numbers, brought within the range seqs can have
+    (any whole number is a fair question; the database's integers are not unbounded)."""
+    try:
+        after_seq, most = int(after), int(limit)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "'after' and 'limit' must be whole numbers.") from exc
+    return min(max(after_seq, -1), MAX_SEQ), min(max(most, 0), MAX_READ_LIMIT)
 
 
 @bp.post("/heartbeat")
@@ -196,6 +206,9 @@ def complete() -> Any:
 
 
 BONUS_PATTERN = re.compile(r"^[0-9]+(\.)?[0-9]{0,2}$")
+#: Characters a bonus reason may not hold: control characters other than tab and newlines
+#: (NUL cannot be stored in PostgreSQL's text) and lone surrogates (not Unicode text).
+UNSTORABLE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_BONUS_REASON = 1000
 
 
@@ -207,6 +220,9 @@ def _bonus_args(body: dict[str, Any]) -> tuple[Decimal, str]:
         raise ApiError(400, "invalid_reason",
                        f"'reason' must be text of 1 to {MAX_BONUS_REASON} characters; the "
                        "worker sees it.")
+    if UNSTORABLE_TEXT.search(reason):
+        raise ApiError(400, "invalid_reason", "'reason' may not hold control characters or "
+                       "invalid Unicode (lone surrogates).")
     return Decimal(amount), reason.strip()
 
 
@@ -216,6 +232,7 @@ def bonus() -> Any:
     body = json_body()
     run = working_run(body.get("token"))
     amount, reason = _bonus_args(body)
+    count_request(run.id)
     experiment = registry().get(run.experiment_slug)
     if experiment is None:
         raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")

@@ -20,8 +20,8 @@ BATCH_ROWS = 2000
 
 
 def _stored_records(connection: Connection, slug: str | None
-                    ) -> Iterator[Row[tuple[str, dict[str, Any]]]]:
-    statement = (select(Run.experiment_slug, TrialRecord.data)
+                    ) -> Iterator[Row[tuple[str, int, dict[str, Any]]]]:
+    statement = (select(Run.experiment_slug, Run.id, TrialRecord.data)
                  .join(TrialRecord, TrialRecord.run_id == Run.id)
                  .order_by(TrialRecord.run_id, TrialRecord.seq))
     if slug is not None:
@@ -35,19 +35,24 @@ def _stored_records(connection: Connection, slug: str | None
 
 
 def backfill_columns(connection: Connection, max_columns: int,
-                     slug: str | None = None) -> dict[str, int]:
+                     slug: str | None = None, max_per_run: int | None = None
+                     ) -> dict[str, int]:
     """Register the keys of every stored record (by run, then seq); return columns per slug.
 
     Reads the records in batches (memory stays flat) and only adds to the registry, so it is
     safe while the app saves: what it found is appended after what is registered already.
+    Each run's records bring at most ``max_per_run`` new columns, as when they were saved.
     """
     found: dict[str, ColumnSet] = {}
+    last_run = None
     # Closed here, not by the garbage collector, should reading stop half-way.
     with closing(_stored_records(connection, slug)) as records:
-        for record_slug, data in records:
+        for record_slug, run_id, data in records:
             columns = found.get(record_slug)
             if columns is None:
                 columns = found[record_slug] = ColumnSet((), max_columns)
+            if run_id != last_run:
+                columns.budget, last_run = max_per_run, run_id
             columns.add_records((data,))
     counts: dict[str, int] = {}
     for record_slug, columns in found.items():

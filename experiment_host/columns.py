@@ -11,11 +11,13 @@ stored, in the same transaction, so the export reads the header with one small q
 - Run properties: a properties record (``export.PROPERTIES_TYPE``) registers its properties'
   keys as trial columns (the export lays them over every row of its run), and the name
   :data:`PROPERTIES_KEY`, flagged neither way, which tells the export to look for them.
-- Hostile clients: an experiment gets at most ``EXPORT_MAX_COLUMNS`` columns, and a key
-  longer than :data:`MAX_COLUMN_NAME` characters, or whose column name another key already
-  has, gets none. Such keys are not dropped: trials.csv puts them in one JSON column,
-  :data:`OVERFLOW_COLUMN`, registered under that name (at the position where it was first
-  needed); trials.jsonl keeps them as sent.
+- Hostile clients: an experiment gets at most ``EXPORT_MAX_COLUMNS`` columns, one run's
+  records add at most ``RUN_MAX_NEW_COLUMNS`` of them (counted on the run's row,
+  ``runs.columns_added``, so one participant's junk keys cannot take every column from the
+  real keys of the others), and a key longer than :data:`MAX_COLUMN_NAME` characters, or
+  whose column name another key already has, gets none. Such keys are not dropped:
+  trials.csv puts them in one JSON column, :data:`OVERFLOW_COLUMN`, registered under that
+  name (at the position where it was first needed); trials.jsonl keeps them as sent.
 - Cost: a per-process cache holds the columns known to be committed, so a batch whose keys
   are all known costs no SQL. Only unknown keys write (or a first save after a restart reads).
 - Concurrency: writers lock the experiment's row first (``FOR NO KEY UPDATE`` on PostgreSQL;
@@ -36,7 +38,7 @@ from flask import Flask, current_app
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from .models import MAX_COLUMN_NAME, ExperimentColumn, ExperimentRow
+from .models import MAX_COLUMN_NAME, ExperimentColumn, ExperimentRow, Run
 from .researcher.export import OVERFLOW_COLUMN, data_column, flatten, is_checkpoint
 from .researcher.properties import PROPERTIES_COLUMN, run_properties
 
@@ -74,12 +76,18 @@ def overflows(key: str, taken: Container[str], full: bool) -> bool:
 
 
 class ColumnSet:
-    """One experiment's columns, and the rule that adds keys to them (no database)."""
+    """One experiment's columns, and the rule that adds keys to them (no database).
 
-    def __init__(self, columns: Iterable[Column], max_columns: int) -> None:
+    ``budget``: how many more columns the records being added may bring (None: any); the
+    caller sets it per run.
+    """
+
+    def __init__(self, columns: Iterable[Column], max_columns: int,
+                 budget: int | None = None) -> None:
         self.columns: dict[str, Column] = {}
         self.taken = set(RESERVED)  # CSV column names in use
         self.max_columns = max_columns
+        self.budget = budget
         self.next_position = 0
         self.new: set[str] = set()
         self.changed: set[str] = set()
@@ -101,12 +109,14 @@ class ColumnSet:
     def add(self, key: str, checkpoint: bool) -> None:
         """Note ``key`` as stored in a (checkpoint) record: a new column, flag, or overflow."""
         column = self.columns.get(key)
-        if column is None and overflows(key, self.taken, self.full):
+        if column is None and (self.budget == 0 or overflows(key, self.taken, self.full)):
             key, column = OVERFLOW_KEY, self.columns.get(OVERFLOW_KEY)
         if column is None:
             column = Column(key, self.next_position)
             self._keep(column)
             self.new.add(key)
+            if self.budget is not None and key != OVERFLOW_KEY:
+                self.budget -= 1
         if not column.seen_in(checkpoint):
             column.mark(checkpoint)
             self.changed.add(key)
@@ -226,13 +236,29 @@ def write_columns(connection: Connection, slug: str, columns: ColumnSet) -> None
 
 
 def extend_registry(connection: Connection, slug: str, max_columns: int,
-                    add: Callable[[ColumnSet], None]) -> ColumnSet:
-    """Lock, load, ``add(columns)``, write: one update of the experiment's registry."""
+                    add: Callable[[ColumnSet], None], run_id: int | None = None) -> ColumnSet:
+    """Lock, load, ``add(columns)``, write: one update of the experiment's registry. The
+    columns added count against run ``run_id``'s RUN_MAX_NEW_COLUMNS (None: no run's)."""
     lock_columns(connection, slug)
-    columns = ColumnSet(load_columns(connection, slug), max_columns)
+    budget = None if run_id is None else _run_budget(connection, run_id)
+    columns = ColumnSet(load_columns(connection, slug), max_columns, budget)
     add(columns)
     write_columns(connection, slug, columns)
+    if run_id is not None and budget is not None and columns.budget is not None:
+        _count_added(connection, run_id, budget - columns.budget)
     return columns
+
+
+def _run_budget(connection: Connection, run_id: int) -> int:
+    """The columns the run may still add (read under the registry's lock)."""
+    added = connection.scalar(select(Run.columns_added).where(Run.id == run_id)) or 0
+    return max(current_app.config["RUN_MAX_NEW_COLUMNS"] - added, 0)
+
+
+def _count_added(connection: Connection, run_id: int, added: int) -> None:
+    if added:
+        connection.execute(update(Run).where(Run.id == run_id)
+                           .values(columns_added=Run.columns_added + added))
 
 
 def header_keys(connection: Connection, slug: str, checkpoints: bool) -> list[str]:
@@ -275,10 +301,13 @@ def columns_known(slug: str, datas: Sequence[dict[str, Any]]) -> bool:
     return not datas or _is_known(cache.get(slug), datas)
 
 
-def register_columns(connection: Connection, slug: str, datas: Sequence[dict[str, Any]]
-                     ) -> Known | None:
+def register_columns(connection: Connection, slug: str, datas: Sequence[dict[str, Any]],
+                     run_id: int | None = None) -> Known | None:
     """Register the keys of records being stored as trials.csv columns, in ``connection``'s
     transaction; return what to :func:`remember` once it commits (None if nothing changed).
+
+    The records are run ``run_id``'s: the columns they add count against its
+    RUN_MAX_NEW_COLUMNS (None: no run's, e.g. records restored by a researcher).
 
     Call before the statement that updates the run's row (lock order: experiment, then run).
     Never fails the save: an error is logged and the records stay (their unregistered keys
@@ -294,7 +323,7 @@ def register_columns(connection: Connection, slug: str, datas: Sequence[dict[str
     undo_point = connection.begin_nested() if connection.dialect.name == "postgresql" else None
     try:
         columns = extend_registry(connection, slug, limit,
-                                  lambda columns: columns.add_records(datas))
+                                  lambda columns: columns.add_records(datas), run_id)
     except Exception as error:  # the records matter more than their columns
         if undo_point is not None:
             undo_point.rollback()

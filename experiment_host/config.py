@@ -48,6 +48,15 @@ class Defaults:
     HEARTBEAT_SECONDS = 30
     #: Data API requests one run may make per minute (the client needs a few).
     RUN_REQUESTS_PER_MINUTE = 300
+    #: Most trial records one run may store, and most bytes of their data (as JSON text):
+    #: a save beyond either is refused whole with a 413 (one participant cannot fill the
+    #: database).
+    RUN_MAX_RECORDS = 100_000
+    RUN_MAX_BYTES = 64 * 1024 * 1024
+    #: Most trials.csv columns one run's records may add to its experiment (the first run
+    #: brings them all, so allow every key a real run has); its further new keys go to the
+    #: overflow column (one participant cannot fill the column registry with junk keys).
+    RUN_MAX_NEW_COLUMNS = 200
     #: New runs one IP address may start per hour (stops one client filling the quotas).
     NEW_RUNS_PER_IP_PER_HOUR = 60
     #: Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
@@ -86,6 +95,9 @@ class Defaults:
     PERMANENT_SESSION_LIFETIME = 12 * 3600
     #: Failed logins allowed per (name, IP) within one to two windows of this many seconds.
     LOGIN_MAX_FAILURES = 5
+    #: Failed logins allowed per IP whatever the names tried, in the same windows (stops
+    #: one address trying a password against many names).
+    LOGIN_MAX_FAILURES_PER_IP = 20
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
     #: Key of the keyed hash that turns worker ids into export pseudonyms; empty means one
     #: derived from SECRET_KEY (so changing SECRET_KEY changes every pseudonym).
@@ -109,6 +121,9 @@ _INT_KEYS = {
     "SIMULATOR_PORT",
     "DATABASE_POOL_SIZE",
     "RUN_REQUESTS_PER_MINUTE",
+    "RUN_MAX_RECORDS",
+    "RUN_MAX_BYTES",
+    "RUN_MAX_NEW_COLUMNS",
     "NEW_RUNS_PER_IP_PER_HOUR",
     "TRUSTED_PROXIES",
     "SEND_FILE_MAX_AGE_DEFAULT",
@@ -116,6 +131,7 @@ _INT_KEYS = {
     "MTURK_CONCURRENCY",
     "PERMANENT_SESSION_LIFETIME",
     "LOGIN_MAX_FAILURES",
+    "LOGIN_MAX_FAILURES_PER_IP",
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "RUNS_PER_PAGE",
     "EXPORT_MAX_COLUMNS",

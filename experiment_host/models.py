@@ -118,8 +118,8 @@ class Run(db.Model):
               "experiment_slug", "status", "last_seen_at", "condition"),
         Index("ix_runs_experiment_condition", "experiment_slug", "condition", "status"),
         # The researcher dashboard: completions over time, recent activity. No index holds a
-        # column that every save changes (record_count, next_seq, the request budget), nor
-        # may one: a save then rewrites the row in place (run_guard.py).
+        # column that every save changes (record_count, next_seq, stored_bytes, the request
+        # budget), nor may one: a save then rewrites the row in place (run_guard.py).
         Index("ix_runs_experiment_completed", "experiment_slug", "completed_at"),
         Index("ix_runs_experiment_last_seen", "experiment_slug", "last_seen_at"),
         CheckConstraint("record_count >= 0", name="record_count_not_negative"),
@@ -161,6 +161,10 @@ class Run(db.Model):
     #: Per-run request budget: the current minute (epoch minutes) and requests in it.
     rate_window: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Bytes of the records' data stored (as JSON text), against RUN_MAX_BYTES.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: trials.csv columns this run's records brought, against RUN_MAX_NEW_COLUMNS.
+    columns_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     records: Mapped[list[TrialRecord]] = relationship(
         back_populates="run", lazy="write_only", passive_deletes=True

@@ -42,6 +42,7 @@ from .database import autocommit_engine, write_transaction
 from .driver_statements import DriverStatement
 from .group_commit import GroupCommit
 from .models import UTCDateTime
+from .run_caps import cap_parameters
 from .run_guard import count_saved_on_driver, this_moment
 from .save_sql import INSERT_IF_PLAIN_SQLITE, SAVE_IF_PLAIN
 
@@ -55,13 +56,15 @@ class PlainSave:
     seqs: list[int]
     records: str  # the batch as JSON, as :func:`records.batch_parameters` builds it
     batch_next: int  # one past the batch's highest seq
+    batch_bytes: int  # the records' data bytes (:mod:`run_caps`)
 
 
 Counters = tuple[int, int]  # the run's records saved and next seq, after the save
 
 
 def _moment() -> dict[str, Any]:
-    return {**this_moment(), "budget": current_app.config["RUN_REQUESTS_PER_MINUTE"]}
+    return {**this_moment(), **cap_parameters(),
+            "budget": current_app.config["RUN_REQUESTS_PER_MINUTE"]}
 
 
 class PostgresPlainSaves:
@@ -118,6 +121,8 @@ def _parameters(saves: Sequence[PlainSave]) -> dict[str, object]:
         "run_ids": _integers(save.run_id for save in saves),
         "pages": [save.page_key for save in saves],
         "batch_nexts": _integers(save.batch_next for save in saves),
+        "batch_sizes": _integers(len(save.seqs) for save in saves),
+        "batch_bytes": _integers(save.batch_bytes for save in saves),
         "item_runs": _integers(save.run_id for save in saves for _ in save.seqs),
         "seqs": _integers(seq for save in saves for seq in save.seqs),
         # The saves' arrays as one, without serialising the records again.
@@ -147,7 +152,8 @@ class SqlitePlainSaves:
             for save in saves:
                 parameters = {"run_id": save.run_id, "claimed_page": save.page_key,
                               "records": save.records, "batch_next": save.batch_next,
-                              **moment}
+                              "batch_size": len(save.seqs), "batch_bytes": save.batch_bytes,
+                              "inserted_bytes": save.batch_bytes, **moment}
                 try:
                     stored = len(insert.rows(connection, parameters))
                 except (IntegrityError, DataError):  # SQLite undoes just that statement

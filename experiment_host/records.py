@@ -37,13 +37,21 @@ from sqlalchemy import (
     text,
 )
 
+from . import rate_limits
 from .columns import columns_known, register_columns, remember
 from .database import write_transaction
 from .driver_statements import DriverStatement
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime
 from .plain_saves import PlainSave, save_if_plain
-from .run_guard import count_saved, count_saved_on_driver, guard_parameters, in_progress_update
+from .run_caps import cap_parameters, data_bytes, record_bytes
+from .run_guard import (
+    count_saved,
+    count_saved_on_driver,
+    guard_parameters,
+    in_progress_update,
+    request_counted,
+)
 from .runs import run_for_claim
 from .save_sql import INSERT_BATCH
 from .tokens import RunClaim
@@ -112,6 +120,15 @@ def touch(claim: RunClaim) -> tuple[RunStatus, int]:
     return RunStatus.IN_PROGRESS, counters[1]
 
 
+def count_request(run_id: int) -> None:
+    """Count a request that reads or changes a run outside the save path (reading records,
+    a bonus) toward its per-minute budget, in the session's transaction; 429 when over."""
+    count = db.session.execute(request_counted(),
+                               {"run_id": run_id, "window": rate_limits.current_window(60)},
+                               execution_options={"synchronize_session": False}).scalar()
+    _within_budget(count or 0)
+
+
 @cache
 def _insert_statement(dialect: str) -> TextClause:
     return text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
@@ -122,20 +139,21 @@ def _save_statement_postgresql() -> Select[Any]:
     """PostgreSQL inserts and updates the run in one statement (one round trip fewer per
     save): the update counts what the insert returned, and answers nothing if the guard
     refuses (the caller then rolls back whatever the insert did)."""
-    inserted = _insert_statement("postgresql").columns(seq=Integer).cte("inserted")
+    inserted = _insert_statement("postgresql").columns(seq=Integer, size=Integer).cte("inserted")
     count = select(func.count()).select_from(inserted).scalar_subquery()
-    counted = count_saved(count).cte("counted")
+    size = select(func.coalesce(func.sum(inserted.c.size), 0)).scalar_subquery()
+    counted = count_saved(count, size).cte("counted")
     return select(counted.c.rate_count, counted.c.record_count, counted.c.next_seq,
                   select(func.array_agg(inserted.c.seq)).scalar_subquery())
 
 
 def batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any]:
-    """The batch as the insert unpacks it; lone surrogates are refused.
+    """The batch as the insert unpacks it, and its data bytes; lone surrogates are refused.
 
     PostgreSQL gets the seqs as an array and the data as one JSON array (its JSON operators
     cannot de-escape "\u0000", so the seqs stay out of the JSON); SQLite gets one JSON array
-    of {seq, data}. One serialisation serves both the Unicode check and the statement; only
-    a batch that fails is searched record by record for the culprit.
+    of {seq, data}. One serialisation serves the Unicode check, the size (:mod:`run_caps`)
+    and the statement; only a batch that fails is searched record by record for the culprit.
     """
     if dialect == "postgresql":
         parameters = {"seqs": [r.seq for r in records],
@@ -143,13 +161,14 @@ def batch_parameters(dialect: str, records: Sequence[RecordIn]) -> dict[str, Any
     else:
         parameters = {"records": json.dumps([{"seq": r.seq, "data": r.data} for r in records],
                                             ensure_ascii=False)}
-    _check_unicode(parameters["records"], records)
+    size = _encoded_size(parameters["records"], records)
+    parameters["batch_bytes"] = data_bytes(size, records, with_seqs=dialect != "postgresql")
     return parameters
 
 
-def _check_unicode(payload: str, records: Sequence[RecordIn]) -> None:
+def _encoded_size(payload: str, records: Sequence[RecordIn]) -> int:
     try:
-        payload.encode("utf-8")
+        return len(payload.encode("utf-8"))
     except UnicodeEncodeError:
         index = next(i for i, r in enumerate(records) if not _encodable(r.data))
         raise RecordError("invalid_records",
@@ -201,13 +220,25 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
         if counters is not None:
             return SaveResult(len(records), 0, *counters)
     with write_transaction() as connection:
-        registered = register_columns(connection, slug, datas) if slug else None
+        registered = register_columns(connection, slug, datas, claim.run_id) if slug else None
         result = _save(connection, claim, records)
-    if result is None:  # not in progress (or completed meanwhile): nothing was kept
-        raise finished_error(run_for_claim(claim).status)
+    if result is None:  # not in progress (or completed meanwhile), or full: nothing kept
+        raise _refusal(run_for_claim(claim))
     if slug:
         remember(slug, registered)
     return result
+
+
+def _refusal(run: Run) -> RecordError:
+    """Why the save's guard refused the run's (unsuperseded) claim: finished, or full."""
+    if run.status.finished:
+        return finished_error(run.status)
+    config = current_app.config
+    return RecordError(
+        "run_full",
+        f"This run has stored as much as one run may (at most {config['RUN_MAX_RECORDS']} "
+        f"records and {config['RUN_MAX_BYTES']} bytes of data); this batch was not stored.",
+        status=413, saved=run.record_count)
 
 
 Counters = tuple[int, int, int]  # requests this minute, records saved, next seq
@@ -221,16 +252,19 @@ def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, D
             count_saved_on_driver(dialect_class))
 
 
-def _store_sqlite(connection: Connection, parameters: dict[str, Any], has_records: bool
-                  ) -> tuple[Counters | None, set[int]]:
+def _store_sqlite(connection: Connection, parameters: dict[str, Any],
+                  records: Sequence[RecordIn]) -> tuple[Counters | None, set[int]]:
     insert, count_saved = _sqlite_statements(type(connection.dialect))
-    inserted = {seq for seq, in insert.rows(connection, parameters)} if has_records else set()
-    rows = count_saved.rows(connection, {**parameters, "inserted": len(inserted)})
+    inserted = {seq for seq, in insert.rows(connection, parameters)} if records else set()
+    size = parameters["batch_bytes"] if len(inserted) == len(records) else \
+        record_bytes(r for r in records if r.seq in inserted)
+    rows = count_saved.rows(connection, {**parameters, "inserted": len(inserted),
+                                         "inserted_bytes": size})
     return (rows[0] if rows else None), inserted
 
 
-def _store_postgresql(connection: Connection, parameters: dict[str, Any], _has_records: bool
-                      ) -> tuple[Counters | None, set[int]]:
+def _store_postgresql(connection: Connection, parameters: dict[str, Any],
+                      _records: Sequence[RecordIn]) -> tuple[Counters | None, set[int]]:
     row = connection.execute(_save_statement_postgresql(), parameters).one_or_none()
     if row is None:
         return None, set()
@@ -246,8 +280,9 @@ def _batch_next(records: Sequence[RecordIn]) -> int:
 
 def save_parameters(dialect: str, claim: RunClaim, records: Sequence[RecordIn]
                     ) -> dict[str, Any]:
-    """The save statements' parameters: the guard's, the batch's and ``batch_next``."""
-    return {**guard_parameters(claim), **batch_parameters(dialect, records),
+    """The save statements' parameters: the guard's, the caps', the batch's and
+    ``batch_next``."""
+    return {**guard_parameters(claim), **cap_parameters(), **batch_parameters(dialect, records),
             "batch_next": _batch_next(records)}
 
 
@@ -255,14 +290,14 @@ def plain_save(claim: RunClaim, records: Sequence[RecordIn], dialect: str) -> Pl
     """The save as the plain saves' statements take it (:mod:`plain_saves`)."""
     batch = batch_parameters(dialect, records)
     return PlainSave(claim.run_id, claim.page_key, [r.seq for r in records],
-                     batch["records"], _batch_next(records))
+                     batch["records"], _batch_next(records), batch["batch_bytes"])
 
 
 def _save(connection: Connection, claim: RunClaim, records: Sequence[RecordIn]
           ) -> SaveResult | None:
     dialect = connection.dialect.name
     parameters = save_parameters(dialect, claim, records)
-    counters, inserted = _STORE[dialect](connection, parameters, bool(records))
+    counters, inserted = _STORE[dialect](connection, parameters, records)
     if counters is None:
         connection.rollback()
         return None

@@ -8,8 +8,8 @@ this minute. Saving (:mod:`records`, :mod:`plain_saves`) also counts the
 records stored; completing (:mod:`completion`) has its own conditions.
 
 ``last_seen_at`` is kept to within :data:`SEEN_RESOLUTION`: a request moves it on only
-when it is older than that. A run's other columns that every save changes (its counters
-and request budget) are in no index, so most saves change no indexed column of the row,
+when it is older than that. A run's other columns that every save changes (its counters,
+stored bytes and request budget) are in no index, so most saves change no indexed column of the row,
 and PostgreSQL rewrites the row within its page (a "HOT" update) instead of adding a new
 entry to every index of the table for every save (bench/RESULTS.md).
 """
@@ -62,21 +62,38 @@ def in_progress_update(**values: Any) -> Update:
     )
 
 
-def count_saved(inserted: Any) -> Update:
-    """The save's run update: seen now, request budget, ``inserted`` more records; it answers
-    the requests this minute, the records saved and the next seq."""
+def request_counted() -> Update:
+    """Count one request against the run's budget whatever its status (reads, bonus); it
+    answers the requests this minute. Only the unindexed budget columns change."""
+    window = bindparam("window")
+    return (update(Run).where(Run.id == bindparam("run_id"))
+            .values(rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
+                    rate_window=window)
+            .returning(Run.rate_count))
+
+
+def count_saved(inserted: Any, inserted_bytes: Any) -> Update:
+    """The save's run update: seen now, request budget, ``inserted`` more records of
+    ``inserted_bytes`` bytes, only within the run's caps (:mod:`run_caps`); it answers the
+    requests this minute, the records saved and the next seq."""
     batch_next = bindparam("batch_next")
     return in_progress_update(
         record_count=Run.record_count + inserted,
+        stored_bytes=Run.stored_bytes + inserted_bytes,
         next_seq=case((Run.next_seq < batch_next, batch_next), else_=Run.next_seq),
+    ).where(
+        Run.record_count + inserted <= bindparam("max_records"),
+        Run.stored_bytes + inserted_bytes <= bindparam("max_bytes"),
     ).returning(Run.rate_count, Run.record_count, Run.next_seq)
 
 
 @cache
 def count_saved_on_driver(dialect_class: type[Dialect]) -> DriverStatement:
-    """:func:`count_saved` with the records stored as the ``inserted`` parameter, compiled
-    once for SQLite's driver cursor (:mod:`driver_statements`)."""
-    return DriverStatement.compile(count_saved(bindparam("inserted")), dialect_class)
+    """:func:`count_saved` with the records stored as the ``inserted`` and
+    ``inserted_bytes`` parameters, compiled once for SQLite's driver cursor
+    (:mod:`driver_statements`)."""
+    return DriverStatement.compile(count_saved(bindparam("inserted"),
+                                               bindparam("inserted_bytes")), dialect_class)
 
 
 def this_moment() -> dict[str, Any]:

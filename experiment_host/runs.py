@@ -164,6 +164,8 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
         last_seen_at=now,
         rate_window=0,
         rate_count=0,
+        stored_bytes=0,
+        columns_added=0,
     )
     created = create_run(experiment, columns, abandon_minutes)
     if created is None:

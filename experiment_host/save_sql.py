@@ -31,6 +31,10 @@ SEEN_NOW = "CASE WHEN last_seen_at < :seen_before THEN :now ELSE last_seen_at EN
 #: counts them the same way on the transactional path).
 REQUESTS_THIS_MINUTE = "CASE WHEN rate_window = :window THEN rate_count + 1 ELSE 1 END"
 
+#: What the batch insert answers per stored record: its seq, and on PostgreSQL (whose save
+#: counts the stored bytes in the same statement) its data's bytes (``run_caps``).
+INSERTED = {"postgresql": "seq, octet_length(CAST(data AS text)) AS size", "sqlite": "seq"}
+
 #: Insert the batch once per seq; the EXISTS guard stores nothing unless the run is claimed
 #: and in progress.
 INSERT_BATCH = {
@@ -38,9 +42,14 @@ INSERT_BATCH = {
         INSERT INTO trial_records (run_id, seq, data, received_at) {rows}
         WHERE EXISTS (SELECT 1 FROM runs WHERE {CLAIMED_IN_PROGRESS})
         ON CONFLICT (run_id, seq) DO NOTHING
-        RETURNING seq"""
+        RETURNING {INSERTED[dialect]}"""
     for dialect, rows in BATCH_ROWS.items()
 }
+
+#: A run may take a batch of ``records`` new records and ``bytes`` bytes of data only
+#: within its caps (``run_caps``; ``run_guard.count_saved`` on the transactional path).
+WITHIN_CAPS = ("record_count + {records} <= :max_records"
+               " AND stored_bytes + {bytes} <= :max_bytes")
 
 #: PostgreSQL's saves that need no decision, several runs' at once (see
 #: :mod:`plain_saves`). Each claimed run that is within its budget and holds none of its
@@ -48,13 +57,14 @@ INSERT_BATCH = {
 #: statements never wait for each other in a cycle); then its records are inserted (no ON
 #: CONFLICT: a seq stored meanwhile fails the whole statement) and counted, as the
 #: transactional save's run update does (``run_guard.count_saved``). Each run appears once;
-#: the runs answered are the saves done. Every step is one pass over the batch, whatever
-#: its size.
+#: the runs answered are the saves done. A run is also left alone if the batch would take
+#: it over its caps (``run_caps``). Every step is one pass over the batch, whatever its size.
 SAVE_IF_PLAIN = f"""
     WITH claims AS (
         SELECT * FROM unnest(CAST(:run_ids AS integer[]), CAST(:pages AS text[]),
-                             CAST(:batch_nexts AS integer[]))
-            AS claim(claimed_run, claimed_page, batch_next)
+                             CAST(:batch_nexts AS integer[]), CAST(:batch_sizes AS integer[]),
+                             CAST(:batch_bytes AS bigint[]))
+            AS claim(claimed_run, claimed_page, batch_next, batch_size, batch_bytes)
     ), items AS (
         SELECT * FROM ROWS FROM (unnest(CAST(:item_runs AS integer[])),
                                  unnest(CAST(:seqs AS integer[])),
@@ -66,11 +76,12 @@ SAVE_IF_PLAIN = f"""
             WHERE stored.run_id = items.item_run AND stored.seq = items.seq LIMIT 1
         ) AS stored
     ), locked AS (
-        SELECT run.id, claims.batch_next
+        SELECT run.id, claims.batch_next, claims.batch_bytes
         FROM claims CROSS JOIN LATERAL (
             SELECT id FROM runs
             WHERE id = claims.claimed_run AND page_key = claims.claimed_page
               AND status = 'in_progress' AND {REQUESTS_THIS_MINUTE} <= :budget
+              AND {WITHIN_CAPS.format(records="claims.batch_size", bytes="claims.batch_bytes")}
               AND NOT EXISTS (SELECT 1 FROM resent WHERE resent.item_run = claims.claimed_run)
             FOR UPDATE
         ) AS run
@@ -87,6 +98,7 @@ SAVE_IF_PLAIN = f"""
         rate_count = {REQUESTS_THIS_MINUTE},
         rate_window = :window,
         record_count = record_count + coalesce(counted.stored, 0),
+        stored_bytes = stored_bytes + locked.batch_bytes,
         next_seq = GREATEST(next_seq, locked.batch_next)
     FROM locked LEFT JOIN counted ON counted.run_id = locked.id
     WHERE runs.id = locked.id
@@ -94,14 +106,16 @@ SAVE_IF_PLAIN = f"""
 
 
 #: SQLite's save when it needs no decision (see :mod:`plain_saves`): the whole batch, or
-#: nothing if the run is not claimed and in progress, is over its budget, or holds one of
-#: the batch's seqs. SQLite reads the table it inserts into before inserting, and has one
+#: nothing if the run is not claimed and in progress, is over its budget or caps, or holds
+#: one of the batch's seqs. SQLite reads the table it inserts into before inserting, and has one
 #: writer at a time, so the decision and the insert see the same state. The run update that
 #: follows is the transactional save's (``run_guard.count_saved``).
 INSERT_IF_PLAIN_SQLITE = f"""
     INSERT INTO trial_records (run_id, seq, data, received_at) {BATCH_ROWS["sqlite"]}
     WHERE EXISTS (SELECT 1 FROM runs WHERE {CLAIMED_IN_PROGRESS}
-                                     AND {REQUESTS_THIS_MINUTE} <= :budget)
+                                     AND {REQUESTS_THIS_MINUTE} <= :budget
+                                     AND {WITHIN_CAPS.format(records=":batch_size",
+                                                             bytes=":batch_bytes")})
       AND NOT EXISTS (SELECT 1 FROM trial_records AS stored
                       WHERE stored.run_id = :run_id
                         AND stored.seq IN (SELECT json_extract(value, '$.seq')

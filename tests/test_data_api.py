@@ -7,7 +7,7 @@ import shutil
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, TrialRecord, utcnow
@@ -404,3 +404,94 @@ def test_beacon_content_type_text_plain_is_accepted(client, app, start_run):
     response = client.post("/api/records", data=body, content_type="text/plain;charset=UTF-8")
     assert response.status_code == 200
     assert len(stored(app, config["run"]["id"])) == 2
+
+
+@pytest.mark.parametrize("after, limit", [
+    ("9" * 40, "10"), ("-" + "9" * 40, "10"), (str(2**31), "10"), (str(-2**63 - 1), "10"),
+    ("0", "9" * 40), ("0", "-" + "9" * 40), ("-5", "2"),
+])
+def test_read_back_with_huge_numbers_is_answered(client, start_run, after, limit):
+    config = start_run()
+    client.post("/api/records", json={"token": config["token"], "records": records(0, 3)})
+    response = client.get("/api/records", query_string={"token": config["token"],
+                                                        "after": after, "limit": limit})
+    assert response.status_code == 200, response.get_json()
+    seqs = [r["seq"] for r in response.get_json()["records"]]
+    expected = [seq for seq in range(3) if seq > int(after)]
+    assert seqs == expected[:max(0, min(int(limit), 1000))]
+
+
+@pytest.mark.parametrize("reason", ["a\u0000b", "lone \ud800 surrogate", "bell\u0007"])
+def test_bonus_reason_that_cannot_be_stored_is_400(client, app, start_run, reason):
+    config = start_run()
+    body = json.dumps({"token": config["token"], "amount": "0.10", "reason": reason},
+                      ensure_ascii=True)  # "\ud800" travels as JSON's escape, as browsers send
+    response = client.post("/api/bonus", data=body, content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_reason"
+    assert run_by_id(app, config["run"]["id"]).bonus_cents is None
+    fine = client.post("/api/bonus", json={"token": config["token"], "amount": "0.10",
+                                           "reason": "tab\tand\nnewline"})
+    assert fine.status_code == 200
+
+
+def test_reading_records_and_bonus_count_toward_the_runs_budget(client, app, start_run):
+    config = start_run()
+    token = config["token"]
+    app.config["RUN_REQUESTS_PER_MINUTE"] = 3
+    assert client.get("/api/records", query_string={"token": token}).status_code == 200
+    assert client.post("/api/bonus", json={"token": token, "amount": "0.10",
+                                           "reason": "r"}).status_code == 200
+    assert client.post("/api/heartbeat", json={"token": token}).status_code == 200
+    over = client.get("/api/records", query_string={"token": token})
+    assert over.status_code == 429 and over.get_json()["error"] == "rate_limited"
+    bonus = client.post("/api/bonus", json={"token": token, "amount": "0.20", "reason": "r"})
+    assert bonus.status_code == 429 and bonus.get_json()["error"] == "rate_limited"
+    assert run_by_id(app, config["run"]["id"]).bonus_cents == 10  # the refused one changed none
+
+
+def save_of(client, token, batch):
+    return client.post("/api/records", json={"token": token, "records": batch})
+
+
+def test_a_run_stores_at_most_run_max_records(client, app, start_run):
+    config, other = start_run(), start_run()
+    token, run_id = config["token"], config["run"]["id"]
+    app.config["RUN_MAX_RECORDS"] = 5
+    assert save_of(client, token, records(0, 3)).status_code == 200
+    over = save_of(client, token, records(3, 6))  # known keys: refused on the plain path too
+    assert over.status_code == 413 and over.get_json()["error"] == "run_full"
+    assert over.get_json()["saved"] == 3
+    new_keys = save_of(client, token, [{"seq": s, "data": {"new": s}} for s in (3, 4, 5)])
+    assert new_keys.status_code == 413  # and the refused batch's keys got no column
+    assert [seq for seq, _ in stored(app, run_id)] == [0, 1, 2]
+    with app.app_context():
+        assert "new" not in {name for name, in db.session.execute(
+            text("SELECT name FROM experiment_columns"))}
+    assert save_of(client, token, records(0, 3)).get_json()["duplicates"] == 3  # resends pass
+    assert save_of(client, token, records(3, 5)).get_json()["saved"] == 5
+    assert save_of(client, token, records(5, 6)).status_code == 413
+    assert run_by_id(app, run_id).record_count == 5
+    assert save_of(client, other["token"], records(0, 5)).status_code == 200  # its own cap
+
+
+def data_bytes(datas) -> int:
+    return sum(len(json.dumps(d, ensure_ascii=False).encode()) for d in datas)
+
+
+def test_a_run_stores_at_most_run_max_bytes_counted_alike_on_every_path(client, app,
+                                                                          start_run):
+    config = start_run()
+    token, run_id = config["token"], config["run"]["id"]
+    datas = [{"text": "naïve 😀 \"q\"", "n": n, "nested": {"a": [n, None]}} for n in range(7)]
+    batch = [{"seq": n, "data": d} for n, d in enumerate(datas)]
+    assert save_of(client, token, batch[0:3]).status_code == 200  # new keys: transactional
+    assert save_of(client, token, batch[2:5]).get_json()["duplicates"] == 1  # a resend too
+    assert save_of(client, token, batch[5:6]).status_code == 200  # plain
+    assert run_by_id(app, run_id).stored_bytes == data_bytes(datas[:6])
+    app.config["RUN_MAX_BYTES"] = data_bytes(datas) - 1
+    over = save_of(client, token, batch[6:7])
+    assert over.status_code == 413 and over.get_json()["error"] == "run_full"
+    assert run_by_id(app, run_id).stored_bytes == data_bytes(datas[:6])
+    app.config["RUN_MAX_BYTES"] = data_bytes(datas)
+    assert save_of(client, token, batch[6:7]).status_code == 200
+    assert run_by_id(app, run_id).stored_bytes == data_bytes(datas)

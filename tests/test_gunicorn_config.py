@@ -56,3 +56,28 @@ def test_a_worker_freezes_the_loaded_app_out_of_garbage_collection(load):
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_the_access_log_holds_no_tokens_nor_worker_ids(load):
+    """Run tokens travel in query strings (GET /api/records, the done page), worker ids in
+    the entry URL's; the access line has the path only."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    config = Config()
+    config.set("access_log_format", load()["access_log_format"])
+    logger = Logger(config)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/exp/basic",
+               "RAW_URI": "/exp/basic?workerId=AWORKER77&assignmentId=A1&token=SECRET.TOKEN",
+               "QUERY_STRING": "workerId=AWORKER77&assignmentId=A1&token=SECRET.TOKEN",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.1",
+               "HTTP_REFERER": "https://worker.mturk.com/?workerId=AWORKER77",
+               "HTTP_USER_AGENT": "Mozilla/5.0"}
+    response = SimpleNamespace(status="200 OK", sent=512, headers=[])
+    atoms = logger.atoms(response, [], environ, timedelta(milliseconds=7))
+    line = config.access_log_format % logger.atoms_wrapper_class(atoms)
+    assert line == '10.0.0.1 "GET /exp/basic HTTP/1.1" 200 512 7ms "Mozilla/5.0"'
+    assert "AWORKER77" not in line and "SECRET" not in line

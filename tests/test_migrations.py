@@ -66,8 +66,10 @@ def test_upgrade_keeps_existing_data(empty_app):
             "SELECT worker_id, status, record_count, next_seq, rate_count FROM runs")).one()
         seqs = db.session.execute(text("SELECT seq FROM trial_records ORDER BY seq")).scalars()
         previews = db.session.execute(text("SELECT previews FROM experiments")).scalar_one()
+        stored_bytes = db.session.execute(text("SELECT stored_bytes FROM runs")).scalar_one()
         db.session.rollback()
     assert tuple(run) == ("AOLD", "in_progress", 2, 2, 0)
+    assert stored_bytes == 2 * len('{"rt": 1}')  # counted for the run in progress
     assert list(seqs) == [0, 1] and previews == 3
 
 

@@ -152,7 +152,7 @@ def test_a_runs_second_save_in_the_same_statement_is_left_to_its_request(started
 def test_a_statement_the_database_refuses_stores_none_of_its_saves(started):
     app, client, token = started
     other = enter(client, 2)
-    broken = PlainSave(verify(other).run_id, verify(other).page_key, [2], "[Infinity]", 3)
+    broken = PlainSave(verify(other).run_id, verify(other).page_key, [2], "[Infinity]", 3, 8)
     assert save_all(app, save_of(token, records(2, 3)), broken) == [None, None]
     assert run_state(app, verify(token).run_id) == ([0, 1], 2, 2, 1)
     assert run_state(app, verify(other).run_id) == ([0, 1], 2, 2, 1)
@@ -390,7 +390,7 @@ def test_sqlite_a_save_the_database_refuses_leaves_the_others_of_its_transaction
     app, client, token = sqlite_started
     other = enter(client, 2)
     broken = PlainSave(verify(other).run_id, verify(other).page_key, [2],
-                       '[{"data": {"no": "seq"}}]', 3)  # a NULL seq: NOT NULL refuses it
+                       '[{"data": {"no": "seq"}}]', 3, 12)  # a NULL seq: NOT NULL refuses it
     saves = [broken, save_of(token, records(2, 3), "sqlite")]
     assert app.extensions["plain_saves"].save_all(saves) == [None, (3, 3)]
     assert run_state(app, verify(other).run_id) == ([0, 1], 2, 2, 1)

@@ -2,8 +2,9 @@
 
 Passwords are hashed with werkzeug.security. API tokens are 256-bit random strings shown
 once; only their SHA-256 is stored (a fast hash is enough for a high-entropy secret).
-Failed logins are counted in the database per (username, IP, time window), so the limit
-holds across gunicorn workers without another service.
+Failed logins are counted in the database per (username, IP, time window), so the limits
+(per name and IP, and per IP across names) hold across gunicorn workers without another
+service.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class Researcher(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Moved on at each logout: it is part of the session fingerprint, so a logout ends
+    #: every session cookie issued before it (a copied one included).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(db.Model):
@@ -84,7 +88,9 @@ def _check_password(password: str) -> None:
 
 
 def find_researcher(name: str) -> Researcher | None:
-    """The researcher called ``name``, if any."""
+    """The researcher called ``name``, if any (no query for what cannot be a name)."""
+    if not USERNAME_PATTERN.match(name):
+        return None
     statement = select(Researcher).where(Researcher.name == name)
     return db.session.execute(statement).scalar_one_or_none()
 
@@ -148,8 +154,10 @@ def authenticate(name: str, password: str) -> Researcher | None:
 
 
 def session_fingerprint(researcher: Researcher) -> str:
-    """A value that changes with the password, so a new password ends old sessions."""
-    return hashlib.sha256(researcher.password_hash.encode()).hexdigest()[:16]
+    """A value that changes with the password and at each logout, so either ends the
+    sessions issued before it."""
+    seed = f"{researcher.session_generation or 0}:{researcher.password_hash}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:16]
 
 
 def _token_hash(token: str) -> str:
@@ -203,26 +211,32 @@ def researcher_for_token(plain: str) -> Researcher | None:
     return researcher
 
 
+def _counted_name(username: str) -> str:
+    """The name a failure is counted under: what a database's text can hold (no NUL)."""
+    return username[:64].replace("\x00", "\ufffd")
+
+
 def _window(now: datetime, seconds: int) -> int:
     return int(now.timestamp()) // seconds
 
 
-def too_many_failures(username: str, ip: str, limit: int, seconds: int) -> bool:
-    """True when this (username, IP) failed ``limit`` times in this window and the last one."""
-    current = _window(utcnow(), seconds)
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(LoginFailures.failures), 0)).where(
-            LoginFailures.username == username[:64], LoginFailures.ip == ip[:64],
-            LoginFailures.window >= current - 1,
-        )
-    )
-    return bool(total >= limit)
+def too_many_failures(username: str, ip: str, limits: tuple[int, int, int]) -> bool:
+    """True when this (username, IP) failed ``limits[0]`` times, or this IP failed
+    ``limits[1]`` times whatever the names (password spraying), in this window of
+    ``limits[2]`` seconds and the last one."""
+    per_name, per_ip, seconds = limits
+    recent = select(func.coalesce(func.sum(LoginFailures.failures), 0)).where(
+        LoginFailures.ip == ip[:64], LoginFailures.window >= _window(utcnow(), seconds) - 1)
+    if db.session.scalar(recent) >= per_ip:
+        return True
+    return bool(db.session.scalar(recent.where(LoginFailures.username == _counted_name(username)))
+                >= per_name)
 
 
 def count_failure(username: str, ip: str, seconds: int) -> None:
     """Add one failed login for (username, IP) and drop counters older than a day."""
     now = utcnow()
-    key = {"username": username[:64], "ip": ip[:64], "window": _window(now, seconds)}
+    key = {"username": _counted_name(username), "ip": ip[:64], "window": _window(now, seconds)}
     db.session.execute(insert_ignoring_duplicates(LoginFailures, [key],
                                                   ["username", "ip", "window"]))
     db.session.execute(

@@ -38,7 +38,14 @@ def log_in(researcher: Researcher) -> None:
 
 
 def log_out() -> None:
-    """End the researcher session."""
+    """End the researcher session for good; the caller commits.
+
+    The account's session generation moves on, so this cookie is refused from now on even
+    if it was copied (and so is every other session of the account).
+    """
+    researcher = _from_session()
+    if researcher is not None:
+        researcher.session_generation = (researcher.session_generation or 0) + 1
     session.clear()
     g.pop("csrf_token", None)
 
@@ -105,7 +112,8 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def login_limits() -> tuple[int, int]:
-    """(failures allowed, window seconds) for one username and IP."""
+def login_limits() -> tuple[int, int, int]:
+    """(failures allowed per username and IP, per IP across names, window seconds)."""
     config = current_app.config
-    return config["LOGIN_MAX_FAILURES"], config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    return (config["LOGIN_MAX_FAILURES"], config["LOGIN_MAX_FAILURES_PER_IP"],
+            config["LOGIN_FAILURE_WINDOW_SECONDS"])

@@ -195,7 +195,8 @@ def backfill_columns_command(slug: str | None) -> None:
     if slug is not None:
         _check_slug(slug)
     with db.engine.begin() as connection:
-        counts = backfill_columns(connection, current_app.config["EXPORT_MAX_COLUMNS"], slug)
+        counts = backfill_columns(connection, current_app.config["EXPORT_MAX_COLUMNS"], slug,
+                                  current_app.config["RUN_MAX_NEW_COLUMNS"])
     for name, count in sorted(counts.items()):
         click.echo(f"{name}: {count} columns registered")
     if not counts:

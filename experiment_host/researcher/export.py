@@ -10,9 +10,10 @@
   over every trial (:func:`.properties.spread_properties`).
 - trials.jsonl: one JSON object per record, lossless (properties records as stored).
 
-Formula injection (the README documents it): a text cell that starts with ``= + - @``, a tab,
-a carriage return or ``'`` gets one ``'`` put in front. Undo it by removing the first
-character of every text cell that starts with ``'`` (:func:`unescape_formula`).
+Formula injection (the README documents it): a text cell, header cells included, that starts
+with ``= + - @``, a tab, a carriage return or ``'`` gets one ``'`` put in front. Undo it by
+removing the first character of every text cell that starts with ``'``
+(:func:`unescape_formula`).
 """
 
 from __future__ import annotations
@@ -197,6 +198,12 @@ def trial_columns(keys: Iterable[str]) -> list[str]:
     ``keys`` may hold :data:`OVERFLOW_COLUMN`: the place of the overflow column.
     """
     return [*TRIAL_RUN_COLUMNS, *(data_column(key) for key in keys)]
+
+
+def header_row(columns: Iterable[str], options: ExportOptions) -> list[str]:
+    """A CSV header, escaped like a row of cells: trials.csv's column names are record keys
+    that participants chose, and a spreadsheet reads a header cell like any other."""
+    return [cell(name, options.escape_formulas) for name in columns]
 
 
 def _duration(run: RunInfo) -> float | None:

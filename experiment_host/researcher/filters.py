@@ -58,12 +58,13 @@ def parse_since(value: str | None) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().replace(" ", "T"))
-    except ValueError as exc:
+        # A zone offset can push a moment at either end of the calendar out of it.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise FilterError(
-            f"'since' must be an ISO 8601 timestamp such as 2026-05-01T12:00:00Z, "
-            f"not {value!r}."
+            f"'since' must be an ISO 8601 timestamp such as 2026-05-01T12:00:00Z (years 1 "
+            f"to 9999 in UTC), not {value!r}."
         ) from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFilter:

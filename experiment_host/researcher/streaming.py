@@ -28,6 +28,7 @@ from .export import (
     RecordInfo,
     RunInfo,
     csv_chunks,
+    header_row,
     jsonl_chunks,
     run_rows,
     trial_columns,
@@ -119,7 +120,7 @@ def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
               options: ExportOptions) -> Chunks:
     with closing(_stream(connection, runs_statement(slug, run_filter))) as rows:
         runs = map(RunInfo._make, rows)
-        yield from csv_chunks(RUN_COLUMNS, run_rows(runs, options))
+        yield from csv_chunks(header_row(RUN_COLUMNS, options), run_rows(runs, options))
 
 
 def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
@@ -136,7 +137,8 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
                 _stream(connection, properties_statement(slug, run_filter))))
             records = spread_properties(records, properties)
         records = wanted(records, options)
-        yield from csv_chunks(trial_columns(keys), trial_rows(records, keys, options))
+        yield from csv_chunks(header_row(trial_columns(keys), options),
+                              trial_rows(records, keys, options))
 
 
 def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,

@@ -6,6 +6,7 @@ download needs a login (or an API token); errors are pages with the right status
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import (
@@ -43,7 +44,10 @@ from .streaming import KINDS, export_text, pseudonym_key
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
 
+#: Content-Type of the downloads, sent as is (``mimetype=`` would add a second charset).
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+MAX_PAGE_DIGITS = 6
+PAGE_PATTERN = re.compile(f"[0-9]{{1,{MAX_PAGE_DIGITS}}}")
 FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -59,8 +63,9 @@ def login() -> Any:
     if not form.validate_on_submit():
         return render_template("researcher/login.html", form=form), 400 if form.errors else 200
     name, ip = form.username.data or "", client_ip()
-    limit, window = login_limits()
-    if too_many_failures(name, ip, limit, window):
+    limits = login_limits()
+    window = limits[2]
+    if too_many_failures(name, ip, limits):
         minutes = max(1, window // 60)
         abort(429, f"Too many failed logins. Please wait up to {2 * minutes} minutes.")
     researcher = authenticate(name, form.password.data or "")
@@ -80,6 +85,7 @@ def logout() -> Any:
     if not LogoutForm().validate_on_submit():
         abort(400, "The logout form expired; please try again.")
     log_out()
+    db.session.commit()
     return redirect(url_for("researcher.login"), 303)
 
 
@@ -109,8 +115,10 @@ def _filter(slug: str) -> RunFilter:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(400, f"'page' must be a whole number from 1, not {raw!r}.")
+    # ASCII digits only (str.isdigit also takes '²'), and few enough for the database.
+    if not PAGE_PATTERN.fullmatch(raw) or int(raw) < 1:
+        abort(400, f"'page' must be a whole number from 1 to {10**MAX_PAGE_DIGITS - 1}, "
+                   f"not {raw[:40]!r}.")
     return int(raw)
 
 
@@ -176,7 +184,7 @@ def export(slug: str, kind: str) -> Any:
     run_filter, options = _filter(slug), export_options()
     chunks = export_text(db.engine, kind, slug, run_filter, options)
     db.session.close()  # the export reads on its own connection; do not hold this one open
-    response = Response(chunks, mimetype=MEDIA_TYPES[kind.split(".")[1]])
+    response = Response(chunks, content_type=MEDIA_TYPES[kind.split(".")[1]])
     response.headers["Content-Disposition"] = f'attachment; filename="{slug}-{kind}"'
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let nginx pass the stream through

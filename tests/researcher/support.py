@@ -24,10 +24,12 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def log_in(client: FlaskClient, name: str = "ada", password: str = PASSWORD) -> Any:
-    """Post the login form like a browser does (with the form's CSRF token)."""
-    token = csrf_token(client.get("/researcher/login").get_data(as_text=True))
-    return client.post("/researcher/login",
+def log_in(client: FlaskClient, name: str = "ada", password: str = PASSWORD,
+           **request: Any) -> Any:
+    """Post the login form like a browser does (with the form's CSRF token); ``request``
+    goes to both requests (e.g. ``environ_base``)."""
+    token = csrf_token(client.get("/researcher/login", **request).get_data(as_text=True))
+    return client.post("/researcher/login", **request,
                        data={"csrf_token": token, "username": name, "password": password})
 
 

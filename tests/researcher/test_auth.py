@@ -121,3 +121,34 @@ def test_worker_flow_stays_cookie_free_after_researcher_login(logged_in, start_r
     config = start_run()
     response = logged_in.post("/api/heartbeat", json={"token": config["token"]})
     assert response.status_code == 200 and "Set-Cookie" not in response.headers
+
+
+def test_failed_logins_are_limited_per_ip_across_names(client, app, researcher):
+    """Password spraying: one address trying one password against many names."""
+    app.config["LOGIN_MAX_FAILURES_PER_IP"] = 4
+    for n in range(4):
+        assert log_in(client, name=f"user{n}", password="Summer2026!!").status_code == 401
+    assert log_in(client, name="user9", password="Summer2026!!").status_code == 429
+    assert log_in(client).status_code == 429  # even a right password, from this address
+    elsewhere = log_in(client, name="user9", password="Summer2026!!",
+                       environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert elsewhere.status_code == 401
+
+
+def test_logout_ends_the_session_for_good(client, app, researcher):
+    """A copy of the session cookie, taken before logging out, is refused afterwards."""
+    assert log_in(client).status_code == 303
+    page = client.get("/researcher/")
+    copied = client.get_cookie("session")
+    assert copied is not None
+    token = csrf_token(page.get_data(as_text=True))
+    assert client.post("/researcher/logout", data={"csrf_token": token}).status_code == 303
+    thief = app.test_client()
+    thief.set_cookie("session", copied.value)
+    assert thief.get("/researcher/").status_code == 401
+    assert log_in(client).status_code == 303  # logging in again works
+    assert client.get("/researcher/").status_code == 200
+
+
+def test_a_name_no_database_can_hold_is_a_plain_failure(client, researcher):
+    assert log_in(client, name="a\x00b", password="whatever123").status_code == 401

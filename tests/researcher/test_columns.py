@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from experiment_host import columns as columns_module
+from experiment_host.column_backfill import backfill_columns
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentColumn
 from experiment_host.researcher.export import (
@@ -301,3 +302,27 @@ def test_concurrent_saves_register_every_key_once(app, caplog):
     # Columns of an earlier round come before those of a later one.
     rounds_in_order = [int(name[1]) for name, *_ in rows if name.startswith("r")]
     assert rounds_in_order == sorted(rounds_in_order)
+
+
+def test_one_runs_junk_keys_cannot_take_the_columns_of_the_others(make_app, start_run,
+                                                                   api_token):
+    app = make_app(RUN_MAX_NEW_COLUMNS=3)
+    client = app.test_client()
+    junk, honest = start_run(), start_run()
+    save(client, junk, [{f"junk{n}": n for n in range(10)}])
+    save(client, junk, [{f"more{n}": n for n in range(10)}], first_seq=1)
+    save(client, honest, [{"rt": 1, "response": "a", "junk0": 5}])
+    names = [name for name, *_ in registry(app)]
+    assert names == ["junk0", "junk1", "junk2", OVERFLOW_COLUMN, "rt", "response"]
+    _, rows = export(client, api_token)
+    assert json.loads(rows[0][OVERFLOW_COLUMN]) == {f"junk{n}": n for n in range(3, 10)}
+    assert json.loads(rows[1][OVERFLOW_COLUMN]) == {f"more{n}": n for n in range(10)}
+    assert (rows[2]["rt"], rows[2]["response"], rows[2]["junk0"]) == ("1", "a", "5")
+    with app.app_context():
+        added = dict(db.session.execute(text("SELECT id, columns_added FROM runs")).all())
+    assert added == {junk["run"]["id"]: 3, honest["run"]["id"]: 2}
+    # The backfill applies the same rule to the stored records.
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM experiment_columns"))
+        backfill_columns(connection, 1000, "basic", max_per_run=3)
+    assert [name for name, *_ in registry(app)] == names

@@ -81,6 +81,8 @@ def test_runs_table_filters_and_pages(logged_in, app, seed):
 @pytest.mark.parametrize("query, status", [
     ("page=0", 400), ("page=x", 400), ("page=-1", 400), ("page=2", 404),
     ("since=yesterday", 400), ("status=nope", 400), ("condition=Q", 400),
+    ("page=%C2%B2", 400), ("page=" + "9" * 30, 400),  # '²' is a digit to str.isdigit
+    ("since=0001-01-01T00:00:00%2B23:59", 400),
 ])
 def test_bad_page_and_filter_values(logged_in, query, status):
     response = logged_in.get(f"/researcher/experiments/basic?{query}",

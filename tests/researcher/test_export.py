@@ -244,6 +244,8 @@ def test_filters(client, api_token, seed):
     ({"condition": "Z"}, b"Unknown condition"),
     ({"worker_ids": "hashed"}, b"worker_ids"),
     ({"escape_formulas": "maybe"}, b"escape_formulas"),
+    ({"since": "0001-01-01T00:00:00+23:59"}, b"ISO 8601"),  # before year 1 in UTC
+    ({"since": "9999-12-31T23:59:59-23:59"}, b"ISO 8601"),  # after year 9999 in UTC
 ])
 def test_bad_filters_are_400(client, api_token, query, message):
     response = get(client, api_token, "/researcher/export/basic/trials.csv", **query)
@@ -288,3 +290,23 @@ def test_trials_csv_streams_rows_before_reading_every_record(seed, make_app, dat
     assert len(DECODED) <= 101
     assert first_rows + sum(rows for rows, _ in chunks) == 2000
     assert len(DECODED) == 2000
+
+
+def test_exports_send_one_charset(client, api_token, seed):
+    seed(data=[{"a": 1}])
+    for kind, media in (("runs.csv", "text/csv"), ("trials.csv", "text/csv"),
+                        ("trials.jsonl", "application/x-ndjson")):
+        response = get(client, api_token, f"/researcher/export/basic/{kind}")
+        assert response.headers["Content-Type"] == f"{media}; charset=utf-8"
+
+
+def test_trials_csv_header_escapes_formula_keys_like_cells(client, api_token, seed):
+    keys = ["=HYPERLINK(\"http://x\")", "@SUM(1)", "+1", "-1", "'q", "plain"]
+    seed(data=[{key: 1 for key in keys}])
+    text = get(client, api_token, "/researcher/export/basic/trials.csv").get_data(as_text=True)
+    header = next(csv.reader(io.StringIO(text)))[len(TRIAL_RUN_COLUMNS):]
+    assert header == ["'" + key for key in keys[:-1]] + ["plain"]
+    assert [unescape_formula(name) for name in header] == keys
+    raw = get(client, api_token, "/researcher/export/basic/trials.csv", escape_formulas="0")
+    assert next(csv.reader(io.StringIO(raw.get_data(as_text=True))))[len(TRIAL_RUN_COLUMNS):] \
+        == keys
