@@ -9,8 +9,8 @@ records stored; completing (:mod:`completion`) has its own conditions.
 
 ``last_seen_at`` is kept to within :data:`SEEN_RESOLUTION`: a request moves it on only
 when it is older than that. A run's other columns that every save changes (its counters,
-stored bytes and request budget) are in no index, so most saves change no indexed column of the row,
-and PostgreSQL rewrites the row within its page (a "HOT" update) instead of adding a new
+stored bytes and request budget) are in no index, so most saves change no indexed column
+of the row, and PostgreSQL rewrites the row within its page (a "HOT" update) instead of adding a new
 entry to every index of the table for every save (bench/RESULTS.md).
 """
 
@@ -46,29 +46,27 @@ def seen_now() -> ColumnElement[Any]:
                  bindparam("now", type_=UTCDateTime())), else_=Run.last_seen_at)
 
 
+def one_more_request() -> dict[str, Any]:
+    """The run's budget columns after one more request this minute (the ``window``)."""
+    window = bindparam("window")
+    return {"rate_count": case((Run.rate_window == window, Run.rate_count + 1), else_=1),
+            "rate_window": window}
+
+
 def in_progress_update(**values: Any) -> Update:
     """Update the claimed in-progress run: seen now (to within :data:`SEEN_RESOLUTION`), one
     more request this minute, ``values``."""
-    window = bindparam("window")
     return (
         update(Run)
         .where(claimed_in_progress())
-        .values(
-            last_seen_at=seen_now(),
-            rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
-            rate_window=window,
-            **values,
-        )
+        .values(last_seen_at=seen_now(), **one_more_request(), **values)
     )
 
 
 def request_counted() -> Update:
     """Count one request against the run's budget whatever its status (reads, bonus); it
     answers the requests this minute. Only the unindexed budget columns change."""
-    window = bindparam("window")
-    return (update(Run).where(Run.id == bindparam("run_id"))
-            .values(rate_count=case((Run.rate_window == window, Run.rate_count + 1), else_=1),
-                    rate_window=window)
+    return (update(Run).where(Run.id == bindparam("run_id")).values(**one_more_request())
             .returning(Run.rate_count))
 
 
