@@ -117,15 +117,12 @@ def _not_completable(run: Run, total: int, min_records: int) -> RecordError:
     )
 
 
-BONUS_STATUSES = (RunStatus.IN_PROGRESS, RunStatus.COMPLETED)
-
-
 def set_bonus(run: Run, amount: Decimal, reason: str, max_bonus: Decimal) -> Run:
     """Record the bonus the experiment awards this run (paid by ``flask hits bonus``).
 
     Setting it again replaces it (the same value twice is fine); the caller commits.
     """
-    if run.status not in BONUS_STATUSES:
+    if run.status not in RunStatus.BONUSABLE:
         raise finished_error(run.status)
     if amount > max_bonus:
         raise RecordError("bonus_too_large",

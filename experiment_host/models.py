@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
+from .statuses import Platform, RunStatus
+from .tallies import install_on_create
 
 
 def utcnow() -> datetime:
@@ -51,36 +53,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 #: Plain JSON, not JSONB, on PostgreSQL: it keeps each record's key order (the export's
 #: column order follows it) and accepts every string JSON can carry, "\u0000" included.
 JSONData = JSON()
-
-
-class Platform(enum.StrEnum):
-    MTURK = "mturk"
-    PROLIFIC = "prolific"
-    LINK = "link"
-
-
-class RunStatus(enum.StrEnum):
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    SUBMITTED = "submitted"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    RETURNED = "returned"
-    ABANDONED = "abandoned"
-    DECLINED = "declined"
-
-    @property
-    def finished(self) -> bool:
-        """True once the run takes no more trial records."""
-        return self not in (RunStatus.IN_PROGRESS,)
-
-
-#: Statuses that hold a condition slot for good (the in-progress rule is time-based).
-COUNTED_STATUSES = (
-    RunStatus.COMPLETED,
-    RunStatus.SUBMITTED,
-    RunStatus.APPROVED,
-)
 
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
@@ -224,7 +196,7 @@ class RateLimit(db.Model):
 
 
 class ConditionTally(db.Model):
-    """Runs per condition, kept by triggers: held for good (COUNTED_STATUSES), in progress."""
+    """Runs per condition, kept by triggers: held for good (``RunStatus.COUNTED``), in progress."""
 
     __tablename__ = "condition_tallies"
 
@@ -235,6 +207,4 @@ class ConditionTally(db.Model):
 
 
 # The tally triggers belong to the runs table's definition, like its constraints.
-from .tallies import install_on_create  # noqa: E402
-
 install_on_create(Run.__table__)

@@ -231,7 +231,7 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
 
 def _refusal(run: Run) -> RecordError:
     """Why the save's guard refused the run's (unsuperseded) claim: finished, or full."""
-    if run.status.finished:
+    if run.status != RunStatus.IN_PROGRESS:
         return finished_error(run.status)
     config = current_app.config
     return RecordError(

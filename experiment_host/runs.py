@@ -37,11 +37,6 @@ from .extensions import db
 from .models import ExperimentRow, Run, RunStatus, utcnow
 from .platforms import Identity
 
-#: Statuses after which a worker may not start the experiment again.
-FINAL_FOR_WORKER = (RunStatus.SUBMITTED, RunStatus.APPROVED, RunStatus.REJECTED)
-#: Statuses a returning worker's run is revived from.
-REVIVABLE = (RunStatus.RETURNED, RunStatus.ABANDONED, RunStatus.DECLINED)
-
 
 @dataclass(frozen=True)
 class Entered:
@@ -116,8 +111,9 @@ def _latest_worker_run() -> Select[tuple[Run]]:
     )
 
 
-def _revive(run: Run, statuses: tuple[RunStatus, ...] = REVIVABLE) -> None:
-    if run.status in statuses:
+def _revive(run: Run, *, decline_stands: bool = False) -> None:
+    if run.status in RunStatus.REVIVABLE and not (
+            decline_stands and run.status == RunStatus.DECLINED):
         if run.status == RunStatus.DECLINED:
             run.consented_at = None
         run.status = RunStatus.IN_PROGRESS
@@ -182,11 +178,11 @@ def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
     existing = _run_for_session(slug, identity)
     if existing is not None:
         # Same assignment again (reload, crash): a decline stands, a sync's "returned" doesn't.
-        _revive(existing, (RunStatus.RETURNED, RunStatus.ABANDONED))
+        _revive(existing, decline_stands=True)
         return Entered(existing, resumed=True)
     previous = _latest_run_of_worker(slug, identity)
     returning = None if experiment.config.allow_repeat else previous
-    if returning is not None and returning.status in FINAL_FOR_WORKER:  # for good: answered
+    if returning is not None and returning.status in RunStatus.FINAL_FOR_WORKER:  # answered
         return AlreadyTookPart(returning)  # without waiting for the lock, and not counted
     refusal = admit()  # an arrival that may move a run counts like one that creates one
     if refusal is not None:
@@ -211,7 +207,7 @@ def _come_back(experiment: Experiment, previous: Run, identity: Identity,
     """
     lock_experiment(experiment.slug)
     db.session.refresh(previous, with_for_update=True)
-    if previous.status in FINAL_FOR_WORKER:
+    if previous.status in RunStatus.FINAL_FOR_WORKER:
         return AlreadyTookPart(previous)
     if previous.session_key == identity.session_key:  # this assignment's run, created meanwhile
         return Entered(previous, resumed=True)
@@ -226,7 +222,7 @@ def may_move(run: Run, quiet_before: datetime) -> bool:
     another: it was returned, abandoned or declined, or it is in progress but was last
     seen before ``quiet_before``. A completed run stays with the assignment it may be
     submitted under."""
-    return run.status in REVIVABLE or (
+    return run.status in RunStatus.REVIVABLE or (
         run.status == RunStatus.IN_PROGRESS and run.last_seen_at < quiet_before)
 
 

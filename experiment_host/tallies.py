@@ -1,9 +1,9 @@
 """Per-condition tallies of runs, kept by database triggers.
 
 Condition assignment needs, per condition, the runs holding a place: those in
-COUNTED_STATUSES, for good, and those in progress that were seen lately. Counting either at
+``RunStatus.COUNTED``, for good, and those in progress that were seen lately. Counting either at
 every arrival costs time in proportion to the runs already there, so the database keeps
-two tallies per (experiment, condition): ``held`` (COUNTED_STATUSES) and ``in_progress``.
+two tallies per (experiment, condition): ``held`` (``RunStatus.COUNTED``) and ``in_progress``.
 They change in the same transaction as every insert, status change or delete of a run,
 whichever code path makes it (the data API, `flask hits sync`, a researcher's SQL). A save
 changes neither the status nor the condition, so it fires no trigger.
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from sqlalchemy import DDL, Table, event
 
-from .models import COUNTED_STATUSES, RunStatus
+from .statuses import RunStatus
 
-_COUNTED = ", ".join(f"'{status.value}'" for status in COUNTED_STATUSES)
+_COUNTED = ", ".join(f"'{status.value}'" for status in RunStatus.COUNTED)
 _IN_PROGRESS = f"'{RunStatus.IN_PROGRESS.value}'"
 _TRACKED = "{row}.status IN (" + f"{_COUNTED}, {_IN_PROGRESS}" + ") AND {row}.condition IS NOT NULL"
 # How much one run adds to each tally: 1 or 0 (valid SQL on SQLite and PostgreSQL alike).

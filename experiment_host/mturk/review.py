@@ -24,7 +24,6 @@ from .errors import MTurkError
 from .gateway import AssignmentInfo, Gateway
 
 APPROVE, SKIP, REJECT = "approve", "skip", "reject"
-COMPLETE_STATUSES = (RunStatus.COMPLETED, RunStatus.SUBMITTED, RunStatus.APPROVED)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,7 +65,7 @@ def worker_mismatch(run: Run, assignment: AssignmentInfo) -> str | None:
 
 def has_complete_data(run: Run | None) -> bool:
     """True when the run completed and all its records arrived."""
-    return (run is not None and run.status in COMPLETE_STATUSES
+    return (run is not None and run.status in RunStatus.COUNTED
             and run.completed_at is not None and run.record_count > 0)
 
 

@@ -13,13 +13,9 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 
 from ..experiments import registry
 from ..extensions import db
-from ..models import COUNTED_STATUSES, ExperimentRow, Run, RunStatus
+from ..models import ExperimentRow, Run, RunStatus
 from .filters import RunFilter, since_runs, where_runs
 
-STOPPED = (RunStatus.RETURNED, RunStatus.ABANDONED, RunStatus.DECLINED)
-REACHED_COMPLETION = (RunStatus.COMPLETED, RunStatus.SUBMITTED, RunStatus.APPROVED,
-                      RunStatus.REJECTED)
-SUBMITTED_OR_LATER = (RunStatus.SUBMITTED, RunStatus.APPROVED, RunStatus.REJECTED)
 RECENT_RUNS = 10
 
 
@@ -32,7 +28,7 @@ class ConditionCounts:
     @property
     def counted(self) -> int:
         """Runs that hold a quota slot for good (completed, submitted, approved)."""
-        return sum(self.by_status.get(status, 0) for status in COUNTED_STATUSES)
+        return sum(self.by_status.get(status, 0) for status in RunStatus.COUNTED)
 
 
 @dataclass
@@ -125,8 +121,8 @@ def funnel(slug: str) -> Funnel:
         select(
             func.count(),
             _flag(or_(Run.consented_at.is_not(None), Run.record_count > 0)),
-            _flag(or_(Run.completed_at.is_not(None), Run.status.in_(REACHED_COMPLETION))),
-            _flag(or_(Run.submitted_at.is_not(None), Run.status.in_(SUBMITTED_OR_LATER))),
+            _flag(or_(Run.completed_at.is_not(None), Run.status.in_(RunStatus.REACHED_COMPLETION))),
+            _flag(or_(Run.submitted_at.is_not(None), Run.status.in_(RunStatus.FINAL_FOR_WORKER))),
             _flag(Run.status == RunStatus.APPROVED),
         ).where(Run.experiment_slug == slug)
     ).one()
@@ -160,7 +156,7 @@ def completions_per_day(slug: str) -> list[tuple[str, int]]:
 
 def trial_progress(slug: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(runs that reached trial n, runs that stopped after n trials) for started runs."""
-    stopped = case((Run.status.in_(STOPPED), 1), else_=0)
+    stopped = case((Run.status.in_(RunStatus.REVIVABLE), 1), else_=0)
     rows = db.session.execute(
         select(Run.record_count, func.count(), func.sum(stopped))
         .where(Run.experiment_slug == slug, Run.record_count > 0)
