@@ -22,7 +22,7 @@ from .experiments import registry
 from .extensions import db
 from .models import Run, TrialRecord
 from .records import RecordError, RecordIn, count_request, save_records, touch
-from .runs import claim_for_token, run_for_claim
+from .runs import run_for_claim
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -120,7 +120,7 @@ def lacks_consent(claim: tokens.RunClaim) -> bool:
 def working_claim(token: object) -> tokens.RunClaim:
     """What a token that may work on its run claims: the consent page's token may not
     (409 consent_required), so nothing is saved, completed or awarded before consent."""
-    claim = claim_for_token(token)
+    claim = tokens.verify(token)  # signature and age: the save's guards check the run
     if lacks_consent(claim):
         raise ApiError(409, "consent_required",
                        "The participant has not agreed to take part yet, so nothing can be "
@@ -191,7 +191,7 @@ def complete() -> Any:
     body = json_body()
     claim = working_claim(body.get("token"))
     total = _total(body.get("total"))
-    experiment = registry().get(claim.experiment_slug or "")
+    experiment = registry().get(claim.experiment_slug)
     if experiment is None:
         raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
     done_url = url_for("worker.done", slug=experiment.slug, token=body["token"])

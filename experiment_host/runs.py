@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -297,19 +297,6 @@ def open_page(run: Run) -> str:
         set_committed_value(run, name, value)
     set_committed_value(run, "page_key", page_key)
     return page_key
-
-
-def claim_for_token(token: object) -> tokens.RunClaim:
-    """What a signed token claims, with its experiment; TokenError if forged or expired.
-
-    Only the signature and age are checked here: the save path's guards check the run
-    itself. Tokens issued before tokens named the experiment get it looked up.
-    """
-    claim = tokens.verify(token)
-    if claim.experiment_slug is not None:
-        return claim
-    slug = db.session.scalar(select(Run.experiment_slug).where(Run.id == claim.run_id))
-    return replace(claim, experiment_slug=slug)
 
 
 def give_consent(run: Run, agreed: bool) -> None:

@@ -32,13 +32,12 @@ class RunClaim:
     ``page_key`` is the key the run was given when the token's page was served (a later
     page of the run supersedes it). Tokens issued before page keys carry the run's session
     key there, which migration 0010 gave existing runs as their page key. Tokens issued
-    before the experiment was part of them carry ``experiment_slug=None``;
-    before they had a scope, ``scope=None`` (the API judges those by their run's consent).
+    before they had a scope carry ``scope=None`` (the API judges those by their run's consent).
     """
 
     run_id: int
     page_key: str
-    experiment_slug: str | None = None
+    experiment_slug: str
     scope: str | None = None
 
 
@@ -87,10 +86,10 @@ def _signed_claim(secret_key: str, token: str) -> tuple[RunClaim, datetime]:
         not isinstance(payload, dict)
         or not isinstance(payload.get("r"), int)
         or not isinstance(payload.get("k"), str)
-        or not isinstance(payload.get("e", ""), str)
+        or not isinstance(payload.get("e"), str)
         or payload.get("s", TASK) not in (TASK, CONSENT)
     ):
         raise TokenError("invalid_token", "The run token is not valid.")
     claim = RunClaim(run_id=payload["r"], page_key=payload["k"],
-                     experiment_slug=payload.get("e"), scope=payload.get("s"))
+                     experiment_slug=payload["e"], scope=payload.get("s"))
     return claim, signed_at

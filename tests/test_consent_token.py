@@ -86,7 +86,8 @@ def test_a_token_from_before_scopes_works_where_no_consent_is_asked(client, app,
     page = client.get("/exp/open", query_string=mturk_args())
     run_id = task_config(page.data)["run"]["id"]
     with app.test_request_context():
-        old = tokens._serializer().dumps({"r": run_id, "k": run_by_id(app, run_id).page_key})
+        old = tokens._serializer().dumps({"r": run_id, "k": run_by_id(app, run_id).page_key,
+                                          "e": "open"})
     saved = client.post("/api/records", json={"token": old, "records": records(0, 2)})
     assert saved.status_code == 200
 

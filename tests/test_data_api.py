@@ -336,7 +336,9 @@ def test_a_token_already_checked_still_expires(client, app, start_run):
     assert response.get_json()["error"] == "expired_token"
 
 
-def test_token_without_experiment_from_before_tokens_named_it(client, app, start_run):
+def test_token_without_experiment_is_refused(client, app, start_run):
+    """Tokens have named their experiment since 2026-11-22; any issued before that is past
+    RUN_TOKEN_MAX_AGE, so a token without one is refused, never looked up."""
     config = start_run()
     with app.app_context():  # its page was served before page keys: migration 0010's key
         db.session.execute(update(Run).values(page_key=Run.session_key))
@@ -345,11 +347,12 @@ def test_token_without_experiment_from_before_tokens_named_it(client, app, start
         from experiment_host import tokens
         old = tokens._serializer().dumps(
             {"r": config["run"]["id"], "k": config["args"]["assignmentId"]})
-    saved = client.post("/api/records", json={"token": old, "records": records(0, 2)})
-    assert saved.get_json()["saved"] == 2
-    response = client.post("/api/complete", json={"token": old, "total": 2})
-    assert response.status_code == 200
-    assert response.get_json()["status"] == "completed"
+    for path, body in (("/api/records", {"records": records(0, 2)}),
+                       ("/api/complete", {"total": 2})):
+        response = client.post(path, json={"token": old, **body})
+        assert response.status_code == 401
+        assert response.get_json()["error"] == "invalid_token"
+    assert stored(app, config["run"]["id"]) == []
 
 
 def test_save_to_a_finished_run_keeps_nothing(client, app, start_run):
