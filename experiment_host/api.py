@@ -14,10 +14,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from . import tokens
 from .completion import complete_run, set_bonus
+from .errors import ClientError
 from .experiments import registry
 from .extensions import db
 from .models import Run, TrialRecord
@@ -30,15 +30,8 @@ MAX_SEQ = 10_000_000
 MAX_READ_LIMIT = 1000
 
 
-class ApiError(Exception):
-    """Answered as a JSON error with this status."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+class ApiError(ClientError):
+    """A request the data API cannot take as sent (400 unless it says otherwise)."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -68,12 +61,12 @@ def json_body() -> dict[str, Any]:
     try:
         body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except _OutOfRange as exc:
-        raise ApiError(400, "invalid_json", f"The number {str(exc)[:40]} is too large to "
+        raise ApiError("invalid_json", f"The number {str(exc)[:40]} is too large to "
                        "store; numbers must be within about ±1.7e308.") from exc
     except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from exc
+        raise ApiError("invalid_json", "The request body is not valid JSON.") from exc
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+        raise ApiError("invalid_json", "The request body must be a JSON object.")
     return body
 
 
@@ -81,23 +74,24 @@ def parse_records(value: object) -> list[RecordIn]:
     """Validate the ``records`` array: objects with an int ``seq`` and an object ``data``."""
     limit = current_app.config["MAX_RECORDS_PER_REQUEST"]
     if not isinstance(value, list):
-        raise ApiError(400, "invalid_records", "'records' must be an array.")
+        raise ApiError("invalid_records", "'records' must be an array.")
     if len(value) > limit:
-        raise ApiError(413, "too_many_records", f"Send at most {limit} records per request.")
+        raise ApiError("too_many_records", f"Send at most {limit} records per request.",
+                       status=413)
     records: list[RecordIn] = []
     for index, item in enumerate(value):
         if not isinstance(item, dict) or set(item) != {"seq", "data"}:
-            raise ApiError(400, "invalid_records",
+            raise ApiError("invalid_records",
                            f"records[{index}] must be an object with exactly 'seq' and 'data'.")
         seq, data = item["seq"], item["data"]
         if type(seq) is not int or not 0 <= seq < MAX_SEQ:
-            raise ApiError(400, "invalid_records",
+            raise ApiError("invalid_records",
                            f"records[{index}].seq must be a whole number from 0 to {MAX_SEQ - 1}.")
         if not isinstance(data, dict):
-            raise ApiError(400, "invalid_records", f"records[{index}].data must be an object.")
+            raise ApiError("invalid_records", f"records[{index}].data must be an object.")
         records.append(RecordIn(seq, data))
     if len({r.seq for r in records}) != len(records):
-        raise ApiError(400, "invalid_records", "Each seq may appear only once per request.")
+        raise ApiError("invalid_records", "Each seq may appear only once per request.")
     return records
 
 
@@ -122,9 +116,10 @@ def working_claim(token: object) -> tokens.RunClaim:
     (409 consent_required), so nothing is saved, completed or awarded before consent."""
     claim = tokens.verify(token)  # signature and age: the save's guards check the run
     if lacks_consent(claim):
-        raise ApiError(409, "consent_required",
+        raise ApiError("consent_required",
                        "The participant has not agreed to take part yet, so nothing can be "
-                       "saved. Please reload the page and answer the consent form first.")
+                       "saved. Please reload the page and answer the consent form first.",
+                       status=409)
     return claim
 
 
@@ -135,7 +130,7 @@ def working_run(token: object) -> Run:
 
 def _total(value: object) -> int:
     if type(value) is not int or not 0 <= value <= MAX_SEQ:
-        raise ApiError(400, "invalid_total", f"'total' must be a whole number from 0 to {MAX_SEQ}.")
+        raise ApiError("invalid_total", f"'total' must be a whole number from 0 to {MAX_SEQ}.")
     return value
 
 
@@ -174,7 +169,7 @@ def _read_window(after: str, limit: str) -> tuple[int, int]:
     try:
         after_seq, most = int(after), int(limit)
     except ValueError as exc:
-        raise ApiError(400, "invalid_query", "'after' and 'limit' must be whole numbers.") from exc
+        raise ApiError("invalid_query", "'after' and 'limit' must be whole numbers.") from exc
     return min(max(after_seq, -1), MAX_SEQ), min(max(most, 0), MAX_READ_LIMIT)
 
 
@@ -193,7 +188,8 @@ def complete() -> Any:
     total = _total(body.get("total"))
     experiment = registry().get(claim.experiment_slug)
     if experiment is None:
-        raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
+        raise ApiError("experiment_gone", "This experiment is no longer hosted here.",
+                       status=410)
     done_url = url_for("worker.done", slug=experiment.slug, token=body["token"])
     try:
         completed = complete_run(claim, experiment, total)
@@ -215,13 +211,13 @@ MAX_BONUS_REASON = 1000
 def _bonus_args(body: dict[str, Any]) -> tuple[Decimal, str]:
     amount, reason = body.get("amount"), body.get("reason", "")
     if not isinstance(amount, str) or not BONUS_PATTERN.match(amount):
-        raise ApiError(400, "invalid_amount", "'amount' must be a dollar string like \"0.25\".")
+        raise ApiError("invalid_amount", "'amount' must be a dollar string like \"0.25\".")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_BONUS_REASON:
-        raise ApiError(400, "invalid_reason",
+        raise ApiError("invalid_reason",
                        f"'reason' must be text of 1 to {MAX_BONUS_REASON} characters; the "
                        "worker sees it.")
     if UNSTORABLE_TEXT.search(reason):
-        raise ApiError(400, "invalid_reason", "'reason' may not hold control characters or "
+        raise ApiError("invalid_reason", "'reason' may not hold control characters or "
                        "invalid Unicode (lone surrogates).")
     return Decimal(amount), reason.strip()
 
@@ -235,33 +231,9 @@ def bonus() -> Any:
     count_request(run.id)
     experiment = registry().get(run.experiment_slug)
     if experiment is None:
-        raise ApiError(410, "experiment_gone", "This experiment is no longer hosted here.")
+        raise ApiError("experiment_gone", "This experiment is no longer hosted here.",
+                       status=410)
     set_bonus(run, amount, reason, Decimal(experiment.config.hit.max_bonus))
     db.session.commit()
     return jsonify(status=run.status.value, bonus=f"{amount:.2f}", reason=reason)
 
-
-@bp.errorhandler(ApiError)
-def _api_error(error: ApiError) -> Any:
-    db.session.rollback()
-    return jsonify(error=error.code, message=error.message, **error.extra), error.status
-
-
-@bp.errorhandler(tokens.TokenError)
-def _token_error(error: tokens.TokenError) -> Any:
-    """A forged, expired or superseded token, wherever it is found out."""
-    db.session.rollback()
-    return jsonify(error=error.code, message=error.message), 401
-
-
-@bp.errorhandler(RecordError)
-def _record_error(error: RecordError) -> Any:
-    db.session.rollback()
-    return jsonify(error=error.code, message=error.message, **error.extra), error.status
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> Any:
-    db.session.rollback()
-    code = (error.name or "error").lower().replace(" ", "_")
-    return jsonify(error=code, message=error.description), error.code or 500

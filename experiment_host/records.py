@@ -41,6 +41,7 @@ from . import rate_limits
 from .columns import columns_known, register_columns, remember
 from .database import write_transaction
 from .driver_statements import DriverStatement
+from .errors import ClientError
 from .extensions import db
 from .models import Run, RunStatus, TrialRecord, UTCDateTime
 from .plain_saves import PlainSave, save_if_plain
@@ -59,15 +60,10 @@ from .tokens import RunClaim
 MAX_MISSING_REPORTED = 100
 
 
-class RecordError(Exception):
-    """A save or complete that cannot be done; ``code`` and ``status`` go to the client."""
+class RecordError(ClientError):
+    """A save or complete that cannot be done (409 unless it says otherwise)."""
 
-    def __init__(self, code: str, message: str, status: int = 409, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.extra = extra
+    status = 409
 
 
 @dataclass(frozen=True)

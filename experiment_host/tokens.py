@@ -9,6 +9,8 @@ from functools import lru_cache
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from .errors import ClientError
+
 SALT = "experiment-host.run-token.v1"
 #: What a token may do: ``TASK`` everything the task page does; ``CONSENT`` only record the
 #: consent decision (the consent page's token: no saving or completing before consent).
@@ -16,13 +18,10 @@ TASK = "task"
 CONSENT = "consent"
 
 
-class TokenError(Exception):
-    """A run token that is malformed, forged or expired."""
+class TokenError(ClientError):
+    """A run token that is malformed, forged, expired or superseded (401)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    status = 401
 
 
 @dataclass(frozen=True)
