@@ -38,6 +38,9 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     for key in ("EXPERIMENTS_DIR", "NODE_MODULES_DIR"):
         folder = Path(app.config[key])
         app.config[key] = str(folder if folder.is_absolute() else PROJECT_ROOT / folder)
+    app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(
+        app.config["SESSION_COOKIE_SECURE"], app.config["PUBLIC_URL"]
+    )
     app.config["SECRET_KEY"] = config_module.secret_key(
         app.config["SECRET_KEY"], app.config["ENV"], app.instance_path
     )

@@ -111,63 +111,49 @@ class Defaults:
     RUNS_PER_PAGE = 50
 
 
-_LIST_KEYS = {"MTURK_SUBMIT_ORIGINS"}
-_INT_KEYS = {
-    "MAX_CONTENT_LENGTH",
-    "MAX_RECORDS_PER_REQUEST",
-    "RUN_TOKEN_MAX_AGE",
-    "ABANDON_AFTER_MINUTES",
-    "HEARTBEAT_SECONDS",
-    "SIMULATOR_PORT",
-    "DATABASE_POOL_SIZE",
-    "RUN_REQUESTS_PER_MINUTE",
-    "RUN_MAX_RECORDS",
-    "RUN_MAX_BYTES",
-    "RUN_MAX_NEW_COLUMNS",
-    "NEW_RUNS_PER_IP_PER_HOUR",
-    "TRUSTED_PROXIES",
-    "SEND_FILE_MAX_AGE_DEFAULT",
-    "MTURK_MAX_ATTEMPTS",
-    "MTURK_CONCURRENCY",
-    "PERMANENT_SESSION_LIFETIME",
-    "LOGIN_MAX_FAILURES",
-    "LOGIN_MAX_FAILURES_PER_IP",
-    "LOGIN_FAILURE_WINDOW_SECONDS",
-    "RUNS_PER_PAGE",
-    "EXPORT_MAX_COLUMNS",
-}
-_BOOL_KEYS = {"MTURK_SANDBOX"}
-_FALSE_WORDS = {"0", "false", "no", "off"}
 _TRUE_WORDS = {"1", "true", "yes", "on"}
+_FALSE_WORDS = {"0", "false", "no", "off"}
 
 
 def environment_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Read the settings named in :class:`Defaults` from the environment."""
+    """Read the settings named in :class:`Defaults` from the environment, each converted to
+    its default's type."""
     environ = dict(os.environ if environ is None else environ)
-    found: dict[str, Any] = {}
-    for name in vars(Defaults):
-        if name.startswith("_") or name not in environ:
-            continue
-        raw = environ[name]
-        if name in _LIST_KEYS:
-            found[name] = tuple(part for part in raw.replace(",", " ").split() if part)
-        elif name in _BOOL_KEYS:
-            found[name] = _boolean(name, raw)
-        elif name in _INT_KEYS:
-            try:
-                found[name] = int(raw)
-            except ValueError as exc:
-                raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from exc
-        else:
-            found[name] = raw
-    return found
+    return {name: _converted(name, environ[name], default)
+            for name, default in vars(Defaults).items()
+            if not name.startswith("_") and name in environ}
 
 
-def _boolean(name: str, raw: str) -> bool:
+def _converted(name: str, raw: str, default: Any) -> Any:
+    """``raw`` as the type of ``default`` (text when the default is ``None`` or text)."""
+    if isinstance(default, bool):  # before int: a bool is an int
+        return parse_boolean(name, raw)
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from exc
+    if isinstance(default, tuple):
+        return tuple(raw.replace(",", " ").split())
+    return raw
+
+
+def parse_boolean(name: str, raw: str) -> bool:
+    """The setting ``name``'s text as true or false (1/0, true/false, yes/no, on/off)."""
     word = raw.strip().lower()
     if word in _FALSE_WORDS | _TRUE_WORDS:
         return word in _TRUE_WORDS
     raise RuntimeError(f"{name} must be true or false, got {raw!r}")
+
+
+def cookie_secure(configured: bool | str | None, public_url: str) -> bool:
+    """Whether the researcher session cookie is https-only: as configured, else (``None``)
+    exactly when PUBLIC_URL is https."""
+    if configured is None:
+        return str(public_url).lower().startswith("https://")
+    if isinstance(configured, str):
+        return parse_boolean("SESSION_COOKIE_SECURE", configured)
+    return bool(configured)
 
 
 def database_uri(configured: str, instance_path: str) -> str:

@@ -98,6 +98,37 @@ def test_environment_overrides(monkeypatch):
         environment_overrides({"MAX_CONTENT_LENGTH": "lots"})
 
 
+def test_environment_values_take_their_defaults_types():
+    from experiment_host.config import environment_overrides
+
+    found = environment_overrides({"COMPRESS_STREAMS": "yes", "MTURK_SANDBOX": "Off",
+                                   "RUNS_PER_PAGE": "20", "COMPRESS_ALGORITHM": "gzip",
+                                   "SESSION_COOKIE_SECURE": "true"})
+    assert found == {"COMPRESS_STREAMS": True, "MTURK_SANDBOX": False, "RUNS_PER_PAGE": 20,
+                     "COMPRESS_ALGORITHM": ("gzip",), "SESSION_COOKIE_SECURE": "true"}
+    for name in ("COMPRESS_STREAMS", "MTURK_SANDBOX"):
+        with pytest.raises(RuntimeError, match=name):
+            environment_overrides({name: "maybe"})
+
+
+@pytest.mark.parametrize(("configured", "public_url", "secure"), [
+    (None, "https://lab.example", True), (None, "http://127.0.0.1:5000", False),
+    ("off", "https://lab.example", False), ("1", "http://127.0.0.1:5000", True),
+    (False, "https://lab.example", False), (True, "http://127.0.0.1:5000", True),
+])
+def test_cookie_secure_follows_public_url_unless_set(configured, public_url, secure):
+    from experiment_host.config import cookie_secure
+
+    assert cookie_secure(configured, public_url) is secure
+
+
+def test_cookie_secure_refuses_a_word_that_is_not_a_boolean():
+    from experiment_host.config import cookie_secure
+
+    with pytest.raises(RuntimeError, match="SESSION_COOKIE_SECURE"):
+        cookie_secure("sometimes", "https://lab.example")
+
+
 def test_database_url_forms():
     from experiment_host.config import database_uri
 
