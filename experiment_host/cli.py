@@ -1,4 +1,4 @@
-"""Flask CLI commands: the local MTurk simulator, and registration of every command group."""
+"""The ``flask`` command groups, every one registered here; and ``flask simulator run``."""
 
 from __future__ import annotations
 
@@ -44,12 +44,9 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
 
 
 def init_app(app: Flask) -> None:
-    """Register the commands on the app."""
-    from . import mturk
-
-    app.cli.add_command(simulator_cli)
-    mturk.init_app(app)
+    """Register every command group on the app, each named here."""
+    from .mturk import hits_group
     from .researcher.commands import export_cli, researchers_cli
 
-    app.cli.add_command(researchers_cli)
-    app.cli.add_command(export_cli)
+    for group in (hits_group(), researchers_cli, export_cli, simulator_cli):
+        app.cli.add_command(group)

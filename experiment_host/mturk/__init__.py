@@ -1,12 +1,33 @@
-"""MTurk requester side: the boto3 gateway and the ``flask hits`` commands built on it."""
+"""MTurk requester side: the boto3 gateway and the ``flask hits`` commands built on it.
+
+Importing the package imports its models, so ``db.create_all()`` makes their tables.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask.cli import AppGroup
+
+from . import models  # noqa: F401  (the package's tables)
 
 
-def init_app(app: Flask) -> None:
-    """Register ``flask hits`` (importing its models, so ``db.create_all()`` makes them)."""
-    from . import cli, cli_bonus, cli_manage, cli_review, models  # noqa: F401  (commands, tables)
+def hits_group() -> AppGroup:
+    """``flask hits`` with every one of its commands, each named here."""
+    from .cli import HitsGroup, balance_command, create_command, list_command, status_command
+    from .cli_bonus import bonus_command
+    from .cli_manage import (
+        delete_command,
+        exclude_previous_command,
+        expire_command,
+        extend_command,
+        notify_command,
+        sync_command,
+    )
+    from .cli_review import approve_command, reject_command
 
-    app.cli.add_command(cli.hits_cli)
+    group = HitsGroup("hits", help="Create and manage MTurk HITs (sandbox unless --live).")
+    for command in (create_command, list_command, status_command, balance_command,
+                    approve_command, reject_command, bonus_command, expire_command,
+                    extend_command, delete_command, exclude_previous_command, notify_command,
+                    sync_command):
+        group.add_command(command)
+    return group

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from ..experiments import Experiment, registry
 from ..extensions import db
@@ -46,9 +46,6 @@ class HitsGroup(AppGroup):
             return super().invoke(ctx)
         except RESEARCHER_ERRORS as error:
             raise click.ClickException(str(error)) from error
-
-
-hits_cli = HitsGroup("hits", help="Create and manage MTurk HITs (sandbox unless --live).")
 
 
 def live_option(function: F) -> F:
@@ -140,7 +137,8 @@ def _post(gateway: Gateway, plan: CreatePlan) -> None:
         click.echo(f"  Worker preview: {plan.target.preview_url(row.hit_id, row.hit_group_id)}")
 
 
-@hits_cli.command("create")
+@click.command("create")
+@with_appcontext
 @click.argument("slug")
 @click.option("--assignments", type=click.IntRange(1, 1_000_000), help="Number of workers.")
 @click.option("--reward", help="USD per assignment, e.g. 0.50.")
@@ -195,7 +193,8 @@ def _hit_line(report: HitReport, slug: str) -> str:
             f"rejected {counts['Rejected']}  (expires {hit.expiration:%Y-%m-%d %H:%M} UTC)")
 
 
-@hits_cli.command("list")
+@click.command("list")
+@with_appcontext
 @live_option
 def list_command(live: bool) -> None:
     """List this project's HITs with their MTurk state and assignment counts."""
@@ -210,7 +209,8 @@ def list_command(live: bool) -> None:
                        "(deleted, or another account)")
 
 
-@hits_cli.command("status")
+@click.command("status")
+@with_appcontext
 @click.argument("hit_id", required=False)
 @live_option
 def status_command(hit_id: str | None, live: bool) -> None:
@@ -232,7 +232,8 @@ def status_command(hit_id: str | None, live: bool) -> None:
                 click.echo(f"    {item}")
 
 
-@hits_cli.command("balance")
+@click.command("balance")
+@with_appcontext
 @live_option
 def balance_command(live: bool) -> None:
     """Show the account's available balance."""

@@ -11,10 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 
 from ..extensions import db
 from . import bonuses
-from .cli import confirm, hits_cli, live_option, open_gateway
+from .cli import confirm, live_option, open_gateway
 from .cli_review import apply_all, approve_decided, chosen_hits, report_failures
 from .gateway import AssignmentInfo, Gateway
 from .review import APPROVE, Decision, Failure, assignments_of, decide_approval, look_up, runs_for
@@ -73,7 +74,8 @@ def _pay(gateway: Gateway, plan: bonuses.BonusPlan, approvals: list[Decision]
     return approve_failed + [(b.assignment_id, error) for b, error in failed]
 
 
-@hits_cli.command("bonus")
+@click.command("bonus")
+@with_appcontext
 @click.argument("hit_id", required=False)
 @click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),

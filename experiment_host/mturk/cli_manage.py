@@ -6,11 +6,12 @@ import hashlib
 from datetime import timedelta
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import utcnow
-from .cli import confirm, experiment_named, hits_cli, live_option, open_gateway
+from .cli import confirm, experiment_named, live_option, open_gateway
 from .cli_review import report_failures
 from .errors import InvalidState, MTurkError
 from .exclusion import ExclusionResult, exclude_previous, refresh_all
@@ -35,7 +36,8 @@ def _hit_ids(gateway: Gateway, hit_ids: tuple[str, ...], all_hits: bool) -> list
     return list(hit_ids) or [row.hit_id for row in project_hits(gateway.target)]
 
 
-@hits_cli.command("expire")
+@click.command("expire")
+@with_appcontext
 @click.argument("hit_ids", nargs=-1)
 @click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -60,7 +62,8 @@ def _extension_token(gateway: Gateway, hit_id: str, before: int, count: int) -> 
     return "eh-add-" + hashlib.sha256(key.encode()).hexdigest()[:48]
 
 
-@hits_cli.command("extend")
+@click.command("extend")
+@with_appcontext
 @click.argument("hit_id")
 @click.option("--add", "add", type=click.IntRange(1, 1_000_000), help="More assignments.")
 @click.option("--hours", type=click.FloatRange(0.01, 8760), help="More hours of lifetime.")
@@ -96,7 +99,8 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, yes: bool,
     db.session.commit()
 
 
-@hits_cli.command("delete")
+@click.command("delete")
+@with_appcontext
 @click.argument("hit_ids", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
@@ -118,7 +122,8 @@ def delete_command(hit_ids: tuple[str, ...], yes: bool, live: bool) -> None:
         click.echo(f"Deleted {hit_id}")
 
 
-@hits_cli.command("exclude-previous")
+@click.command("exclude-previous")
+@with_appcontext
 @click.argument("slug")
 @live_option
 def exclude_previous_command(slug: str, live: bool) -> None:
@@ -140,7 +145,8 @@ def _show_exclusion_skips(results: list[ExclusionResult]) -> None:
             click.echo(f"  skip {reason}")
 
 
-@hits_cli.command("notify")
+@click.command("notify")
+@with_appcontext
 @click.argument("worker_ids", nargs=-1)
 @click.option("--hit", "hit_id", help="Message every worker with an assignment on this HIT.")
 @click.option("--subject", required=True, help="Subject line.")
@@ -162,7 +168,8 @@ def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str
     click.echo(f"Sent to {len(workers) - len(failures)} of {len(workers)} worker(s).")
 
 
-@hits_cli.command("sync")
+@click.command("sync")
+@with_appcontext
 @click.argument("hit_id", required=False)
 @live_option
 def sync_command(hit_id: str | None, live: bool) -> None:

@@ -12,10 +12,11 @@ from typing import TypeVar
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from ..extensions import db
 from ..models import RunStatus
-from .cli import confirm, hits_cli, live_option, open_gateway
+from .cli import confirm, live_option, open_gateway
 from .errors import MTurkError
 from .gateway import Gateway
 from .posting import project_hits
@@ -117,7 +118,8 @@ def _review(gateway: Gateway, decisions: list[Decision], action: str, message: s
     report_failures(refused + failed, "MTurk calls")
 
 
-@hits_cli.command("approve")
+@click.command("approve")
+@with_appcontext
 @click.argument("hit_id", required=False)
 @click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be approved.")
@@ -139,7 +141,8 @@ def approve_command(hit_id: str | None, all_hits: bool, dry_run: bool, yes: bool
     _review(gateway, decisions, APPROVE, "", yes, refused)
 
 
-@hits_cli.command("reject")
+@click.command("reject")
+@with_appcontext
 @click.argument("assignment_ids", nargs=-1)
 @click.option("--no-data", is_flag=True,
               help="Reject submitted assignments with no run or no records (needs --hit/--all).")
