@@ -8,8 +8,7 @@ from typing import Any
 from flask import Flask
 
 from . import config as config_module
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .config import PROJECT_ROOT
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

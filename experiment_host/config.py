@@ -10,6 +10,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+#: The checkout or install root: templates/, static/ and the default experiments/ are here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 MTURK_WORKER_ORIGINS = (
     "https://worker.mturk.com",
     "https://www.mturk.com",

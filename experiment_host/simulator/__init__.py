@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from .. import PROJECT_ROOT
+from ..config import PROJECT_ROOT
 from .state import SimulatorState
 
 
