@@ -64,7 +64,6 @@ os.environ.setdefault("DATABASE_POOL_SIZE", str(threads if worker_class == "gthr
 
 def post_worker_init(worker: object) -> None:
     """Leave the objects of the loaded app (modules, SQLAlchemy's metadata, templates) out of
-    the garbage collector's full collections. Each full collection walked them all: with a
-    gevent process stopped meanwhile, every ~1.5 s under load its clients waited ~80 ms
-    (bench/RESULTS.md); frozen, a full collection takes ~2 ms."""
+    the garbage collector's full collections. Each full collection walked them all, and a
+    gevent process's clients all wait while it runs (bench/RESULTS-archive.md has the pauses)."""
     gc.freeze()

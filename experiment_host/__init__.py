@@ -1,4 +1,6 @@
-"""experiment_host: host online behavioural experiments for crowd workers."""
+"""experiment_host: host online behavioural experiments for crowd workers.
+
+The app factory: one short recipe of named steps, so nothing is configured at import time."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""JSON data API used by the task page: save records, heartbeat, complete, read back.
-
-Every error is JSON ``{"error": code, "message": text}`` with the right status, and a
-request that fails changes nothing (the transaction is rolled back).
-"""
+"""The task page's JSON data API: thin views over the save path, so a page can save,
+heartbeat, complete and read back with its run token; a refused request changes nothing."""
 
 from __future__ import annotations
 

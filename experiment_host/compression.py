@@ -1,16 +1,5 @@
-"""Compression of pages and assets (Flask-Compress), never of the data API's answers.
-
-The data API answers small JSON, which is not among ``COMPRESS_MIMETYPES``, hundreds of
-times a second; Flask-Compress would read each answer's request and headers only to leave
-it as it is (~15 µs of the app's CPU per save, in process). Its hook is registered here
-instead of by Flask-Compress, and skips those answers.
-
-Assets (static files, experiment files, jsPsych) are compressed once per process and
-version: every arriving worker's browser fetches the same scripts, and compressing one
-costs more than serving it. The compressed body is kept under the asset's path and ETag,
-which changes when the file does. Pages are compressed afresh every time, because each
-one carries its own run's token.
-"""
+"""Compression of pages and assets, never of the data API's small JSON answers: those are
+the most frequent requests and would never be compressed, so they skip the hook entirely."""
 
 from __future__ import annotations
 
@@ -31,6 +20,11 @@ _ASSET_KEY = "experiment_host.compressed_asset"
 _ASSET_PREFIX = "asset:"
 
 
+# Assets (static files, experiment files, jsPsych) are compressed once per process and
+# version: every arriving worker's browser fetches the same scripts, and compressing one
+# costs more than serving it. The compressed body is kept under the asset's path and ETag,
+# which changes when the file does. Pages are compressed afresh every time, because each
+# one carries its own run's token.
 class CompressedAssets:
     """Flask-Compress's cache: it keeps only assets' bodies (keyed by this module), so a
     page's key (empty) is never stored and never found."""

@@ -1,4 +1,5 @@
-"""Least-filled condition assignment, honouring quotas, safe under concurrent arrivals."""
+"""Least-filled condition assignment, honouring quotas: balanced designs need it to stay
+right when many workers arrive at once, so it is decided under one lock per experiment."""
 
 from __future__ import annotations
 

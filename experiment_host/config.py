@@ -1,7 +1,6 @@
-"""Configuration defaults and environment overrides.
+"""Configuration defaults, documented in one place, and their environment overrides.
 
-Order (DESIGN.md §4.2): these defaults → ``instance/config.py`` → environment → ``test_config``.
-"""
+Order (DESIGN.md §4.2): these defaults → ``instance/config.py`` → environment → ``test_config``."""
 
 from __future__ import annotations
 

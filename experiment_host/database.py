@@ -1,4 +1,5 @@
-"""Engine setup per dialect (SQLite pragmas) and the few dialect-specific statements."""
+"""Engine setup per dialect (SQLite pragmas, pool) and the few dialect-specific statements,
+so the rest of the code reads the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,10 +39,10 @@ def engine_options(uri: str, pool_size: int) -> dict[str, Any]:
 
 
 #: A pooled connection idle for longer than this is pinged before use, so the first request
-#: after a database restart gets a live one. One in steady use is not: on the save path,
-#: dropping the ping per request raised PostgreSQL's throughput by a sixth
-#: (bench/RESULTS.md). If a connection in use breaks, its request answers 503 (the client
-#: retries) and SQLAlchemy replaces every connection of the pool.
+#: after a database restart gets a live one. One in steady use is not: a ping per request
+#: costs the save path a round trip (bench/RESULTS-archive.md has what it cost). If a
+#: connection in use breaks, its request answers 503 (the client retries) and SQLAlchemy
+#: replaces every connection of the pool.
 PING_AFTER_IDLE_SECONDS = 1.0
 
 

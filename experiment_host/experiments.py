@@ -1,4 +1,5 @@
-"""Discover ``experiments/<slug>/experiment.toml`` folders into an immutable registry."""
+"""Discover ``experiments/<slug>/experiment.toml`` folders into an immutable registry, so a
+researcher adds an experiment by adding a folder, and a broken one is reported, not served."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unbound extension instances, bound to an app in ``create_app``."""
+"""Unbound extension instances, bound to an app in ``create_app`` (no app at import time)."""
 
 from flask_compress import Compress
 from flask_migrate import Migrate

@@ -1,4 +1,5 @@
-"""Typed SQLAlchemy 2.0 models for experiments, runs and trial records."""
+"""Typed SQLAlchemy 2.0 models for experiments, runs and trial records: the invariants that
+must hold whatever code writes (one run per session, one record per seq) are constraints."""
 
 from __future__ import annotations
 

@@ -1,19 +1,5 @@
-"""A participant's way into a run: previews, entry (create / resume / move), consent.
-
-The repeat rule (documented in the README): unless the experiment allows repeats, a worker
-has one run per experiment. A worker id is not a secret, so a newcomer with a worker's id
-and another assignment (Prolific: session) gets that worker's run only once the run's own
-assignment can no longer be worked on: the run was returned, abandoned or declined (a
-platform sync may have said so), or it has been quiet for longer than the experiment's
-abandon window. Then the run moves to the new assignment and continues where it stopped,
-keeping its condition and trials; tokens issued for the old assignment stop working.
-Otherwise the newcomer is refused and nothing of the run is shown or changed: a run in
-progress and active, or a completed one (its assignment may well be submitted already, and
-moving it would part its data from that assignment). A worker whose run was submitted,
-approved or rejected is turned away at once. Every other arrival under a new assignment
-passes the caller's ``admit`` checks (device, new runs per IP) before the run's state is
-judged, whether it then creates a run, moves one or is refused.
-"""
+"""A participant's way into a run: previews, entry (create / resume / move), consent. A
+worker id is not a secret, so entry decides who may take over a run, and when, here."""
 
 from __future__ import annotations
 
@@ -174,6 +160,21 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
 
 def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
                 abandon_minutes: float, admit: Admit) -> EntryOutcome:
+    """Decide one arrival by the repeat rule (documented in the README).
+
+    Unless the experiment allows repeats, a worker has one run per experiment. A newcomer with
+    a worker's id and another assignment (Prolific: session) gets that worker's run only once
+    the run's own assignment can no longer be worked on: the run was returned, abandoned or
+    declined (a platform sync may have said so), or it has been quiet for longer than the
+    experiment's abandon window. Then the run moves to the new assignment and continues where
+    it stopped, keeping its condition and trials; tokens issued for the old assignment stop
+    working. Otherwise the newcomer is refused and nothing of the run is shown or changed: a
+    run in progress and active, or a completed one (its assignment may well be submitted
+    already, and moving it would part its data from that assignment). A worker whose run was
+    submitted, approved or rejected is turned away at once. Every other arrival under a new
+    assignment passes the caller's ``admit`` checks (device, new runs per IP) before the run's
+    state is judged, whether it then creates a run, moves one or is refused.
+    """
     slug = experiment.slug
     existing = _run_for_session(slug, identity)
     if existing is not None:

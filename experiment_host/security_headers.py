@@ -1,10 +1,5 @@
-"""Security headers on every response.
-
-Worker pages may be framed only by the platforms (MTurk's worker origins plus every origin in
-MTURK_SUBMIT_ORIGINS); every other page denies framing. Scripts load from this host only and
-no page of ours has an inline script; the experiment's own task page also allows inline
-styles, data: fonts and images, because jsPsych and its plugins use them.
-"""
+"""Security headers on every response, in one hook: worker pages may be framed only by the
+platforms, every other page denies framing, and scripts load from this host only."""
 
 from __future__ import annotations
 
@@ -17,6 +12,10 @@ from werkzeug.wrappers import Response
 
 from .config import MTURK_WORKER_ORIGINS
 
+# Worker pages may be framed by MTurk's worker origins plus every origin in
+# MTURK_SUBMIT_ORIGINS. No page of ours has an inline script; the experiment's own task page
+# also allows inline styles, data: fonts and images, because jsPsych and its plugins use
+# them.
 #: Blueprints whose pages live inside the platform's iframe.
 FRAMED_BLUEPRINTS = {"worker", "api"}
 ASSET_ENDPOINTS = {"worker.experiment_file", "worker.vendor_file", "static"}

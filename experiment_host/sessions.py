@@ -1,9 +1,6 @@
-"""Session cookies for researchers only.
-
-The worker flow is cookie-free by design (a signed run token authenticates it; inside a
-third-party iframe a cookie might not even arrive), so worker pages and the data API neither
-read nor set a session cookie, and their requests skip the work of opening one.
-"""
+"""Session cookies for researchers only: the worker flow is cookie-free by design (a signed
+run token authenticates it; in a third-party iframe a cookie might not even arrive), so
+worker pages and the data API neither read nor set one, and skip the work of opening it."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""The run vocabulary: platforms, run statuses and the named groups of statuses.
-
-Its own module, below ``models`` and ``tallies``, so the trigger DDL and the models read
-one definition; every list of statuses in the code is one of the groups here.
-"""
+"""The run vocabulary (platforms, run statuses and their named groups), in a module of its
+own below ``models`` and ``tallies`` so both read one definition without importing each
+other; every list of statuses in the code is one of the groups here."""
 
 from __future__ import annotations
 

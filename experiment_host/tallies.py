@@ -1,16 +1,6 @@
-"""Per-condition tallies of runs, kept by database triggers.
-
-Condition assignment needs, per condition, the runs holding a place: those in
-``RunStatus.COUNTED``, for good, and those in progress that were seen lately. Counting either at
-every arrival costs time in proportion to the runs already there, so the database keeps
-two tallies per (experiment, condition): ``held`` (``RunStatus.COUNTED``) and ``in_progress``.
-They change in the same transaction as every insert, status change or delete of a run,
-whichever code path makes it (the data API, `flask hits sync`, a researcher's SQL). A save
-changes neither the status nor the condition, so it fires no trigger.
-
-Migration 0006 builds these triggers from this module. A change here needs a new migration,
-and 0006 must then keep its own copy of today's DDL, as 0003 keeps the held-only one.
-"""
+"""Per-condition tallies of runs kept by database triggers, so condition assignment reads
+two counters instead of counting runs at every arrival, whichever code path changes a run
+(the data API, `flask hits sync`, a researcher's SQL)."""
 
 from __future__ import annotations
 
@@ -18,6 +8,13 @@ from sqlalchemy import DDL, Table, event
 
 from .statuses import RunStatus
 
+# Two tallies per (experiment, condition): ``held`` (``RunStatus.COUNTED``, for good) and
+# ``in_progress`` (those seen lately count too). They change in the same transaction as every
+# insert, status change or delete of a run. A save changes neither the status nor the
+# condition, so it fires no trigger.
+#
+# Migration 0006 builds these triggers from this module. A change here needs a new migration,
+# and 0006 must then keep its own copy of today's DDL, as 0003 keeps the held-only one.
 _COUNTED = ", ".join(f"'{status.value}'" for status in RunStatus.COUNTED)
 _IN_PROGRESS = f"'{RunStatus.IN_PROGRESS.value}'"
 _TRACKED = "{row}.status IN (" + f"{_COUNTED}, {_IN_PROGRESS}" + ") AND {row}.condition IS NOT NULL"

@@ -1,4 +1,5 @@
-"""Signed run tokens: the worker flow's only credential (no cookies)."""
+"""Signed run tokens: the worker flow's only credential, because inside a platform's
+third-party iframe cookies may never arrive."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Worker-facing pages: entry (preview / consent / task / done), consent, assets.
-
-The whole flow is cookie-free: identity is the platform's ids plus a signed run token.
-"""
+"""Worker-facing pages: entry (preview / consent / task / done), consent, assets. The whole
+flow is cookie-free (platform ids plus a signed run token), because it runs in an iframe."""
 
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""Bonuses: gather them (from runs or a CSV), plan them, and pay each assignment once.
-
-Money follows verified data: a bonus (recorded on a run, or a CSV row) is paid only for an
-assignment that MTurk reports as Approved (or that this command approves first), whose run
-here belongs to the worker MTurk reports and completed with its data. It goes to MTurk's
-worker id, never to one a browser sent us.
-
-One bonus per assignment: before paying, the local record of payments and MTurk's own list
-of the assignment's bonuses are checked, and the call carries a token derived from the
-endpoint and assignment, so a retried or re-run payment is never made twice.
-"""
+"""Bonuses paid only where money follows verified data (MTurk reports the assignment
+Approved; our run of it is that worker's and completed with its data), and once per
+assignment: a retried or re-run payment checks our records and MTurk's, and reuses a token."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """``flask hits``: create HITs and report on them (review and management in sibling modules).
-
-Every command works on the MTurk sandbox unless given ``--live`` (which also needs
-``MTURK_SANDBOX=false``); ``MTURK_ENDPOINT_URL`` points it elsewhere (the local simulator).
-"""
+Every command works on the sandbox unless given ``--live`` (which also needs
+``MTURK_SANDBOX=false``), so no command spends real money by accident."""
 
 from __future__ import annotations
 

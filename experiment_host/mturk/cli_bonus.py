@@ -1,9 +1,5 @@
-"""``flask hits bonus``: pay the bonuses of approved assignments with verified data, once each.
-
-A bonus is paid only when MTurk reports the assignment Approved (or ``--approve`` approves it
-in the same command, by the rule of ``flask hits approve``), our run of it belongs to the
-worker MTurk reports and completed with its data; everything else is skipped with the reason.
-"""
+"""``flask hits bonus``: pay the bonuses of approved assignments with verified data, once
+each; everything else is skipped with the reason, so a researcher sees why a bonus waits."""
 
 from __future__ import annotations
 

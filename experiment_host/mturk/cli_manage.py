@@ -1,4 +1,5 @@
-"""``flask hits expire / extend / delete / exclude-previous / notify / sync``."""
+"""``flask hits expire / extend / delete / exclude-previous / notify / sync``: managing
+HITs after posting, each command showing what it will do before it does it."""
 
 from __future__ import annotations
 

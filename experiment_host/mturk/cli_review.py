@@ -1,9 +1,6 @@
-"""``flask hits approve / reject / bonus``: review assignments and pay bonuses, safely.
-
-Every check compares our run with what MTurk reports for the assignment (its worker, its
-status); an id that MTurk refuses is reported with the reason and the rest of the batch goes
-on. A command with any failure ends with a summary and a non-zero exit status.
-"""
+"""``flask hits approve / reject``: every decision compares our run with what MTurk reports
+for the assignment; an id MTurk refuses is reported and the rest of the batch goes on, and
+any failure ends the command with a summary and a non-zero exit status."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Keep earlier participants out: a qualification type given to everyone who took part.
-
-New HITs require it with ``DoesNotExist``, so MTurk hides them from those workers. Workers
-are associated without a notification; ``flask hits sync`` adds those who took part since.
-A run whose assignment MTurk reports for another worker does not mark the run's worker (the
-id came from a browser); MTurk's worker is marked. A HIT or worker MTurk refuses is reported
-and the others are still done.
-"""
+"""Keep earlier participants out of new HITs: a qualification type given to everyone who
+took part, which new HITs require with ``DoesNotExist`` so MTurk hides them from those
+workers."""
 
 from __future__ import annotations
 
@@ -83,6 +78,10 @@ def qualification_for(gateway: Gateway, slug: str) -> str:
     return type_id
 
 
+# Workers are associated without a notification; ``flask hits sync`` adds those who took
+# part since. A run whose assignment MTurk reports for another worker does not mark the
+# run's worker (the id came from a browser); MTurk's worker is marked. A HIT or worker
+# MTurk refuses is reported and the others are still done.
 def exclude_previous(gateway: Gateway, experiment: Experiment) -> ExclusionResult:
     """Give the exclusion qualification to everyone who took part; the caller commits."""
     type_id = qualification_for(gateway, experiment.slug)

@@ -1,8 +1,6 @@
-"""The only code that talks to boto3: an MTurk client from config, typed records, clear errors.
-
-Money-moving calls carry a deterministic ``UniqueRequestToken``; MTurk's "token already
-used" answer means the change was made by an earlier (maybe lost) call, and counts as done.
-"""
+"""The only code that talks to boto3, so MTurk's quirks stay here: a client from config,
+typed records, clear errors, and deterministic ``UniqueRequestToken``s on money-moving
+calls (MTurk's "token already used" means an earlier, maybe lost, call did it)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""Decide which assignments to approve, skip or reject, and why; apply decisions concurrently.
-
-Approve rule: a Submitted assignment whose run (Run.session_key == AssignmentId) belongs to
-the worker MTurk reports for the assignment (ids compared case-insensitively) and completed
-with all its data (completed_at set, at least one record). Reject rule (``--no-data``): a
-Submitted assignment with no run, or a run without any record.
-
-A HIT or an assignment that MTurk refuses to show is a failure of its own, reported by the
-command at the end; it never stops the rest of the batch.
-"""
+"""Decide which assignments to approve, skip or reject, and why, so that money follows
+verified data; apply the decisions concurrently, a refused id never stopping the batch."""
 
 from __future__ import annotations
 
@@ -69,6 +61,10 @@ def has_complete_data(run: Run | None) -> bool:
             and run.completed_at is not None and run.record_count > 0)
 
 
+# Approve rule: a Submitted assignment whose run (Run.session_key == AssignmentId) belongs to
+# the worker MTurk reports for the assignment (ids compared case-insensitively) and completed
+# with all its data (completed_at set, at least one record). Reject rule (``--no-data``): a
+# Submitted assignment with no run, or a run without any record.
 def decide_approval(assignment: AssignmentInfo, run: Run | None) -> Decision:
     """Approve a submitted assignment with complete data; otherwise skip it, saying why."""
     run_id = run.id if run else None

@@ -1,13 +1,6 @@
-"""Bring our runs in line with MTurk, and report a HIT's assignments joined with our runs.
-
-Sync rule for each MTurk run of a HIT (matched by Run.session_key == AssignmentId):
-Submitted → SUBMITTED (+submitted_at), Approved → APPROVED, Rejected → REJECTED
-(+reviewed_at). An in-progress run whose assignment MTurk no longer lists becomes
-ABANDONED when it was last seen longer ago than the HIT's assignment duration (the
-assignment timed out), otherwise RETURNED when the HIT is Reviewable (nothing is pending
-any more, so the worker gave it back). Other runs are left alone, and so is a run whose
-assignment MTurk reports for another worker (skipped, with the reason).
-"""
+"""Bring our runs in line with MTurk (submitted, approved, rejected, returned, abandoned),
+so that the dashboard and the money commands judge runs by what MTurk decided; and report
+a HIT's assignments joined with our runs."""
 
 from __future__ import annotations
 
@@ -108,6 +101,13 @@ class SyncResult:
     skipped: list[str] = field(default_factory=list)
 
 
+# Sync rule for each MTurk run of a HIT (matched by Run.session_key == AssignmentId):
+# Submitted → SUBMITTED (+submitted_at), Approved → APPROVED, Rejected → REJECTED
+# (+reviewed_at). An in-progress run whose assignment MTurk no longer lists becomes
+# ABANDONED when it was last seen longer ago than the HIT's assignment duration (the
+# assignment timed out), otherwise RETURNED when the HIT is Reviewable (nothing is pending
+# any more, so the worker gave it back). Other runs are left alone, and so is a run whose
+# assignment MTurk reports for another worker (skipped, with the reason).
 def sync_hit(gateway: Gateway, hit_id: str) -> SyncResult:
     """Update our runs of one HIT from MTurk. Caller commits."""
     hit = gateway.get_hit(hit_id)

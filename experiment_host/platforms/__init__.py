@@ -1,8 +1,5 @@
-"""Recruitment platforms: how a participant is identified and how completion is reported.
-
-The rest of the app talks to a :class:`PlatformAdapter` and never branches on the platform;
-:func:`detect` is the one place that looks at the entry URL to pick one.
-"""
+"""Recruitment platforms behind one small interface, so the rest of the app never branches
+on the platform: :func:`detect` is the one place that looks at the entry URL to pick one."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Researcher accounts, personal API tokens and the failed-login counter.
-
-Passwords are hashed with werkzeug.security. API tokens are 256-bit random strings shown
-once; only their SHA-256 is stored (a fast hash is enough for a high-entropy secret).
-Failed logins are counted in the database per (username, IP, time window), so the limits
-(per name and IP, and per IP across names) hold across gunicorn workers without another
-service.
-"""
+"""Researcher accounts, personal API tokens and the failed-login counter, all in the
+database so the login limits hold across gunicorn workers without another service."""
 
 from __future__ import annotations
 
@@ -32,6 +26,10 @@ class AccountError(ValueError):
     """A researcher account operation that cannot be done, with a message for the user."""
 
 
+# Passwords are hashed with werkzeug.security. API tokens are 256-bit random strings shown
+# once; only their SHA-256 is stored (a fast hash is enough for a high-entropy secret).
+# Failed logins are counted per (username, IP, time window): per name and IP, and per IP
+# across names.
 class Researcher(db.Model):
     """A researcher who may log in to the dashboard and download data."""
 

@@ -1,9 +1,5 @@
-"""Who is asking: a logged-in researcher (session cookie) or a script (Bearer token).
-
-A request with an ``Authorization`` header is judged by its token alone and never gets a
-session. Without one, a browser asking for a page is sent to the login page; anything else
-(curl, scripts) gets 401.
-"""
+"""Who is asking: a logged-in researcher (session cookie) or a script (Bearer token), so one
+decorator guards pages and downloads alike; a request with a token never gets a session."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Small server-rendered SVG charts: no JavaScript, no front-end framework.
-
-Each function takes plain (label, value) points and returns safe SVG markup with a
-``<title>`` and a text summary, so the chart also reads in a screen reader.
-"""
+"""Small server-rendered SVG charts, so the dashboard needs no JavaScript; each has a
+``<title>`` and a text summary, so it also reads in a screen reader."""
 
 from __future__ import annotations
 

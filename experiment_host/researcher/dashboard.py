@@ -1,7 +1,6 @@
-"""Aggregate queries for the dashboard. Every figure is computed by the database; only
-aggregates (and one page of runs) come back, so pages stay fast with 100,000 runs. Nothing
-here reads trial_records: per-run record counts are kept in ``runs.record_count``.
-"""
+"""Aggregate queries for the dashboard: every figure is computed by the database and only
+aggregates (and one page of runs) come back, so pages stay fast as runs grow; nothing here
+reads trial_records (per-run counts are kept in ``runs.record_count``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Run filters shared by the dashboard, the exports and the CLI: parsed once, applied once."""
+"""Run filters shared by the dashboard, the exports and the CLI: parsed once, applied once,
+so a download and the page it came from always mean the same runs."""
 
 from __future__ import annotations
 

@@ -1,14 +1,5 @@
-"""Stream the exports out of the database with flat memory.
-
-Each export reads on its own connection, in batches (a server-side cursor on PostgreSQL),
-and yields ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
-registry (one small query, :mod:`experiment_host.columns`), so its rows stream at once. The
-registry and the records are read in one snapshot (REPEATABLE READ on PostgreSQL, one read
-transaction on SQLite): records are registered in the transaction that stores them, so every
-key of every exported record has its column, and a record saved meanwhile is not exported.
-An experiment with run properties records (the registry says so) reads them in a second
-stream beside the records, also by run: one run's properties are held at a time.
-"""
+"""Stream the exports out of the database with flat memory, from one snapshot, so a large
+experiment downloads without loading it and every exported record has its column."""
 
 from __future__ import annotations
 
@@ -150,6 +141,14 @@ def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,
 _WRITERS = {"runs.csv": _runs_csv, "trials.csv": _trials_csv, "trials.jsonl": _trials_jsonl}
 
 
+# Each export reads on its own connection, in batches (a server-side cursor on PostgreSQL),
+# and yields ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
+# registry (one small query), so its rows stream at once. The registry and the records are
+# read in one snapshot (REPEATABLE READ on PostgreSQL, one read transaction on SQLite):
+# records are registered in the transaction that stores them, so every key of every exported
+# record has its column, and a record saved meanwhile is not exported. An experiment with run
+# properties records (the registry says so) reads them in a second stream beside the
+# records, also by run: one run's properties are held at a time.
 def export_chunks(engine: Engine, kind: str, slug: str, run_filter: RunFilter,
                   options: ExportOptions) -> Chunks:
     """``(rows, text)`` chunks of one export, read from one snapshot."""

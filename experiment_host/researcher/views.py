@@ -1,8 +1,6 @@
-"""Researcher pages: login, dashboard, experiment page and the streamed downloads.
-
-Views only parse the request, call plain functions and render. Every researcher page and
-download needs a login (or an API token); errors are pages with the right status.
-"""
+"""Researcher pages: login, dashboard, experiment page and the streamed downloads. Views
+only parse the request, call plain functions and render, so every rule is testable
+without a browser; every page and download needs a login or an API token."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Local MTurk simulator: the worker site (frames HITs, receives externalSubmit) and, in
-the same process and state, the requester API for boto3. A separate Flask app, served on
-its own origin so the experiment is framed cross-site as on MTurk."""
+"""Local MTurk simulator, so the MTurk flow is tested for real without AWS: the worker site
+(frames HITs, receives externalSubmit) and the requester API for boto3, in one process and
+state, served on its own origin so the experiment is framed cross-site as on MTurk."""
 
 from __future__ import annotations
 

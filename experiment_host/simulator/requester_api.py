@@ -1,13 +1,6 @@
-"""The simulator's requester API: MTurk's AWS JSON 1.1 protocol for boto3, on ``POST /``.
-
-Requests are dispatched on ``X-Amz-Target: MTurkRequesterServiceV20170117.<Operation>``,
-validated against botocore's service model, and answered with MTurk's shapes and errors.
-The SigV4 signature is not checked: any AWS credentials are accepted. Faults can be
-injected (``SimulatorState.faults`` or ``POST /_simulator/faults``): throttling, server
-faults, lost responses (the change is applied, the answer is a fault), added latency, and
-a RequestError for every call naming one id (``refuse``), as MTurk answers for one
-assignment, HIT, worker or qualification type it will not act on.
-"""
+"""The simulator's requester API: MTurk's AWS JSON 1.1 protocol on ``POST /``, so the real
+boto3 client is exercised (signing, retries, error parsing); faults can be injected
+(``POST /_simulator/faults``) to test how our commands survive MTurk's."""
 
 from __future__ import annotations
 
@@ -141,6 +134,13 @@ def _call(name: str, handler: Operation, params: Params) -> Response:
     return _answer(result)
 
 
+# Requests are dispatched on ``X-Amz-Target: MTurkRequesterServiceV20170117.<Operation>``,
+# validated against botocore's service model, and answered with MTurk's shapes and errors.
+# The SigV4 signature is not checked: any AWS credentials are accepted. Faults
+# (``SimulatorState.faults``): throttling, server faults, lost responses (the change is
+# applied, the answer is a fault), added latency, and a RequestError for every call naming
+# one id (``refuse``), as MTurk answers for one assignment, HIT, worker or qualification type
+# it will not act on.
 @bp.post("/")
 def dispatch() -> Response:
     """Answer one requester API call."""

@@ -1,8 +1,6 @@
-"""The local MTurk simulator's state: HITs, assignments and what workers submitted.
-
-One instance is shared by the worker site (this package) and the requester API (boto3
-side), so a HIT created through the API can be worked in the simulated worker page.
-"""
+"""The local MTurk simulator's state: HITs, assignments and what workers submitted. One
+instance is shared by the worker site and the requester API, so a HIT created through the
+API can be worked in the simulated worker page."""
 
 from __future__ import annotations
 

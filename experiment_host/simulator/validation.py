@@ -1,9 +1,6 @@
-"""Validate requester API input against botocore's MTurk service model, as the service does.
-
-botocore's client-side validation checks required members, types and minima, but not
-patterns, enums or maxima; the real service does, and answers a ``ValidationException``
-listing each problem. So does this module.
-"""
+"""Validate requester API input against botocore's MTurk service model, as the service does:
+botocore's client-side validation skips patterns, enums and maxima, which the real service
+enforces with a ``ValidationException`` listing each problem."""
 
 from __future__ import annotations
 
