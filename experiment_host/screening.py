@@ -1,4 +1,5 @@
-"""Device and browser screening from the User-Agent, before a run is created."""
+"""Device and browser screening from the User-Agent, before a run is created, so a
+participant on an unsupported device is told at once instead of failing mid-task."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Money for MTurk: Decimal dollars, Amazon's fee tiers, and splitting a HIT into batches."""
+"""Money for MTurk in Decimal dollars (never floats, so no cent goes astray): Amazon's fee
+tiers, and splitting a HIT into batches that stay in the lower tier."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What the ``flask hits`` commands remember: HITs posted, bonuses paid, exclusion quals."""
+"""What the ``flask hits`` commands remember between runs (HITs posted, bonuses paid,
+exclusion qualifications), so a re-run command neither repeats nor forgets its work."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Plan and post an experiment's HITs: settings, cost, deterministic tokens, the Hit rows."""
+"""Plan and post an experiment's HITs (settings, cost, the Hit rows), with deterministic
+tokens so a retried or re-run ``create`` never posts a HIT twice."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The ExternalQuestion XML that makes MTurk frame an experiment page."""
+"""The ExternalQuestion XML that makes MTurk frame an experiment page, built in one place
+so its escaping and frame height are right for every HIT."""
 
 from __future__ import annotations
 

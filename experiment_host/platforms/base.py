@@ -1,4 +1,5 @@
-"""The small interface every recruitment platform implements."""
+"""The small interface every recruitment platform implements, so a new platform is one
+adapter and no branch anywhere else."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Plain study links: the participant id comes from ``?participant=`` or is generated."""
+"""Plain study links, for recruiting without a platform: the participant id comes from
+``?participant=`` or is generated."""
 
 from __future__ import annotations
 

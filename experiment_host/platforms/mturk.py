@@ -1,4 +1,5 @@
-"""Amazon Mechanical Turk: ExternalQuestion entry and the externalSubmit form."""
+"""Amazon Mechanical Turk: entry through the ExternalQuestion's query parameters, and the
+externalSubmit form that hands the assignment back."""
 
 from __future__ import annotations
 

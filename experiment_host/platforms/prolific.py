@@ -1,4 +1,5 @@
-"""Prolific: first-party study URL and the completion-code redirect."""
+"""Prolific: entry through the study URL's parameters, and the completion-code redirect that
+tells Prolific the participant finished."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WTForms for the researcher pages (CSRF-protected by Flask-WTF)."""
+"""WTForms for the researcher pages, so every form post is CSRF-protected by Flask-WTF."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Requester operations on HITs and assignments, as MTurk answers them (state held locked)."""
+"""Requester operations on HITs and assignments, answered as MTurk answers them, under the
+state's lock so concurrent boto3 calls see one consistent simulator."""
 
 from __future__ import annotations
 

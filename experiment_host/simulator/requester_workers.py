@@ -1,4 +1,5 @@
-"""Requester operations on workers and money: bonuses, balance, qualifications, messages."""
+"""Requester operations on workers and money (bonuses, balance, qualifications, messages),
+so the money commands are exercised against MTurk's rules without spending any."""
 
 from __future__ import annotations
 

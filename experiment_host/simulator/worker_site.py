@@ -1,4 +1,5 @@
-"""The simulated MTurk worker site: frames a HIT like MTurk does and takes externalSubmit."""
+"""The simulated MTurk worker site: frames a HIT from another origin as MTurk does and takes
+externalSubmit, so the worker flow is tested cross-site in a real browser."""
 
 from __future__ import annotations
 
