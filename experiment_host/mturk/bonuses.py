@@ -127,6 +127,7 @@ def plan(endpoint: str, wanted: list[Wanted], assignments: dict[str, AssignmentI
             skipped.append((bonus, problem or ""))
             continue
         seen.add(key)
+        # MTurk's worker id, never one a browser sent us.
         to_pay.append(BonusInfo(key, assignment.worker_id, bonus.amount, bonus.reason))
     return BonusPlan(to_pay, skipped)
 

@@ -1,10 +1,6 @@
-"""Run properties: what jsPsych's ``addProperties`` added, laid over every row of the run.
-
-jsPsych adds such properties to every trial of its data, earlier ones included; trials are
-saved as they end, so the jsPsych adapter saves each call as a properties record
-(:data:`PROPERTIES_TYPE`) and trials.csv lays them over the rows of their run, as jsPsych's
-own ``csv()`` would. Pure functions, like :mod:`.export`.
-"""
+"""Run properties (jsPsych's ``addProperties``) laid over every row of their run, as
+jsPsych's own ``csv()`` would: trials are saved as they end, before a later call adds to
+them, so each call is saved as a properties record (:data:`PROPERTIES_TYPE`)."""
 
 from __future__ import annotations
 
