@@ -5,7 +5,7 @@ on the database for part of its time, so each worker process serves its clients 
 greenlets (``gevent``): a waiting client costs a greenlet, not a thread, and nothing is
 spent on threads taking turns at the interpreter lock. The app is stateless between requests
 (everything lives in the database), and the saves that a process's clients make at the same
-moment go to PostgreSQL together (experiment_host/group_commit.py). Every setting can be
+moment go to PostgreSQL together (experiment_host/saving/group_commit.py). Every setting can be
 overridden with an environment variable of the same name in upper case with a ``GUNICORN_``
 prefix, e.g. ``GUNICORN_WORKERS=8`` or ``GUNICORN_WORKER_CLASS=gthread``.
 """

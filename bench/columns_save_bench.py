@@ -87,7 +87,7 @@ class Saver:
 
 
 def measure(app: Flask, requests: int) -> dict[str, list[float]]:
-    import experiment_host.records as records
+    import experiment_host.saving.records as records
 
     savers = {mode: Saver(app, n) for n, mode in enumerate(MODES)}
     registering = records.register_columns
@@ -109,8 +109,8 @@ def measure(app: Flask, requests: int) -> dict[str, list[float]]:
 
 def check_alone(app: Flask) -> float:
     """Seconds per registration call for a batch of known keys (no SQL)."""
-    from experiment_host.columns import register_columns, remember
     from experiment_host.extensions import db
+    from experiment_host.saving.column_registry import register_columns, remember
 
     rng = random.Random(0)
     datas = [record(rng, seq) for seq in range(BATCH)]

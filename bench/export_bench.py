@@ -115,8 +115,8 @@ def fill(app: Flask, records: int) -> None:
 
 def backfill(app: Flask) -> None:
     """Register the loaded records' columns as migration 0004 does, and time it."""
-    from experiment_host.column_backfill import backfill_columns
     from experiment_host.extensions import db
+    from experiment_host.saving import backfill_columns
 
     started = time.perf_counter()
     with app.app_context(), db.engine.begin() as connection:

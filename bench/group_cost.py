@@ -31,8 +31,9 @@ def cost_per_save(url: str, workers: int, writes: int) -> tuple[float, float]:
     import json
 
     from experiment_host.extensions import db
-    from experiment_host.plain_saves import plain_saves
-    from experiment_host.records import RecordIn, plain_save
+    from experiment_host.saving import RecordIn
+    from experiment_host.saving.plain_saves import plain_saves
+    from experiment_host.saving.records import plain_save
     from experiment_host.tokens import verify
 
     app = experiment_host_app(url)

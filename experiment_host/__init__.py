@@ -66,7 +66,7 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import columns, compression, database, experiments, plain_saves, sessions
+    from . import compression, database, experiments, saving, sessions
     from .extensions import csrf, db, migrate
 
     sessions.init_app(app)
@@ -75,8 +75,7 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     compression.init_app(app)
     experiments.init_app(app)
-    columns.init_app(app)
-    plain_saves.init_app(app)
+    saving.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -13,13 +13,20 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
 from . import tokens
-from .completion import complete_run, set_bonus
 from .errors import ClientError
 from .experiments import registry
 from .extensions import db
 from .models import Run, TrialRecord
-from .records import RecordError, RecordIn, count_request, save_records, touch
 from .runs import run_for_claim
+from .saving import (
+    RecordError,
+    RecordIn,
+    complete_run,
+    count_request,
+    save_records,
+    set_bonus,
+    touch,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

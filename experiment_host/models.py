@@ -92,7 +92,7 @@ class Run(db.Model):
         Index("ix_runs_experiment_condition", "experiment_slug", "condition", "status"),
         # The researcher dashboard: completions over time, recent activity. No index holds a
         # column that every save changes (record_count, next_seq, stored_bytes, the request
-        # budget), nor may one: a save then rewrites the row in place (run_guard.py).
+        # budget), nor may one: a save then rewrites the row in place (saving/run_guard.py).
         Index("ix_runs_experiment_completed", "experiment_slug", "completed_at"),
         Index("ix_runs_experiment_last_seen", "experiment_slug", "last_seen_at"),
         CheckConstraint("record_count >= 0", name="record_count_not_negative"),

@@ -6,7 +6,7 @@ import pytest
 
 from experiment_host.api import ApiError
 from experiment_host.errors import ClientError
-from experiment_host.records import RecordError
+from experiment_host.saving import RecordError
 from experiment_host.tokens import TokenError
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text, update
 
 from experiment_host.extensions import db
 from experiment_host.models import Run, RunStatus, TrialRecord, utcnow
-from experiment_host.run_guard import SEEN_RESOLUTION
+from experiment_host.saving import SEEN_RESOLUTION
 from tests.conftest import TEST_EXPERIMENTS, run_by_id
 from tests.helpers import records, task_config
 

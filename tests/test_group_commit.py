@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from experiment_host.group_commit import GroupCommit
-from experiment_host.plain_saves import PostgresPlainSaves
+from experiment_host.saving.group_commit import GroupCommit
+from experiment_host.saving.plain_saves import PostgresPlainSaves
 from tests.helpers import HANG_SECONDS, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,7 +200,7 @@ def test_greenlets_of_a_gevent_process_are_grouped_too():
     """Under gunicorn's gevent workers the locks are gevent's: waiting yields to others."""
     script = """
 import gevent
-from experiment_host.group_commit import GroupCommit
+from experiment_host.saving.group_commit import GroupCommit
 batches = []
 def write(items):
     batches.append(list(items))
@@ -220,8 +220,8 @@ print(len(batches))
 # what it has received (plain_saves._handle_received_requests).
 GATHERING_GROUP = """
 import gevent
-from experiment_host.group_commit import GroupCommit
-from experiment_host.plain_saves import _handle_received_requests
+from experiment_host.saving.group_commit import GroupCommit
+from experiment_host.saving.plain_saves import _handle_received_requests
 events = []
 def write(items):
     events.append(("write", list(items)))
@@ -236,7 +236,7 @@ UNUSED_POSTGRES = "postgresql+psycopg://nobody@127.0.0.1/x"
 def test_under_gevent_postgresql_saves_gather_before_every_write():
     script = f"""
 import sqlalchemy
-from experiment_host.plain_saves import PostgresPlainSaves, _handle_received_requests
+from experiment_host.saving.plain_saves import PostgresPlainSaves, _handle_received_requests
 saves = PostgresPlainSaves(sqlalchemy.create_engine({UNUSED_POSTGRES!r}))
 print(saves.group._gather is _handle_received_requests, saves.group._gather_handed_over
       is _handle_received_requests)
@@ -266,7 +266,7 @@ def test_a_quiet_gevent_process_writes_a_save_at_once():
     """Nothing else pending: the gather ends when the event loop is idle, not at its limit
     (set to an hour here, which a gather waiting for it would never reach in this test)."""
     script = """
-import experiment_host.plain_saves as plain_saves
+import experiment_host.saving.plain_saves as plain_saves
 plain_saves.GATHER_AT_MOST = 3600.0
 assert group.submit(1) == 101
 print(events)

@@ -12,11 +12,12 @@ from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
-from experiment_host import column_backfill
 from experiment_host.extensions import db
-from experiment_host.researcher.export import TRIAL_RUN_COLUMNS, ExportOptions
+from experiment_host.record_keys import TRIAL_RUN_COLUMNS
+from experiment_host.researcher.export import ExportOptions
 from experiment_host.researcher.filters import RunFilter
 from experiment_host.researcher.streaming import export_chunks
+from experiment_host.saving import column_registry
 from tests.conftest import build_app, dispose
 
 
@@ -145,7 +146,7 @@ def _insert_runs_and_records(runs: dict[int, str], records: list[tuple[int, int,
 
 
 def test_upgrade_backfills_the_column_registry(empty_app, monkeypatch):
-    monkeypatch.setattr(column_backfill, "BATCH_ROWS", 2)  # several batches
+    monkeypatch.setattr(column_registry, "BATCH_ROWS", 2)  # several batches
     checkpoint = '{"trial_type": "experiment-host-checkpoint", "timeline_node": 1}'
     with empty_app.app_context():
         upgrade(revision="0003_condition_tallies")

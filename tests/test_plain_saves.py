@@ -12,11 +12,12 @@ import psycopg
 import pytest
 from sqlalchemy import event, select, text
 
-from experiment_host import database, plain_saves, rate_limits
+from experiment_host import database, rate_limits
 from experiment_host.extensions import db
 from experiment_host.models import Run, TrialRecord
-from experiment_host.plain_saves import PlainSave
-from experiment_host.records import RecordIn, plain_save
+from experiment_host.saving import RecordIn, plain_saves
+from experiment_host.saving.plain_saves import PlainSave
+from experiment_host.saving.records import plain_save
 from experiment_host.tokens import verify
 from tests.conftest import POSTGRES_URL, build_app, dispose, needs_postgres, postgres_connection
 from tests.helpers import HANG_SECONDS, records, task_config, wait_until

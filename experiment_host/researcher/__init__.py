@@ -1,8 +1,6 @@
 """The researcher side: accounts, dashboard and streamed exports under ``/researcher``.
 
-Importing this package imports :mod:`.accounts`, so ``db.create_all()`` creates its tables,
-and nothing else: the pure :mod:`.export` stays importable from the save path
-(``experiment_host.columns``) without pulling in the views.
+Importing this package imports :mod:`.accounts`, so ``db.create_all()`` creates its tables.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..column_backfill import backfill_columns
 from ..experiments import registry
 from ..extensions import db
 from ..models import Run
+from ..saving import backfill_columns
 from .accounts import (
     AccountError,
     add_researcher,

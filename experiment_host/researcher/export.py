@@ -3,7 +3,7 @@
 - runs.csv: one row per run (:data:`RUN_COLUMNS`).
 - trials.csv: one row per trial record, the run columns (:data:`TRIAL_RUN_COLUMNS`) first,
   then the record's fields: nested objects flattened to dotted names, lists as JSON text,
-  one column per key of the experiment's column registry (:mod:`experiment_host.columns`),
+  one column per key of the experiment's column registry (:mod:`experiment_host.saving`),
   and :data:`OVERFLOW_COLUMN` holding, as one JSON object, the keys that have no column.
   A run's properties records (:data:`PROPERTIES_TYPE`: what jsPsych's addProperties added)
   are no rows: their properties are laid over every row of the run, as jsPsych lays them
@@ -29,7 +29,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from .properties import run_properties
+from ..record_keys import (
+    OVERFLOW_COLUMN,
+    TRIAL_RUN_COLUMNS,
+    data_column,
+    flatten,
+    is_checkpoint,
+    run_properties,
+)
 
 RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
@@ -37,15 +44,6 @@ RUN_COLUMNS = (
     "submitted_at", "reviewed_at", "duration_seconds", "completion_code", "bonus_cents",
     "bonus_reason", "n_trials",
 )
-TRIAL_RUN_COLUMNS = (
-    "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "condition",
-    "run_status", "seq", "received_at",
-)
-#: trial_type of the resume bookkeeping records written by our jsPsych adapter.
-CHECKPOINT_TYPE = "experiment-host-checkpoint"
-#: The trials.csv column holding a record's keys that have no column of their own (as one
-#: JSON object); no record key is ever given this column name.
-OVERFLOW_COLUMN = "data.overflow"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK_CHARS = 64 * 1024
 
@@ -127,36 +125,6 @@ def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def flatten(data: dict[str, Any]) -> dict[str, Any]:
-    """Nested objects to dotted keys; lists and empty objects stay as values."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            _flatten_nested(flat, value, f"{key}.")
-        else:
-            flat[key] = value
-    return flat
-
-
-def _flatten_nested(flat: dict[str, Any], data: dict[str, Any], prefix: str) -> None:
-    # Depth first with an explicit stack: any nesting depth the JSON parser accepted works.
-    stack = [(prefix, iter(data.items()))]
-    while stack:
-        prefix, items = stack[-1]
-        for key, value in items:
-            if isinstance(value, dict) and value:
-                stack.append((f"{prefix}{key}.", iter(value.items())))
-                break
-            flat[f"{prefix}{key}"] = value
-        else:
-            stack.pop()
-
-
-def data_column(key: str) -> str:
-    """The CSV column of a flattened record key: ``data.`` in front if a run column has it."""
-    return "data." + key if key in TRIAL_RUN_COLUMNS else key
-
-
 def cell(value: Any, escape: bool) -> Any:
     """One CSV cell: "" for null, true/false, numbers as they are, JSON text for lists."""
     kind = type(value)  # exact types: JSON gives only these, and it is the hot path
@@ -172,11 +140,6 @@ def cell(value: Any, escape: bool) -> Any:
         return cell(str(value), escape)
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return escape_formula(text) if escape else text
-
-
-def is_checkpoint(data: dict[str, Any]) -> bool:
-    """True for the jsPsych adapter's resume bookkeeping records."""
-    return data.get("trial_type") == CHECKPOINT_TYPE
 
 
 def wanted(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[RecordInfo]:

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, select
 
-from ..columns import has_properties, header_keys
 from ..models import Run, TrialRecord
+from ..record_keys import PROPERTIES_TYPE
+from ..saving import has_properties, header_keys
 from .export import (
     RUN_COLUMNS,
     ExportOptions,
@@ -28,7 +29,7 @@ from .export import (
     wanted,
 )
 from .filters import RunFilter, since_records, since_runs, where_runs
-from .properties import PROPERTIES_TYPE, spread_properties
+from .properties import spread_properties
 
 BATCH_ROWS = 2000
 KINDS = ("runs.csv", "trials.csv", "trials.jsonl")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from flask import current_app
 
-from experiment_host import column_backfill
+from experiment_host import saving
 
 revision = "0004_experiment_columns"
 down_revision = "0003_condition_tallies"
@@ -34,7 +34,7 @@ def upgrade():
         sa.UniqueConstraint("experiment_slug", "position",
                             name=op.f("uq_experiment_columns_experiment_slug_position")),
     )
-    column_backfill.backfill_columns(op.get_bind(), current_app.config["EXPORT_MAX_COLUMNS"])
+    saving.backfill_columns(op.get_bind(), current_app.config["EXPORT_MAX_COLUMNS"])
 
 
 def downgrade():

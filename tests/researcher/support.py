@@ -8,9 +8,9 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from experiment_host.columns import register_columns
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, Run, RunStatus, TrialRecord
+from experiment_host.saving import register_columns
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

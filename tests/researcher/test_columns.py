@@ -16,18 +16,13 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select, text
 
-from experiment_host import columns as columns_module
-from experiment_host.column_backfill import backfill_columns
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentColumn
-from experiment_host.researcher.export import (
-    CHECKPOINT_TYPE,
-    OVERFLOW_COLUMN,
-    TRIAL_RUN_COLUMNS,
-    ExportOptions,
-)
+from experiment_host.record_keys import CHECKPOINT_TYPE, OVERFLOW_COLUMN, TRIAL_RUN_COLUMNS
+from experiment_host.researcher.export import ExportOptions
 from experiment_host.researcher.filters import RunFilter
 from experiment_host.researcher.streaming import export_chunks
+from experiment_host.saving import backfill_columns, column_registry
 from tests.helpers import task_config
 
 CHECKPOINT = {"trial_type": CHECKPOINT_TYPE, "timeline_node": 0, "time_elapsed": 10}
@@ -207,7 +202,7 @@ def assert_cursor_closed_with_the_export(app, caplog) -> None:
 def test_a_failed_registration_keeps_the_records(app, client, start_run, monkeypatch, caplog,
                                                  api_token, failure):
     run = start_run()
-    monkeypatch.setattr(columns_module, "write_columns", failure)
+    monkeypatch.setattr(column_registry, "write_columns", failure)
     with caplog.at_level(logging.ERROR):
         response = save(client, run, [{"rt": 1, "kept": "yes"}])
     assert response.get_json() == {"stored": 1, "duplicates": 0, "saved": 1, "next_seq": 1}

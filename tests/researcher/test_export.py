@@ -9,26 +9,24 @@ from datetime import timedelta
 
 import pytest
 
-from experiment_host.columns import ColumnSet
 from experiment_host.database import engine_options
 from experiment_host.extensions import db
 from experiment_host.models import Platform, RunStatus
+from experiment_host.record_keys import OVERFLOW_COLUMN, TRIAL_RUN_COLUMNS, flatten
 from experiment_host.researcher import streaming
 from experiment_host.researcher.export import (
-    OVERFLOW_COLUMN,
     RUN_COLUMNS,
-    TRIAL_RUN_COLUMNS,
     ExportOptions,
     MissingColumnError,
     RecordInfo,
     csv_chunks,
     escape_formula,
-    flatten,
     trial_columns,
     trial_rows,
     unescape_formula,
 )
 from experiment_host.researcher.filters import RunFilter
+from experiment_host.saving import ColumnSet
 from tests.researcher.support import T0
 
 LONG = "ß" * 100_000

@@ -9,10 +9,11 @@ from datetime import timedelta
 
 from experiment_host.database import engine_options
 from experiment_host.extensions import db
+from experiment_host.record_keys import PROPERTIES_TYPE
 from experiment_host.researcher import streaming
 from experiment_host.researcher.export import ExportOptions, RecordInfo, wanted
 from experiment_host.researcher.filters import RunFilter
-from experiment_host.researcher.properties import PROPERTIES_TYPE, spread_properties
+from experiment_host.researcher.properties import spread_properties
 from tests.researcher.support import T0
 from tests.researcher.test_export import DECODED, counting_loads, get, header
 

@@ -12,7 +12,7 @@ arrive with it; only what needs a decision comes back here.
 These functions run their own short transaction on a Core connection (no ORM session: it
 would only add work on every request) and commit it themselves; an error rolls it back.
 SQLite's two save statements run on the transaction's driver cursor
-(:mod:`driver_statements`): there SQLAlchemy's execution cost more than the statements.
+(:mod:`experiment_host.driver_statements`): there SQLAlchemy's execution cost more than the statements.
 """
 
 from __future__ import annotations
@@ -37,13 +37,15 @@ from sqlalchemy import (
     text,
 )
 
-from . import rate_limits
-from .columns import columns_known, register_columns, remember
-from .database import write_transaction
-from .driver_statements import DriverStatement
-from .errors import ClientError
-from .extensions import db
-from .models import Run, RunStatus, TrialRecord, UTCDateTime
+from .. import rate_limits
+from ..database import write_transaction
+from ..driver_statements import DriverStatement
+from ..errors import ClientError
+from ..extensions import db
+from ..models import Run, RunStatus, TrialRecord, UTCDateTime
+from ..runs import run_for_claim
+from ..tokens import RunClaim
+from .column_registry import columns_known, register_columns, remember
 from .plain_saves import PlainSave, save_if_plain
 from .run_caps import cap_parameters, data_bytes, record_bytes
 from .run_guard import (
@@ -53,9 +55,7 @@ from .run_guard import (
     in_progress_update,
     request_counted,
 )
-from .runs import run_for_claim
-from .save_sql import INSERT_BATCH
-from .tokens import RunClaim
+from .save_sql import insert_batch
 
 MAX_MISSING_REPORTED = 100
 
@@ -127,7 +127,7 @@ def count_request(run_id: int) -> None:
 
 @cache
 def _insert_statement(dialect: str) -> TextClause:
-    return text(INSERT_BATCH[dialect]).bindparams(bindparam("now", type_=UTCDateTime()))
+    return text(insert_batch(dialect)).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 @cache
@@ -204,7 +204,7 @@ def _check_resent(connection: Connection, run_id: int, resent: Sequence[RecordIn
 def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     """Store the new records of the claimed in-progress run once each, and commit.
 
-    Their keys are registered as trials.csv columns first (:mod:`columns`), in the same
+    Their keys are registered as trials.csv columns first (:mod:`.column_registry`), in the same
     transaction; a batch whose keys are all known costs no SQL for that. Such a batch is
     first offered to :func:`save_if_plain`, which stores it with the saves that other
     requests make meanwhile, unless the save needs a decision.
@@ -243,7 +243,7 @@ Counters = tuple[int, int, int]  # requests this minute, records saved, next seq
 @cache
 def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, DriverStatement]:
     """The insert and the run update, compiled once, for the DB-API cursor (see
-    :mod:`driver_statements`: on SQLite, SQLAlchemy's execution costs more than the work)."""
+    :mod:`experiment_host.driver_statements`: on SQLite, SQLAlchemy's execution costs more than the work)."""
     return (DriverStatement.compile(_insert_statement("sqlite"), dialect_class),
             count_saved_on_driver(dialect_class))
 

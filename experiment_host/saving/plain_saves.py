@@ -38,13 +38,13 @@ from flask import Flask, current_app
 from sqlalchemy import Dialect, Engine, bindparam, text
 from sqlalchemy.exc import DataError, IntegrityError
 
-from .database import autocommit_engine, write_transaction
-from .driver_statements import DriverStatement
+from ..database import autocommit_engine, write_transaction
+from ..driver_statements import DriverStatement
+from ..models import UTCDateTime
 from .group_commit import GroupCommit
-from .models import UTCDateTime
 from .run_caps import cap_parameters
 from .run_guard import count_saved_on_driver, this_moment
-from .save_sql import INSERT_IF_PLAIN_SQLITE, SAVE_IF_PLAIN
+from .save_sql import insert_if_plain_sqlite, save_if_plain_postgresql
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,8 @@ class PostgresPlainSaves:
 
 @cache
 def _statement(dialect_class: type[Dialect]) -> DriverStatement:
-    """The grouped save, for the driver's cursor (:mod:`driver_statements`)."""
-    statement = text(SAVE_IF_PLAIN).bindparams(bindparam("now", type_=UTCDateTime()),
+    """The grouped save, for the driver's cursor (:mod:`experiment_host.driver_statements`)."""
+    statement = text(save_if_plain_postgresql()).bindparams(bindparam("now", type_=UTCDateTime()),
                                                bindparam("seen_before", type_=UTCDateTime()))
     return DriverStatement.compile(statement, dialect_class)
 
@@ -171,7 +171,7 @@ class SqlitePlainSaves:
 
 @cache
 def _sqlite_insert(dialect_class: type[Dialect]) -> DriverStatement:
-    insert = text(INSERT_IF_PLAIN_SQLITE).bindparams(bindparam("now", type_=UTCDateTime()))
+    insert = text(insert_if_plain_sqlite()).bindparams(bindparam("now", type_=UTCDateTime()))
     return DriverStatement.compile(insert, dialect_class)
 
 

@@ -15,14 +15,14 @@ from functools import cache
 
 from sqlalchemy import Update, bindparam, select, update
 
-from .database import write_transaction
-from .experiments import Experiment
-from .extensions import db
-from .models import Run, RunStatus, TrialRecord, UTCDateTime
+from ..database import write_transaction
+from ..experiments import Experiment
+from ..extensions import db
+from ..models import Run, RunStatus, TrialRecord, UTCDateTime
+from ..runs import run_for_claim
+from ..tokens import RunClaim
 from .records import MAX_MISSING_REPORTED, RecordError, finished_error
 from .run_guard import claimed_in_progress, guard_parameters
-from .runs import run_for_claim
-from .tokens import RunClaim
 
 
 @dataclass(frozen=True)
