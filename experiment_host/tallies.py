@@ -13,8 +13,8 @@ from .statuses import RunStatus
 # insert, status change or delete of a run. A save changes neither the status nor the
 # condition, so it fires no trigger.
 #
-# Migration 0006 builds these triggers from this module. A change here needs a new migration,
-# and 0006 must then keep its own copy of today's DDL, as 0003 keeps the held-only one.
+# Migration 0006 holds its own copy of this DDL, as 0003 keeps the held-only one. A change
+# here needs a new migration with its own copy (tests/test_migrations.py checks both).
 _COUNTED = ", ".join(f"'{status.value}'" for status in RunStatus.COUNTED)
 _IN_PROGRESS = f"'{RunStatus.IN_PROGRESS.value}'"
 _TRACKED = "{row}.status IN (" + f"{_COUNTED}, {_IN_PROGRESS}" + ") AND {row}.condition IS NOT NULL"

@@ -3,7 +3,10 @@ database that already holds data keeps it."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,6 +15,7 @@ from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
+from experiment_host import tallies
 from experiment_host.extensions import db
 from experiment_host.record_keys import TRIAL_RUN_COLUMNS
 from experiment_host.researcher.export import ExportOptions
@@ -222,3 +226,30 @@ def test_pages_open_before_page_keys_keep_saving_until_the_next_page(empty_app, 
             upgrade()
     finally:
         dispose(app)
+
+
+def _revision(name: str):
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"revision_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_migrations_keep_their_own_trigger_ddl():
+    """A migration's trigger DDL is its own copy: the app's may change after it ran. The
+    latest trigger migration's copy is the app's DDL today (a change to tallies.py needs a
+    new migration, with its own copy, named here)."""
+    versions = Path(__file__).resolve().parents[1] / "migrations" / "versions"
+    for path in versions.glob("*.py"):
+        imports = {(node.module, alias.name) if isinstance(node, ast.ImportFrom)
+                   else (alias.name, "") for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names}
+        assert not {("experiment_host", "tallies"), ("experiment_host.tallies", "")} & imports \
+            and not any(module == "experiment_host.tallies" for module, _ in imports), path.name
+    latest = _revision("0006_in_progress_tallies")
+    for dialect in ("sqlite", "postgresql"):
+        assert latest.statements(dialect) == tallies.statements(dialect)
+        assert latest.drop_statements(dialect) == tallies.drop_statements(dialect)
+    assert latest.BACKFILL == tallies.BACKFILL

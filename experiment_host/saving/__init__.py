@@ -3,17 +3,17 @@
 Nothing outside imports a submodule (tests/test_saving_door.py). The invariants a change here
 must keep, each with the test that guards it:
 
-- Lock order experiment row, then run row, on every path (a save registering new columns,
-  an arrival): tests/test_saving_door.py::test_a_save_locks_the_experiment_before_the_run.
-- No index on a column that every save changes (HOT updates): tests/test_plain_saves.py::
-  test_saves_and_heartbeats_rewrite_the_run_within_its_page, tests/test_page_sessions.py::
-  test_page_key_is_in_no_index, tests/test_saving_door.py::test_no_index_on_a_column_saves_change.
-- The guard's SQL text and its SQLAlchemy form agree (both rendered from ``run_guard``):
-  tests/test_run_guard.py::test_the_sql_text_and_the_expression_answer_alike.
-- A migration keeps its own copy of trigger DDL (the app's may change after it ran):
-  tests/test_migrations.py::test_migrations_keep_their_own_trigger_ddl.
-- A new ``Run`` column is set on insert (the run's insert names every column):
-  tests/test_saving_door.py::test_every_run_column_is_set_on_insert.
+- Lock order experiment row, then run row (a save registering new keys, as an arrival):
+  test_saving_door.py::test_a_save_locks_the_experiment_before_the_run.
+- No index on a column that saves change (their run update stays HOT on PostgreSQL):
+  test_saving_door.py::test_no_index_on_a_column_saves_change, test_plain_saves.py::
+  test_saves_and_heartbeats_rewrite_the_run_within_its_page.
+- The guard's SQL text and its SQLAlchemy form agree (the text is rendered from run_guard):
+  test_run_guard.py::test_the_sql_text_and_the_expression_answer_alike.
+- A migration keeps its own copy of trigger DDL: test_migrations.py::
+  test_migrations_keep_their_own_trigger_ddl.
+- A new Run column must be set on insert (runs._create names every column):
+  test_saving_door.py::test_every_run_column_is_set_on_insert.
 """
 
 from __future__ import annotations

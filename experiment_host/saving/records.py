@@ -12,7 +12,8 @@ arrive with it; only what needs a decision comes back here.
 These functions run their own short transaction on a Core connection (no ORM session: it
 would only add work on every request) and commit it themselves; an error rolls it back.
 SQLite's two save statements run on the transaction's driver cursor
-(:mod:`experiment_host.driver_statements`): there SQLAlchemy's execution cost more than the statements.
+(:mod:`experiment_host.driver_statements`): there SQLAlchemy's execution cost more than the
+statements.
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ Counters = tuple[int, int, int]  # requests this minute, records saved, next seq
 @cache
 def _sqlite_statements(dialect_class: type[Dialect]) -> tuple[DriverStatement, DriverStatement]:
     """The insert and the run update, compiled once, for the DB-API cursor (see
-    :mod:`experiment_host.driver_statements`: on SQLite, SQLAlchemy's execution costs more than the work)."""
+    :mod:`experiment_host.driver_statements`: on SQLite, SQLAlchemy's execution costs more
+    than the work)."""
     return (DriverStatement.compile(_insert_statement("sqlite"), dialect_class),
             count_saved_on_driver(dialect_class))
 
