@@ -15,7 +15,7 @@ from sqlalchemy import event, select, text
 from experiment_host import database, rate_limits
 from experiment_host.extensions import db
 from experiment_host.models import Run, TrialRecord
-from experiment_host.saving import RecordIn, plain_saves
+from experiment_host.saving import RecordIn, plain_saves, save_sql
 from experiment_host.saving.plain_saves import PlainSave
 from experiment_host.saving.records import plain_save
 from experiment_host.tokens import verify
@@ -426,3 +426,64 @@ def test_sqlite_saves_read_while_the_first_gathers_share_its_transaction(sqlite_
         [{"stored": 1, "duplicates": 0, "saved": 3, "next_seq": 3}]] * len(tokens)
     for run_token in tokens:
         assert run_state(app, verify(run_token).run_id) == ([0, 1, 2], 3, 3, 2)
+
+
+# SQLite counterparts of the PostgreSQL tests above, where SQLite has the behaviour.
+
+def test_sqlite_a_resend_changes_nothing_and_the_transactional_save_answers(sqlite_started):
+    app, client, token = sqlite_started
+    assert save_all(app, save_of(token, records(1, 4), "sqlite")) == [None]
+    assert run_state(app) == ([0, 1], 2, 2, 1)
+    response = client.post("/api/records", json={"token": token, "records": records(1, 4)})
+    assert response.get_json() == {"stored": 2, "duplicates": 1, "saved": 4, "next_seq": 4}
+
+
+def test_sqlite_at_the_request_budget_it_changes_nothing(sqlite_started):
+    app, client, token = sqlite_started
+    for seq in range(2, 6):  # requests 2 to 5 of this minute
+        assert save_all(app, save_of(token, records(seq, seq + 1), "sqlite")) != [None]
+    assert save_all(app, save_of(token, records(6, 7), "sqlite")) == [None]
+    assert run_state(app) == ([0, 1, 2, 3, 4, 5], 6, 6, 5)
+    assert client.post("/api/records", json={"token": token, "records": records(6, 7)}
+                       ).status_code == 429
+
+
+def test_sqlite_a_seq_stored_meanwhile_refuses_that_save_whole(sqlite_started):
+    app, client, token = sqlite_started
+    other_token = enter(client, 2)
+    db.session.execute(text("INSERT INTO trial_records (run_id, seq, data, received_at) "
+                            "VALUES (:id, 3, '{\"trial\": 3}', '2026-11-01 10:00:00')"),
+                       {"id": verify(token).run_id})
+    db.session.commit()
+    saves = save_of(token, records(2, 5), "sqlite"), save_of(other_token, records(2, 4), "sqlite")
+    assert save_all(app, *saves) == [None, (4, 4)]
+    assert run_state(app, verify(token).run_id) == ([0, 1, 3], 2, 2, 1)
+    assert run_state(app, verify(other_token).run_id) == ([0, 1, 2, 3], 4, 4, 2)
+
+
+def test_sqlite_a_completion_committed_before_is_seen(sqlite_started):
+    app, client, token = sqlite_started
+    db.session.execute(text("UPDATE runs SET status = 'completed'"))
+    db.session.commit()
+    assert save_all(app, save_of(token, records(2, 4), "sqlite")) == [None]
+    assert run_state(app) == ([0, 1], 2, 2, 1)
+    response = client.post("/api/records", json={"token": token, "records": records(2, 4)})
+    assert response.status_code == 409 and response.get_json()["error"] == "run_finished"
+
+
+def test_sqlite_stored_seqs_are_looked_up_by_index_not_by_scanning_the_records(sqlite_started):
+    """SQLite's plain insert finds the batch's stored seqs and the run's row by index."""
+    _app, _client, token = sqlite_started
+    plain = save_of(token, records(2, 4), "sqlite")
+    parameters = {"run_id": plain.run_id, "claimed_page": plain.page_key,
+                  "records": plain.records, "batch_size": 2, "batch_bytes": plain.batch_bytes,
+                  "now": "2026-11-01 10:00:00", "window": 0, "budget": 5, "max_records": 100,
+                  "max_bytes": 10_000}
+    plan = db.session.execute(text(f"EXPLAIN QUERY PLAN {save_sql.insert_if_plain_sqlite()}"),
+                              parameters).all()
+    details = [row[-1] for row in plan]
+    assert any("stored USING" in detail and "INDEX" in detail for detail in details), details
+    assert any("runs USING INTEGER PRIMARY KEY" in detail for detail in details), details
+    assert not any(detail.startswith("SCAN stored") or detail == "SCAN runs"
+                   for detail in details), details
+    db.session.rollback()

@@ -1,17 +1,12 @@
-"""The researcher side: accounts, dashboard and streamed exports under ``/researcher``.
-
-Importing this package imports :mod:`.accounts`, so ``db.create_all()`` creates its tables.
-"""
+"""The researcher side: accounts, dashboard and streamed exports under ``/researcher``."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from . import accounts  # noqa: F401  (registers the researcher tables)
+from .views import bp
 
 
 def init_app(app: Flask) -> None:
     """Register the researcher blueprint (CSRF-protected, never framed)."""
-    from .views import bp
-
     app.register_blueprint(bp)
