@@ -13,6 +13,7 @@ from experiment_host.columns import ColumnSet
 from experiment_host.database import engine_options
 from experiment_host.extensions import db
 from experiment_host.models import Platform, RunStatus
+from experiment_host.mturk.models import BonusPayment
 from experiment_host.researcher import streaming
 from experiment_host.researcher.export import (
     OVERFLOW_COLUMN,
@@ -189,16 +190,24 @@ def test_trials_jsonl_is_lossless(client, api_token, seed):
     assert objects[0]["received_at"] == "2026-05-01T12:00:00Z"
 
 
-def test_runs_csv_columns(client, api_token, seed):
+def test_runs_csv_columns(client, app, api_token, seed):
     seed(data=[{"a": 1}] * 3, minutes=7.5, completion_code="C123", bonus_cents=25,
-         bonus_reason="=fast", status=RunStatus.APPROVED)
+         bonus_reason="=fast", status=RunStatus.APPROVED, outcome="screened_out")
     seed(status=RunStatus.IN_PROGRESS, condition="B", platform=Platform.PROLIFIC)
+    with app.app_context():  # `flask hits bonus` paid the first run's assignment, in parts
+        for cents in (20, 5):
+            db.session.add(BonusPayment(endpoint=f"https://e{cents}", worker_id="AW00001",
+                                        assignment_id="ASSIGN00001", amount_cents=cents,
+                                        reason="r", request_token=f"t{cents}"))
+        db.session.commit()
     response = get(client, api_token, "/researcher/export/basic/runs.csv")
     reader = csv.DictReader(io.StringIO(response.get_data(as_text=True), newline=""))
     assert tuple(reader.fieldnames) == RUN_COLUMNS
     first, second = list(reader)
     assert first["status"] == "approved" and first["duration_seconds"] == "450.0"
-    assert first["n_trials"] == "3" and first["bonus_cents"] == "25"
+    assert first["n_trials"] == "3" and first["bonus_recorded_cents"] == "25"
+    assert first["bonus_paid_cents"] == "25" and second["bonus_paid_cents"] == "0"
+    assert first["outcome"] == "screened_out" and second["outcome"] == ""
     assert first["bonus_reason"] == "'=fast" and first["completion_code"] == "C123"
     assert first["created_at"] == "2026-05-01T12:00:00Z" and second["completed_at"] == ""
     assert second["platform"] == "prolific" and second["duration_seconds"] == ""
