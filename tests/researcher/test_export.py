@@ -213,6 +213,24 @@ def test_runs_csv_columns(client, app, api_token, seed):
     assert second["platform"] == "prolific" and second["duration_seconds"] == ""
 
 
+def test_completed_only_preset(client, logged_in, api_token, seed):
+    keep = [seed(status=status, outcome="completed", data=[{"a": 1}])
+            for status in (RunStatus.COMPLETED, RunStatus.APPROVED, RunStatus.REJECTED)]
+    seed(status=RunStatus.COMPLETED, outcome="screened_out", data=[{"a": 2}])
+    seed(status=RunStatus.IN_PROGRESS, data=[{"a": 3}])
+    seed(status=RunStatus.RETURNED, data=[{"a": 4}])
+    runs = get(client, api_token, "/researcher/export/basic/runs.csv", preset="completed")
+    ids = [int(row["run_id"]) for row in csv.DictReader(io.StringIO(runs.get_data(as_text=True)))]
+    trials = get(client, api_token, "/researcher/export/basic/trials.csv", preset="completed")
+    assert ids == keep and trials.get_data(as_text=True).count("\n") == 4  # header + 3 rows
+    page = logged_in.get("/researcher/experiments/basic").get_data(as_text=True)
+    assert 'href="/researcher/export/basic/runs.csv?preset=completed"' in page
+    for bad, problem in (({"preset": "finished"}, "Unknown preset"),
+                         ({"preset": "completed", "status": "approved"}, "do not give")):
+        answer = get(client, api_token, "/researcher/export/basic/runs.csv", **bad)
+        assert answer.status_code == 400 and problem in answer.get_data(as_text=True)
+
+
 def test_pseudonyms_are_stable_and_keyed(client, app, api_token, seed, make_app):
     seed(worker="SAME", data=[{"a": 1}])
     seed(worker="SAME", slug="open", condition="x", data=[{"a": 1}])
