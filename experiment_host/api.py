@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
 from . import tokens
+from .completion_codes import COMPLETED
 from .errors import ClientError
 from .experiments import registry
 from .extensions import db
@@ -194,15 +195,29 @@ def complete() -> Any:
     if experiment is None:
         raise ApiError("experiment_gone", "This experiment is no longer hosted here.",
                        status=410)
+    outcome = _outcome(body.get("outcome", COMPLETED), experiment.config.outcomes)
     done_url = url_for("worker.done", slug=experiment.slug, token=body["token"])
     try:
-        completed = complete_run(claim, experiment, total)
+        completed = complete_run(claim, experiment, total, outcome)
     except RecordError as error:
         if error.code == "already_completed":
             error.extra["done_url"] = done_url
         raise
     return jsonify(status=completed.status.value, completion_code=completed.completion_code,
-                   done_url=done_url)
+                   outcome=outcome, done_url=done_url)
+
+
+def _outcome(value: object, known: tuple[str, ...]) -> str:
+    """The outcome the task ends the run with: one the experiment declares (a code in
+    ``[prolific] completion_codes``), or "completed"."""
+    if not isinstance(value, str):
+        raise ApiError("invalid_outcome", "'outcome' must be a string such as \"completed\".")
+    if value not in known:
+        raise ApiError("unknown_outcome",
+                       f"This experiment has no outcome {value[:40]!r}; it has: "
+                       f"{', '.join(known)}. Declare an outcome with its code in "
+                       "[prolific] completion_codes.", known=list(known))
+    return value
 
 
 BONUS_PATTERN = re.compile(r"^[0-9]+(\.)?[0-9]{0,2}$")
@@ -228,7 +243,7 @@ def _bonus_args(body: dict[str, Any]) -> tuple[Decimal, str]:
 
 @bp.post("/bonus")
 def bonus() -> Any:
-    """Record the bonus this run earned, within the experiment's ``hit.max_bonus``."""
+    """Record the bonus this run earned, within the experiment's ``max_bonus``."""
     body = json_body()
     run = working_run(body.get("token"))
     amount, reason = _bonus_args(body)
@@ -237,7 +252,7 @@ def bonus() -> Any:
     if experiment is None:
         raise ApiError("experiment_gone", "This experiment is no longer hosted here.",
                        status=410)
-    set_bonus(run, amount, reason, Decimal(experiment.config.hit.max_bonus))
+    set_bonus(run, amount, reason, experiment.config.bonus_limit)
     db.session.commit()
     return jsonify(status=run.status.value, bonus=f"{amount:.2f}", reason=reason)
 

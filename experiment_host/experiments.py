@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from .completion_codes import COMPLETED, ProlificCompletionCode, check_codes, legacy_codes
+
 CONFIG_FILE = "experiment.toml"
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -84,7 +86,30 @@ class HitSettings(_Strict):
 
 
 class Prolific(_Strict):
-    completion_code: str | None = None
+    #: One code per outcome (see completion_codes.py); ``completion_code = "X"`` still works.
+    completion_codes: tuple[ProlificCompletionCode, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_code(cls, data: Any) -> Any:
+        return legacy_codes(data)
+
+    @model_validator(mode="after")
+    def _codes_make_sense(self) -> Prolific:
+        check_codes(self.completion_codes)
+        return self
+
+    @property
+    def completion_code(self) -> str | None:
+        """The "completed" outcome's code (the one code of older configs), or None."""
+        return self.code_for(COMPLETED).code if self.completion_codes else None
+
+    def code_for(self, outcome: str) -> ProlificCompletionCode:
+        """The completion code of ``outcome``; KeyError if the experiment has none."""
+        for code in self.completion_codes:
+            if code.outcome == outcome:
+                return code
+        raise KeyError(outcome)
 
 
 class ExperimentConfig(_Strict):
@@ -102,6 +127,26 @@ class ExperimentConfig(_Strict):
     screening: Screening = Screening()
     hit: HitSettings = HitSettings()
     prolific: Prolific = Prolific()
+    #: The most the data API may record as a run's bonus, on every platform (USD).
+    max_bonus: Money | None = None
+
+    @property
+    def bonus_limit(self) -> Decimal:
+        """``max_bonus``, or the older ``hit.max_bonus`` (0 when neither is set)."""
+        return Decimal(self.max_bonus if self.max_bonus is not None else self.hit.max_bonus)
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes a task may end a run with: "completed" and those with a code."""
+        named = (c.outcome for c in self.prolific.completion_codes)
+        return tuple(dict.fromkeys((COMPLETED, *named)))
+
+    @model_validator(mode="after")
+    def _max_bonus_once(self) -> ExperimentConfig:
+        if self.max_bonus is not None and "max_bonus" in self.hit.model_fields_set:
+            raise ValueError("max_bonus is set twice: keep the top-level max_bonus (it holds "
+                             "for every platform) and remove hit.max_bonus")
+        return self
 
     @model_validator(mode="after")
     def _screen_width_needs_consent(self) -> ExperimentConfig:

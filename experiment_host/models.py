@@ -122,6 +122,9 @@ class Run(db.Model):
     #: One more than the highest stored seq: where a resumed page continues numbering.
     next_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     completion_code: Mapped[str | None] = mapped_column(String(64))
+    #: How the task ended the run (``ExperimentHost.finish({outcome})``): "completed" or one
+    #: of the experiment's outcomes; set once, with completion (the first finish wins).
+    outcome: Mapped[str | None] = mapped_column(String(32))
     bonus_cents: Mapped[int | None] = mapped_column(Integer)
     bonus_reason: Mapped[str | None] = mapped_column(Text)
     user_agent: Mapped[str | None] = mapped_column(Text)

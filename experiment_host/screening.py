@@ -26,19 +26,21 @@ def browser_family(user_agent: str) -> str | None:
     return None
 
 
-def screening_problem(screening: Screening, user_agent: str | None) -> str | None:
-    """Why this device may not take the task, or None when it may."""
+def screening_problem(screening: Screening, user_agent: str | None,
+                      give_back: str = "close this page") -> str | None:
+    """Why this device may not take the task, or None when it may; ``give_back`` is the
+    platform's way to leave (``PlatformAdapter.give_back``)."""
     user_agent = user_agent or ""
     if screening.block_mobile and MOBILE.search(user_agent):
         return (
-            "This task needs a desktop or laptop computer with a keyboard. Please return the "
-            "HIT / leave the study; you will not be penalised."
+            f"This task needs a desktop or laptop computer with a keyboard. Please "
+            f"{give_back}."
         )
     allowed = {b.lower() for b in screening.browsers}
     if allowed and browser_family(user_agent) not in allowed:
         names = ", ".join(sorted(b.capitalize() for b in allowed))
         return (
             f"This task works only in these browsers: {names}. Please open it in one of them, "
-            "or return the HIT / leave the study."
+            f"or {give_back}."
         )
     return None

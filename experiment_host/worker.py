@@ -80,12 +80,13 @@ def entry(slug: str) -> Any:
 
 
 def _enter(experiment: Experiment, identity: Identity) -> Any:
+    give_back = adapter_for(identity.platform).give_back
     outcome = enter(
         experiment,
         identity,
         request.headers.get("User-Agent", ""),
         current_app.config["ABANDON_AFTER_MINUTES"],
-        admit=lambda: _new_run_refusal(experiment),
+        admit=lambda: _new_run_refusal(experiment, give_back),
     )
     if isinstance(outcome, Refused):
         return outcome.answer
@@ -93,7 +94,7 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
         return message_page(
             "This study is full",
             "Thank you for your interest! Every place in this study has been taken. "
-            "Please return the HIT / leave the study; you will not be penalised.",
+            f"Please {give_back}.",
             409,
         )
     if isinstance(outcome, OpenElsewhere):
@@ -103,7 +104,7 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
         return message_page(
             "You have already taken part",
             "Our records show you already took part in this study, which allows each person "
-            "once. Please return the HIT so it does not count against you. Thank you!",
+            f"once. Please {give_back}. Thank you!",
             403,
         )
     run = outcome.run
@@ -113,11 +114,12 @@ def _enter(experiment: Experiment, identity: Identity) -> Any:
     return run_page(experiment, run, created=not outcome.resumed)
 
 
-def _new_run_refusal(experiment: Experiment) -> Any:
+def _new_run_refusal(experiment: Experiment, give_back: str) -> Any:
     """Why this request may not start a run or move one to its assignment (device
     screening, too many such arrivals from its IP address this hour), as the page to
     answer; None if it may."""
-    problem = screening_problem(experiment.config.screening, request.headers.get("User-Agent"))
+    problem = screening_problem(experiment.config.screening, request.headers.get("User-Agent"),
+                                give_back)
     if problem:
         return message_page("This task cannot run on this device", problem, 403)
     if over_limit(f"new-run:{request.remote_addr}",
@@ -146,8 +148,7 @@ def run_page(experiment: Experiment, run: Run, created: bool = False) -> Any:
     if run.status == RunStatus.DECLINED:
         return message_page(
             "You chose not to take part",
-            "Thank you. Please return the HIT / leave the study so the place can go to "
-            "someone else.",
+            f"Thank you. Please {adapter_for(run.platform).give_back}.",
             200,
         )
     if run.status != RunStatus.IN_PROGRESS:
@@ -157,6 +158,7 @@ def run_page(experiment: Experiment, run: Run, created: bool = False) -> Any:
             "worker/consent.html", experiment=experiment,
             token=tokens.issue(run.id, page_key or "", run.experiment_slug, tokens.CONSENT),
             consent_html=_consent_html(experiment),
+            give_back=adapter_for(run.platform).give_back,
         )
     return task_page(experiment, run, token)
 

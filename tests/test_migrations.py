@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from experiment_host import tallies
 from experiment_host.extensions import db
@@ -76,6 +76,35 @@ def test_upgrade_keeps_existing_data(empty_app):
     assert tuple(run) == ("AOLD", "in_progress", 2, 2, 0)
     assert stored_bytes == 2 * len('{"rt": 1}')  # counted for the run in progress
     assert list(seqs) == [0, 1] and previews == 3
+
+
+def test_outcomes_upgrade_marks_earlier_completions_and_downgrade_keeps_tallies(empty_app):
+    insert = ("INSERT INTO runs (experiment_slug, platform, worker_id, session_key, attempt, "
+              "condition, status, record_count, created_at, last_seen_at, completed_at) VALUES "
+              "('basic', 'prolific', :w, :w, 1, 'A', :status, 1, '2026-11-01 10:00:00', "
+              "'2026-11-01 10:05:00', :done)")
+    tally = "SELECT held, in_progress FROM condition_tallies WHERE condition = 'A'"
+    with empty_app.app_context():
+        upgrade(revision="0011_run_caps")
+        db.session.execute(text("INSERT INTO experiments (slug, previews, arrivals, created_at) "
+                                "VALUES ('basic', 0, 2, '2026-11-01 10:00:00')"))
+        db.session.execute(text(insert), {"w": "W1", "status": "approved",
+                                          "done": "2026-11-01 10:04:00"})
+        db.session.execute(text(insert), {"w": "W2", "status": "in_progress", "done": None})
+        db.session.commit()
+        upgrade(revision="0012_outcomes")
+        outcomes = db.session.execute(text("SELECT worker_id, outcome FROM runs "
+                                           "ORDER BY worker_id")).all()
+        db.session.commit()
+        downgrade(revision="0011_run_caps")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("runs")}
+        db.session.execute(text("UPDATE runs SET status = 'completed' WHERE worker_id = 'W2'"))
+        held = tuple(db.session.execute(text(tally)).one())  # the triggers survived
+        db.session.commit()
+        upgrade()
+    assert [tuple(row) for row in outcomes] == [("W1", "completed"), ("W2", None)]
+    assert "outcome" not in columns and "stored_bytes" in columns
+    assert held == (2, 0)
 
 
 def test_upgrade_backfills_condition_tallies_and_installs_triggers(empty_app):

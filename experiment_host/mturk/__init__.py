@@ -5,9 +5,21 @@ Importing the package imports its models, so ``db.create_all()`` makes their tab
 
 from __future__ import annotations
 
-from flask.cli import AppGroup
+from typing import Any
 
-from . import models  # noqa: F401  (the package's tables)
+from flask.cli import AppGroup
+from sqlalchemy import Select, String, literal, select
+
+from ..statuses import Platform
+from . import models  # (the package's tables)
+
+
+def paid_bonuses() -> Select[Any]:
+    """Bonuses ``flask hits bonus`` paid, as (platform, session_key, amount_cents) rows."""
+    payment = models.BonusPayment
+    return select(literal(Platform.MTURK.value, String(20)).label("platform"),
+                  payment.assignment_id.label("session_key"),
+                  payment.amount_cents.label("amount_cents"))
 
 
 def hits_group() -> AppGroup:

@@ -49,6 +49,9 @@ class Completion:
 
 class PlatformAdapter(Protocol):
     platform: Platform
+    #: How a participant who stops here gives the place back, in the platform's words
+    #: ("Please {give_back}."): "return the HIT" only on MTurk.
+    give_back: str
 
     def claims(self, args: Mapping[str, str]) -> bool:
         """Whether this entry URL comes from this platform."""

@@ -18,6 +18,7 @@ def new_participant_id() -> str:
 
 class LinkAdapter:
     platform = Platform.LINK
+    give_back = "close this page"
 
     def claims(self, args: Mapping[str, str]) -> bool:
         return True

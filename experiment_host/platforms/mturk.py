@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from ..completion_codes import COMPLETED
 from ..experiments import Experiment
 from ..models import Platform, Run
 from .base import Completion, EntryError, Identity, Preview, required_id
@@ -32,6 +33,7 @@ def submit_origin(turk_submit_to: str, allowed: tuple[str, ...]) -> str:
 
 class MTurkAdapter:
     platform = Platform.MTURK
+    give_back = "return the HIT; you will not be penalised"
 
     def claims(self, args: Mapping[str, str]) -> bool:
         return "assignmentId" in args
@@ -88,6 +90,8 @@ class MTurkAdapter:
                 "fields": {
                     "assignmentId": run.session_key,
                     "completionCode": run.completion_code or "",
+                    # MTurk has no outcomes: the researcher reads it in the Answer to review.
+                    "outcome": run.outcome or COMPLETED,
                 },
             },
         )

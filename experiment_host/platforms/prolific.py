@@ -15,6 +15,7 @@ COMPLETE_URL = "https://app.prolific.com/submissions/complete"
 
 class ProlificAdapter:
     platform = Platform.PROLIFIC
+    give_back = "return the study on Prolific; you will not be penalised"
 
     def claims(self, args: Mapping[str, str]) -> bool:
         return "PROLIFIC_PID" in args
@@ -50,7 +51,9 @@ class ProlificAdapter:
                 "have already returned the other one, please try again later.")
 
     def completion(self, run: Run, experiment: Experiment) -> Completion:
-        code = experiment.config.prolific.completion_code or ""
+        # The code of the run's outcome, recorded when it completed (so runs.csv shows
+        # the code the participant took back).
+        code = run.completion_code or experiment.config.prolific.completion_code or ""
         return Completion(
             template="worker/done_redirect.html",
             context={"url": f"{COMPLETE_URL}?{urlencode({'cc': code})}", "platform": "Prolific"},

@@ -125,6 +125,9 @@ def _export_command(kind: str) -> click.Command:
     @click.option("--condition", multiple=True, help="Only this condition (repeatable).")
     @click.option("--platform", multiple=True, help="mturk, prolific or link (repeatable).")
     @click.option("--since", help="ISO 8601 time: only runs/records active since then.")
+    @click.option("--outcome", multiple=True, help="Only runs ended with this outcome.")
+    @click.option("--completed-only", "preset", flag_value="completed", default=None,
+                  help="Only runs that completed as intended (outcome completed).")
     @click.option("--worker-ids", type=click.Choice(["pseudonym", "raw"]), default=None,
                   help="Worker ids as keyed-hash pseudonyms or raw [EXPORT_WORKER_IDS].")
     @click.option("--no-escape-formulas", is_flag=True, help="Write cells exactly as stored.")

@@ -1,6 +1,9 @@
 """Pure row generators for the exports: no database, no HTTP, so each rule is testable alone.
 
-- runs.csv: one row per run (:data:`RUN_COLUMNS`).
+- runs.csv: one row per run (:data:`RUN_COLUMNS`): ``outcome`` is how the task ended the
+  run, ``completion_code`` the code the participant took back to their platform (on
+  Prolific, the code of that outcome), ``bonus_recorded_cents`` what the task recorded
+  (``POST /api/bonus``) and ``bonus_paid_cents`` what the platform's ledger says was paid.
 - trials.csv: one row per trial record, the run columns (:data:`TRIAL_RUN_COLUMNS`) first,
   then the record's fields: nested objects flattened to dotted names, lists as JSON text,
   one column per key of the experiment's column registry (:mod:`experiment_host.saving`),
@@ -41,8 +44,8 @@ from ..record_keys import (
 RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
     "condition", "status", "created_at", "consented_at", "last_seen_at", "completed_at",
-    "submitted_at", "reviewed_at", "duration_seconds", "completion_code", "bonus_cents",
-    "bonus_reason", "n_trials",
+    "submitted_at", "reviewed_at", "duration_seconds", "outcome", "completion_code",
+    "bonus_recorded_cents", "bonus_reason", "bonus_paid_cents", "n_trials",
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK_CHARS = 64 * 1024
@@ -70,6 +73,9 @@ class RunInfo(NamedTuple):
     bonus_cents: int | None
     bonus_reason: str | None
     record_count: int
+    outcome: str | None
+    #: From the platforms' ledgers of paid bonuses (``paid_bonuses.py``), not the runs table.
+    bonus_paid_cents: int
 
 
 class RecordInfo(NamedTuple):
@@ -183,8 +189,8 @@ def run_rows(runs: Iterable[RunInfo], options: ExportOptions) -> Iterator[list[A
             run.session_key, run.study_key, run.attempt, run.condition, run.status,
             timestamp(run.created_at), timestamp(run.consented_at), timestamp(run.last_seen_at),
             timestamp(run.completed_at), timestamp(run.submitted_at), timestamp(run.reviewed_at),
-            _duration(run), run.completion_code, run.bonus_cents, run.bonus_reason,
-            run.record_count,
+            _duration(run), run.outcome, run.completion_code, run.bonus_cents,
+            run.bonus_reason, run.bonus_paid_cents, run.record_count,
         )
         yield [cell(value, options.escape_formulas) for value in values]
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_
 
+from ..completion_codes import COMPLETED
 from ..models import Platform, Run, RunStatus, TrialRecord
 
 E = TypeVar("E", Platform, RunStatus)
@@ -28,11 +29,13 @@ class RunFilter:
     platforms: tuple[Platform, ...] = ()
     #: Runs active since (runs) or records received since (trials), UTC.
     since: datetime | None = None
+    #: How the task ended the run (``Run.outcome``: "completed", "screened_out", ...).
+    outcomes: tuple[str, ...] = ()
 
     def query_args(self) -> dict[str, list[str]]:
         """The filter as query-string values (for links that keep it)."""
         args = {"status": [s.value for s in self.statuses], "condition": list(self.conditions),
-                "platform": [p.value for p in self.platforms]}
+                "platform": [p.value for p in self.platforms], "outcome": list(self.outcomes)}
         if self.since is not None:
             args["since"] = [self.since.isoformat()]
         return {name: values for name, values in args.items() if values}
@@ -68,12 +71,35 @@ def parse_since(value: str | None) -> datetime | None:
         ) from exc
 
 
+#: ``preset=completed``: the runs that finished the task as intended (not screened out
+#: or ended with another outcome), whatever the platform decided since.
+COMPLETED_PRESET = {"status": [s.value for s in RunStatus.REACHED_COMPLETION],
+                    "outcome": [COMPLETED]}
+PRESETS = {"completed": COMPLETED_PRESET}
+
+
+def _with_preset(getlist: Any) -> Any:
+    """``getlist`` with a ``preset``'s status and outcome values (given alone)."""
+    names = _split(getlist("preset"))
+    if not names:
+        return getlist
+    if len(names) > 1 or names[0] not in PRESETS:
+        raise FilterError(f"Unknown preset {','.join(names)!r}; use one of: "
+                          f"{', '.join(PRESETS)}.")
+    preset = PRESETS[names[0]]
+    if any(_split(getlist(name)) for name in preset):
+        raise FilterError(f"The preset {names[0]!r} sets {' and '.join(preset)}; do not give "
+                          "them as well.")
+    return lambda name: preset.get(name) or getlist(name)
+
+
 def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFilter:
     """Build a RunFilter from ``getlist(name)`` (e.g. ``request.args.getlist``).
 
     Values may repeat (``status=a&status=b``) or be comma-separated. ``conditions``, when
-    given, are the experiment's known condition names.
+    given, are the experiment's known condition names. ``preset`` names a set of values.
     """
+    getlist = _with_preset(getlist)
     chosen = tuple(dict.fromkeys(_split(getlist("condition"))))
     if conditions is not None:
         unknown = [name for name in chosen if name not in set(conditions)]
@@ -88,6 +114,7 @@ def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFi
         conditions=chosen,
         platforms=_members(Platform, "platform", getlist("platform")),
         since=parse_since(since_values[0] if since_values else None),
+        outcomes=tuple(dict.fromkeys(_split(getlist("outcome")))),
     )
 
 
@@ -100,6 +127,8 @@ def where_runs(statement: Select[Any], run_filter: RunFilter, slug: str) -> Sele
         statement = statement.where(Run.condition.in_(run_filter.conditions))
     if run_filter.platforms:
         statement = statement.where(Run.platform.in_(run_filter.platforms))
+    if run_filter.outcomes:
+        statement = statement.where(Run.outcome.in_(run_filter.outcomes))
     return statement
 
 

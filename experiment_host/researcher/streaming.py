@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, func, select
 
 from ..models import Run, TrialRecord
+from ..paid_bonuses import paid_per_run
 from ..record_keys import PROPERTIES_TYPE
 from ..saving import has_properties, header_keys
 from .export import (
@@ -46,9 +47,11 @@ def pseudonym_key(config: Any) -> bytes:
 
 
 def runs_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
-    """The runs of runs.csv, oldest first."""
-    columns = [getattr(Run, name) for name in RunInfo._fields if name != "id"]
-    statement = select(Run.id, *columns)
+    """The runs of runs.csv, oldest first, with the bonus paid to each."""
+    columns = [getattr(Run, name) for name in RunInfo._fields[1:-1]]
+    paid = paid_per_run()
+    statement = select(Run.id, *columns, func.coalesce(paid.c.paid_cents, 0)).outerjoin(
+        paid, (paid.c.platform == Run.platform) & (paid.c.session_key == Run.session_key))
     return since_runs(where_runs(statement, run_filter, slug), run_filter.since).order_by(Run.id)
 
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import String, Update, bindparam, case, func, select, update
 
+from ..completion_codes import COMPLETED
 from ..database import write_transaction
 from ..experiments import Experiment
 from ..extensions import db
-from ..models import Run, RunStatus, TrialRecord, UTCDateTime
+from ..models import Platform, Run, RunStatus, TrialRecord, UTCDateTime
 from ..runs import run_for_claim
 from ..tokens import RunClaim
 from .records import MAX_MISSING_REPORTED, RecordError, finished_error
@@ -54,6 +55,15 @@ def completion_code(experiment: Experiment) -> str:
     return experiment.config.completion_code or "C" + secrets.token_hex(5).upper()
 
 
+def _prolific_code(experiment: Experiment, outcome: str) -> str | None:
+    """The Prolific code of ``outcome``: what a Prolific participant takes back (and so
+    what the run records), whatever code other platforms get."""
+    try:
+        return experiment.config.prolific.code_for(outcome).code
+    except KeyError:
+        return None
+
+
 @cache
 def _complete_statement() -> Update:
     """Complete the claimed run if it holds exactly seqs 0 .. total-1 (its counters say so)
@@ -65,22 +75,30 @@ def _complete_statement() -> Update:
         .where(claimed_in_progress(), Run.record_count == total, Run.next_seq <= total,
                Run.record_count >= bindparam("min_records"))
         .values(status=RunStatus.COMPLETED, completed_at=now, last_seen_at=now,
-                completion_code=bindparam("code"))
+                outcome=bindparam("outcome"),
+                completion_code=case((Run.platform == Platform.PROLIFIC,
+                                      func.coalesce(bindparam("prolific_code", type_=String()),
+                                                    bindparam("code"))),
+                                     else_=bindparam("code")))
         .returning(Run.completion_code)
     )
 
 
-def complete_run(claim: RunClaim, experiment: Experiment, total: int) -> Completed:
-    """Mark the claimed run completed once all ``total`` records are stored, and commit.
+def complete_run(claim: RunClaim, experiment: Experiment, total: int,
+                 outcome: str = COMPLETED) -> Completed:
+    """Mark the claimed run completed with ``outcome`` once all ``total`` records are
+    stored, and commit.
 
     ``record_count`` counts the distinct seqs stored and ``next_seq`` is one past the
     highest, both kept in the save's transaction: count == total and next_seq <= total
-    mean seqs 0 .. total-1 are all there.
+    mean seqs 0 .. total-1 are all there. Only a run in progress completes, so the first
+    outcome that completes it stays (a retried or second finish changes nothing).
     """
     min_records = experiment.config.min_records
     with write_transaction() as connection:
         code = connection.execute(_complete_statement(), {
             **guard_parameters(claim), "total": total, "code": completion_code(experiment),
+            "prolific_code": _prolific_code(experiment, outcome), "outcome": outcome,
             "min_records": min_records,
         }).scalar_one_or_none()
     if code is None:
@@ -91,7 +109,7 @@ def complete_run(claim: RunClaim, experiment: Experiment, total: int) -> Complet
 def _not_completable(run: Run, total: int, min_records: int) -> RecordError:
     if run.status == RunStatus.COMPLETED:
         return RecordError("already_completed", "This run is already completed.",
-                           completion_code=run.completion_code)
+                           completion_code=run.completion_code, outcome=run.outcome)
     if run.status != RunStatus.IN_PROGRESS:
         return finished_error(run.status)
     if run.next_seq > total:

@@ -5,6 +5,10 @@
  * 250 ms fixation cross then the circle. Nothing here knows about experiment_host: the adapter
  * loaded before this file saves every trial and ends the run after on_finish.
  *
+ * The run ends with the outcome "completed", or "failed_attention" when fewer than half of the
+ * circles got the right key: on_finish returns the outcome, and experiment.toml gives each
+ * outcome its Prolific completion code (and what Prolific does with it).
+ *
  * Why two blocks rather than one procedure of 8: after a reload the run resumes at the
  * top-level node that was interrupted, so smaller top-level nodes mean less to redo.
  *
@@ -19,11 +23,14 @@ const jsPsych = initJsPsych({
     // are saved too, and trials.csv shows them on every row of the run, as jsPsych's own
     // jsPsych.data.get().csv() would.
     const responses = jsPsych.data.get().filter({ task: 'response' });
+    const accuracy = responses.count() ? responses.filter({ correct: true }).count() / responses.count() : 0;
     jsPsych.data.addProperties({
-      accuracy: responses.count() ? responses.filter({ correct: true }).count() / responses.count() : 0,
+      accuracy: accuracy,
       mean_rt: responses.count() ? Math.round(responses.select('rt').mean()) : null,
     });
     console.log('Experiment finished with ' + jsPsych.data.get().count() + ' trials.');
+    // The adapter ends the run with the outcome returned here (default "completed").
+    return { outcome: accuracy < 0.5 ? 'failed_attention' : 'completed' };
   },
 });
 

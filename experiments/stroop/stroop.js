@@ -12,6 +12,10 @@
  * The trial list is shuffled with a generator seeded by the run id, so a reloaded page
  * rebuilds exactly the same list and the resumed trials are the ones not yet done.
  *
+ * The run ends with the outcome "completed", or "failed_attention" when fewer than half of
+ * the answers were right (below what anyone attending gets): experiment.toml gives each
+ * outcome its Prolific completion code, so Prolific sends those submissions to review.
+ *
  * Hooks for automated tests: #start (the Start/Continue button); #stimulus, which carries
  * data-trial="<0-based trial>" and data-ink="red|green|blue|yellow" only while a word is on
  * screen and its key listener is active (both are removed during fixation); #saving at the end.
@@ -174,14 +178,27 @@
 
   // ------------------------------------------------------------------ finish
 
+  /** "failed_attention" when fewer than half of the run's answers (all page lives) were right. */
+  function outcomeOf(records) {
+    const answers = records.filter(function (record) {
+      return typeof record.data.correct === 'boolean';
+    });
+    const right = answers.filter(function (record) {
+      return record.data.correct;
+    }).length;
+    return answers.length && right * 2 < answers.length ? 'failed_attention' : 'completed';
+  }
+
   function finishRun() {
     showScreen('saving');
     $('saving-message').textContent = 'Saving your answers…';
     $('save-error').hidden = true;
     $('retry').hidden = true;
-    // finish() waits until every answer is on the server, completes the run and then
-    // moves this page to the done page.
-    host.finish().catch(function (error) {
+    // finish() waits until every answer is on the server, completes the run with its
+    // outcome and then moves this page to the done page.
+    host.loadRecords().then(function (records) {
+      return host.finish({ outcome: outcomeOf(records) });
+    }).catch(function (error) {
       $('saving-message').textContent = 'Your answers could not be saved yet.';
       $('save-error').textContent = error.message;
       $('save-error').hidden = false;

@@ -23,7 +23,10 @@
  *     every row of the run (later calls win, as in jsPsych), and not the record itself;
  *   - on_finish: calls the experiment's own on_finish (awaited if it returns a promise), then
  *     shows "Saving your answers…" and ExperimentHost.finish(): every record reaches the
- *     server, the run is completed and the page goes to the done page. If that fails the
+ *     server, the run is completed and the page goes to the done page. To end the run with
+ *     another outcome, return it from your on_finish (`return {outcome: "screened_out"}`),
+ *     or call ExperimentHost.finish({outcome: "screened_out"}) yourself at any point (then
+ *     jsPsych is stopped as the page leaves; the first finish wins). If that fails the
  *     worker sees why, with a "Try again" button (none when the page was superseded by
  *     another tab: it stops, as below);
  *   - stops jsPsych (its timers and keyboard listeners) when a later page of the run
@@ -133,7 +136,7 @@
   }
 
   /** Complete the run and leave for the done page; on failure, explain and offer a retry. */
-  async function finishRun(jsPsych) {
+  async function finishRun(jsPsych, options) {
     const display = jsPsych.getDisplayElement() || document.body;
     const box = document.createElement('div');
     box.id = 'experiment-host-finish';
@@ -142,7 +145,7 @@
       box.replaceChildren();
       appendMessage(box, 'p', 'Saving your answers…', 'saving').setAttribute('role', 'status');
       try {
-        await host.finish();
+        await host.finish(options);
         return;
       } catch (error) {
         box.replaceChildren();
@@ -162,11 +165,13 @@
     }
   }
 
-  /** Once a later page of the run supersedes this one, no timer or key moves jsPsych on. */
+  /** Once a later page of the run supersedes this one, or the run is finished (the task
+   * called ExperimentHost.finish itself), no timer or key moves jsPsych on. */
   function stopWhenSuperseded(jsPsych) {
     let stopped = false;
     host.onChange(function (status) {
-      if (stopped || !status.error || status.error.code !== 'superseded_token') return;
+      const superseded = status.error && status.error.code === 'superseded_token';
+      if (stopped || !(superseded || status.completed)) return;
       stopped = true;
       jsPsych.pluginAPI.clearAllTimeouts();
       jsPsych.pluginAPI.cancelAllKeyboardResponses();
@@ -195,13 +200,17 @@
     };
 
     settings.on_finish = async function (data) {
+      let options;
       try {
-        if (typeof ownFinish === 'function') await ownFinish(data);
+        const result = typeof ownFinish === 'function' ? await ownFinish(data) : undefined;
+        if (result && typeof result === 'object' && typeof result.outcome === 'string') {
+          options = { outcome: result.outcome };
+        }
       } catch (error) {
         // The experiment's own end-of-run code must not keep the data from being completed.
         console.error('experiment-host: the experiment\'s on_finish threw', error);
       }
-      await finishRun(jsPsych);
+      await finishRun(jsPsych, options);
     };
 
     const jsPsych = originalInitJsPsych(settings);

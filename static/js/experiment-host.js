@@ -22,11 +22,18 @@
  *                        you need not wait for it. The data is serialised immediately, so later
  *                        changes to the object are not saved.
  *     flush()            Promise resolved once every queued record is acknowledged.
- *     complete()         Promise: flush, then tell the server the run is complete. Resolves with
- *                        the server's answer {status, completion_code, done_url}; an earlier
- *                        successful completion counts as success. Calling it again while it runs
- *                        returns the same promise.
- *     finish()           complete(), then go to the done page (location.assign(done_url)).
+ *     complete(options)  Promise: flush, then tell the server the run is complete. Resolves with
+ *                        the server's answer {status, completion_code, outcome, done_url}; an
+ *                        earlier successful completion counts as success. Calling it again while
+ *                        it runs returns the same promise. options.outcome (optional) names how
+ *                        the run ended, e.g. {outcome: "screened_out"}: "completed" (the default)
+ *                        or an outcome the experiment declares with a Prolific completion code;
+ *                        the done page sends a Prolific participant back with that outcome's
+ *                        code. The first finish the server accepts wins: later calls, with any
+ *                        outcome, get the first answer. An unknown outcome rejects the promise
+ *                        (error.code "unknown_outcome") and changes nothing, so the page may
+ *                        call it again.
+ *     finish(options)    complete(options), then go to the done page (location.assign(done_url)).
  *     loadRecords()      Promise for every record of this run, [{seq, data}] ascending by seq:
  *                        what the server holds plus what is still queued here. For resuming.
  *     onChange(fn)       call fn(status) now and on every change; returns an unsubscribe function.
@@ -87,6 +94,8 @@
   // Errors after which the unsent records are dropped and later saves refused: the server
   // will never take them from this page.
   const DROPPING_ERRORS = ['run_finished', 'superseded_token'];
+  // complete() errors that only mean the page named an outcome the experiment lacks.
+  const OUTCOME_ERRORS = ['unknown_outcome', 'invalid_outcome'];
   const BATCH_MAX_RECORDS = 50;
   // Browsers cap the bytes of all pending beacons / keepalive requests at about 64 KB, so a
   // batch must stay below that to be beaconable; the same cap keeps normal requests small.
@@ -731,10 +740,12 @@
     return completedAnswer;
   }
 
-  async function runComplete() {
+  async function runComplete(outcome) {
     for (let attempt = 0; attempt < MAX_COMPLETE_ATTEMPTS; attempt += 1) {
       if (!(state.error && state.error.code === 'run_finished')) await flush();
-      const body = JSON.stringify({ token: config.token, total: state.nextSeq });
+      const request = { token: config.token, total: state.nextSeq };
+      if (outcome !== undefined) request.outcome = outcome;
+      const body = JSON.stringify(request);
       const acked = new Set();
       ackedDuringComplete = acked;
       let response;
@@ -747,7 +758,13 @@
       if (response.ok) return markCompleted(answer);
       if (response.status === 409 && answer.error === 'already_completed') {
         // An earlier attempt (a lost answer, another tab) completed the run: that is success.
-        return markCompleted({ done_url: answer.done_url, already_completed: true });
+        return markCompleted({ done_url: answer.done_url, already_completed: true,
+          outcome: answer.outcome, completion_code: answer.completion_code });
+      }
+      if (response.status === 400 && OUTCOME_ERRORS.indexOf(answer.error) >= 0) {
+        // A mistake in the page's call, not in the data: nothing changed, saving goes on.
+        console.error('experiment-host: ' + answer.message);
+        throw hostError(answer.error, answer.message);
       }
       if (response.status === 409 && answer.error === 'records_missing') {
         const missing = Array.isArray(answer.missing) ? answer.missing : [];
@@ -767,12 +784,22 @@
     throw fail('records_missing', MESSAGES.recordsMissing);
   }
 
-  function complete() {
+  function outcomeOf(options) {
+    if (options === undefined || options === null) return undefined;
+    if (typeof options !== 'object' || (options.outcome !== undefined &&
+        typeof options.outcome !== 'string')) {
+      throw new TypeError('ExperimentHost.finish(options): options.outcome must be a string');
+    }
+    return options.outcome;
+  }
+
+  function complete(options) {
+    const outcome = outcomeOf(options);
     if (completedAnswer) return Promise.resolve(completedAnswer);
     if (!config) return Promise.reject(state.error);
     if (state.error && state.error.code === 'superseded_token') return Promise.reject(state.error);
     if (!completing) {
-      completing = runComplete().then(
+      completing = runComplete(outcome).then(
         function (answer) {
           completing = null;
           return answer;
@@ -786,9 +813,9 @@
     return completing;
   }
 
-  function finish() {
+  function finish(options) {
     if (!finishing) {
-      finishing = complete().then(
+      finishing = complete(options).then(
         function (answer) {
           const url = answer.done_url || config.done_url;
           if (url) window.location.assign(url);

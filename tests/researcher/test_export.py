@@ -12,6 +12,7 @@ import pytest
 from experiment_host.database import engine_options
 from experiment_host.extensions import db
 from experiment_host.models import Platform, RunStatus
+from experiment_host.mturk.models import BonusPayment
 from experiment_host.record_keys import OVERFLOW_COLUMN, TRIAL_RUN_COLUMNS, flatten
 from experiment_host.researcher import streaming
 from experiment_host.researcher.export import (
@@ -187,19 +188,45 @@ def test_trials_jsonl_is_lossless(client, api_token, seed):
     assert objects[0]["received_at"] == "2026-05-01T12:00:00Z"
 
 
-def test_runs_csv_columns(client, api_token, seed):
+def test_runs_csv_columns(client, app, api_token, seed):
     seed(data=[{"a": 1}] * 3, minutes=7.5, completion_code="C123", bonus_cents=25,
-         bonus_reason="=fast", status=RunStatus.APPROVED)
+         bonus_reason="=fast", status=RunStatus.APPROVED, outcome="screened_out")
     seed(status=RunStatus.IN_PROGRESS, condition="B", platform=Platform.PROLIFIC)
+    with app.app_context():  # `flask hits bonus` paid the first run's assignment, in parts
+        for cents in (20, 5):
+            db.session.add(BonusPayment(endpoint=f"https://e{cents}", worker_id="AW00001",
+                                        assignment_id="ASSIGN00001", amount_cents=cents,
+                                        reason="r", request_token=f"t{cents}"))
+        db.session.commit()
     response = get(client, api_token, "/researcher/export/basic/runs.csv")
     reader = csv.DictReader(io.StringIO(response.get_data(as_text=True), newline=""))
     assert tuple(reader.fieldnames) == RUN_COLUMNS
     first, second = list(reader)
     assert first["status"] == "approved" and first["duration_seconds"] == "450.0"
-    assert first["n_trials"] == "3" and first["bonus_cents"] == "25"
+    assert first["n_trials"] == "3" and first["bonus_recorded_cents"] == "25"
+    assert first["bonus_paid_cents"] == "25" and second["bonus_paid_cents"] == "0"
+    assert first["outcome"] == "screened_out" and second["outcome"] == ""
     assert first["bonus_reason"] == "'=fast" and first["completion_code"] == "C123"
     assert first["created_at"] == "2026-05-01T12:00:00Z" and second["completed_at"] == ""
     assert second["platform"] == "prolific" and second["duration_seconds"] == ""
+
+
+def test_completed_only_preset(client, logged_in, api_token, seed):
+    keep = [seed(status=status, outcome="completed", data=[{"a": 1}])
+            for status in (RunStatus.COMPLETED, RunStatus.APPROVED, RunStatus.REJECTED)]
+    seed(status=RunStatus.COMPLETED, outcome="screened_out", data=[{"a": 2}])
+    seed(status=RunStatus.IN_PROGRESS, data=[{"a": 3}])
+    seed(status=RunStatus.RETURNED, data=[{"a": 4}])
+    runs = get(client, api_token, "/researcher/export/basic/runs.csv", preset="completed")
+    ids = [int(row["run_id"]) for row in csv.DictReader(io.StringIO(runs.get_data(as_text=True)))]
+    trials = get(client, api_token, "/researcher/export/basic/trials.csv", preset="completed")
+    assert ids == keep and trials.get_data(as_text=True).count("\n") == 4  # header + 3 rows
+    page = logged_in.get("/researcher/experiments/basic").get_data(as_text=True)
+    assert 'href="/researcher/export/basic/runs.csv?preset=completed"' in page
+    for bad, problem in (({"preset": "finished"}, "Unknown preset"),
+                         ({"preset": "completed", "status": "approved"}, "do not give")):
+        answer = get(client, api_token, "/researcher/export/basic/runs.csv", **bad)
+        assert answer.status_code == 400 and problem in answer.get_data(as_text=True)
 
 
 def test_pseudonyms_are_stable_and_keyed(client, app, api_token, seed, make_app):
