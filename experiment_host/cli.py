@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from .experiments import registry
 
-simulator_cli = AppGroup("simulator", help="Run the local MTurk simulator.")
+simulator_cli = AppGroup("simulator", help="Run the local MTurk and Prolific simulators.")
 
 
 @simulator_cli.command("run")
@@ -32,10 +32,15 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
                          description=experiment.config.description, reward=hit.reward,
                          max_assignments=hit.assignments)
     running = serve_in_thread(create_simulator_app(state), host, port)
+    base = f"http://{host}:{port}"
     click.echo(f"MTurk simulator: http://{host}:{port}/  (Ctrl+C to stop)")
     click.echo(f"Requester API on the same port; for `flask hits`, in another shell:\n"
                f"  export MTURK_ENDPOINT_URL=http://{host}:{port}\n"
                "  (any AWS credentials are accepted: signatures are not checked)")
+    click.echo(f"Prolific simulator: {base}/prolific/  (studies published with "
+               "`flask prolific` appear there); for `flask prolific` and the done page:\n"
+               f"  export PROLIFIC_API_URL={base}/prolific/api/v1 PROLIFIC_API_TOKEN=rehearsal\n"
+               f"  export PROLIFIC_COMPLETE_URL={base}/prolific/submissions/complete")
     try:
         while running.thread.is_alive():
             time.sleep(0.5)
@@ -46,7 +51,8 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
 def init_app(app: Flask) -> None:
     """Register every command group on the app, each named here."""
     from .mturk import hits_group
+    from .prolific import prolific_group
     from .researcher.commands import export_cli, researchers_cli
 
-    for group in (hits_group(), researchers_cli, export_cli, simulator_cli):
+    for group in (hits_group(), prolific_group(), researchers_cli, export_cli, simulator_cli):
         app.cli.add_command(group)
