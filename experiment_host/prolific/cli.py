@@ -33,7 +33,10 @@ class ProlificGroup(AppGroup):
 
 
 def open_client() -> ProlificClient:
-    return ProlificClient(Settings.from_config(current_app.config))
+    """The client for this command; without a token it stops here, before any plan."""
+    client = ProlificClient(Settings.from_config(current_app.config))
+    client.require_token()
+    return client
 
 
 def is_live(client: ProlificClient) -> bool:
@@ -125,6 +128,9 @@ def transition_command(word: str) -> click.Command:
         study = client.get(f"studies/{study_id}/", what=f"reading study {study_id}")
         click.echo(f"Study {study_id} '{study.get('name')}' is {study.get('status')} on "
                    f"{where(client)}.")
+        if study.get("status") == studies.TARGETS[action]:
+            click.echo("Nothing to do.")
+            return
         if action == "PUBLISH":
             total, available = int(study.get("total_cost") or 0), balance(client)
             click.echo(f"  {study.get('total_available_places')} places x "

@@ -115,6 +115,12 @@ class ProlificClient:
     def url(self) -> str:
         return self.settings.url
 
+    def require_token(self) -> None:
+        if not self.settings.token:
+            raise NoToken("PROLIFIC_API_TOKEN is not set: create a token on Prolific (API "
+                          "tokens) and export it, or rehearse against the simulator "
+                          "(`flask simulator run` prints what to export).")
+
     def _retry(self, safe: bool) -> Retry:
         return Retry(
             total=self.settings.max_attempts - 1,
@@ -132,10 +138,7 @@ class ProlificClient:
     def request(self, method: str, path: str, body: Any = None, *, what: str,
                 safe: bool = True) -> Any:
         """Call ``path`` (relative to the API URL) and return the decoded JSON answer."""
-        if not self.settings.token:
-            raise NoToken("PROLIFIC_API_TOKEN is not set: create a token on Prolific (API "
-                          "tokens) and export it, or rehearse against the simulator "
-                          "(`flask simulator run` prints what to export).")
+        self.require_token()
         headers = {"Authorization": f"Token {self.settings.token}", "Accept": "application/json"}
         data = None
         if body is not None:

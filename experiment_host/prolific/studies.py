@@ -18,6 +18,8 @@ from .models import ProlificStudy
 
 #: Command word → Prolific's study transition action.
 TRANSITIONS = {"publish": "PUBLISH", "pause": "PAUSE", "resume": "START", "stop": "STOP"}
+#: The study status each transition action leads to.
+TARGETS = {"PUBLISH": "ACTIVE", "PAUSE": "PAUSED", "START": "ACTIVE", "STOP": "COMPLETED"}
 PLACEHOLDERS = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
 
 
@@ -123,13 +125,12 @@ def create(client: ProlificClient, body: dict[str, Any], slug: str, round_: int)
 
 def transition(client: ProlificClient, study_id: str, action: str) -> dict[str, Any]:
     """Move the study (PUBLISH, PAUSE, START, STOP); already there is success."""
-    target = {"PUBLISH": "ACTIVE", "PAUSE": "PAUSED", "START": "ACTIVE", "STOP": "COMPLETED"}
     try:
         return client.post(f"studies/{study_id}/transition/", {"action": action},
                            what=f"{action.lower()} of study {study_id}")
     except ProlificError:
         study = client.get(f"studies/{study_id}/", what=f"reading study {study_id}")
-        if study.get("status") == target[action]:
+        if study.get("status") == TARGETS[action]:
             return study
         raise
 
