@@ -9,8 +9,10 @@ from flask.cli import AppGroup
 
 from . import models  # noqa: F401  (the package's tables)
 from .client import ProlificClient, ProlificError, Settings
+from .studies import internal_name, study_body
 
-__all__ = ["ProlificClient", "ProlificError", "Settings", "prolific_group"]
+__all__ = ["ProlificClient", "ProlificError", "Settings", "internal_name", "prolific_group",
+           "study_body"]
 
 
 def prolific_group() -> AppGroup:
