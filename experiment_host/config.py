@@ -102,6 +102,9 @@ class Defaults:
     PROLIFIC_BACKOFF_MS = 500
     PROLIFIC_TIMEOUT_SECONDS = 30
     PROLIFIC_CONCURRENCY = 8
+    #: The workspace secret that signs Prolific's webhook requests to ``/prolific/hooks``
+    #: (``flask prolific subscribe`` prints it); empty turns the endpoint off.
+    PROLIFIC_HOOK_SECRET = ""
     #: Researcher session cookie (the worker flow never gets one): not readable by scripts,
     #: not sent on cross-site subrequests, and https-only when PUBLIC_URL is https
     #: (``None`` means exactly that; set true/false to force it).

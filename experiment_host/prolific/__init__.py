@@ -9,10 +9,11 @@ from flask.cli import AppGroup
 
 from . import models  # noqa: F401  (the package's tables)
 from .client import ProlificClient, ProlificError, Settings
+from .hooks import bp as hooks_bp
 from .studies import internal_name, study_body
 
-__all__ = ["ProlificClient", "ProlificError", "Settings", "internal_name", "prolific_group",
-           "study_body"]
+__all__ = ["ProlificClient", "ProlificError", "Settings", "hooks_bp", "internal_name",
+           "prolific_group", "study_body"]
 
 
 def prolific_group() -> AppGroup:
@@ -31,6 +32,7 @@ def prolific_group() -> AppGroup:
         bonus_resolve_command,
         message_command,
         reject_command,
+        subscribe_command,
         sync_command,
     )
 
@@ -39,7 +41,7 @@ def prolific_group() -> AppGroup:
                                   ("publish", "pause", "resume", "stop")),
                 add_places_command, list_command, status_command, approve_command,
                 reject_command, bonus_command, bonus_resolve_command, sync_command,
-                message_command]
+                message_command, subscribe_command]
     for command in commands:
         group.add_command(command)
     return group

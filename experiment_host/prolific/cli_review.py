@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..extensions import db
-from . import bonuses, messages, review
+from . import bonuses, hooks, messages, review
 from .cli import asking, confirm, money, open_client, study_ids, where
 from .client import ProlificClient
 
@@ -214,3 +214,29 @@ def message_command(study_id: str, body: str, statuses: tuple[str, ...], dry_run
     confirm(f"Send the message to {len(todo)} participant(s)?", yes, client)
     messages.send(client, study_id, todo, body)
     click.echo(f"Sent to {len(todo)}.")
+
+
+@click.command("subscribe")
+@with_appcontext
+@click.option("--workspace", help="Workspace id (default: your only workspace).")
+@asking
+def subscribe_command(workspace: str | None, dry_run: bool, yes: bool) -> None:
+    """Have Prolific call PUBLIC_URL/prolific/hooks on every submission status change (as
+    `sync` does, at once); prints the signing secret to set as PROLIFIC_HOOK_SECRET."""
+    client = open_client()
+    target = hooks.hook_url(current_app.config["PUBLIC_URL"])
+    try:
+        workspace_id = hooks.workspace_of(client, workspace)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Subscribe {target} to {hooks.EVENT} in workspace {workspace_id} on "
+               f"{where(client)}.")
+    if dry_run:
+        return
+    confirm("Subscribe?", yes, client)
+    subscription_id, secret = hooks.subscribe(client, workspace_id, target)
+    if secret is None:
+        click.echo(f"Already subscribed ({subscription_id}); PROLIFIC_HOOK_SECRET stays as set.")
+        return
+    click.echo(f"Subscribed ({subscription_id}). Set this on the app and restart it:\n"
+               f"  PROLIFIC_HOOK_SECRET={secret}")

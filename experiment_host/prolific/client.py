@@ -136,8 +136,9 @@ class ProlificClient:
         )
 
     def request(self, method: str, path: str, body: Any = None, *, what: str,
-                safe: bool = True) -> Any:
-        """Call ``path`` (relative to the API URL) and return the decoded JSON answer."""
+                safe: bool = True, with_headers: bool = False) -> Any:
+        """Call ``path`` (relative to the API URL) and return the decoded JSON answer (and
+        the response headers, with ``with_headers``)."""
         self.require_token()
         headers = {"Authorization": f"Token {self.settings.token}", "Accept": "application/json"}
         data = None
@@ -160,7 +161,7 @@ class ProlificClient:
             decoded = response.data.decode(errors="replace")[:300]
         if response.status >= 400:
             raise sentence(response.status, error_detail(decoded), what)
-        return decoded
+        return (decoded, dict(response.headers)) if with_headers else decoded
 
     def get(self, path: str, *, what: str) -> Any:
         return self.request("GET", path, what=what)

@@ -21,7 +21,14 @@ def create_simulator_app(state: SimulatorState | None = None,
                          prolific: ProlificState | None = None) -> Flask:
     """Build the simulator app around ``state`` (a fresh one by default); Prolific's side,
     around ``prolific``, is served under ``/prolific/``."""
-    from . import prolific_api, prolific_site, requester_api, worker_site
+    from . import (
+        prolific_api,
+        prolific_hooks_api,  # noqa: F401  (routes on prolific_api.bp)
+        prolific_site,
+        prolific_submissions_api,  # noqa: F401  (routes on prolific_api.bp)
+        requester_api,
+        worker_site,
+    )
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))

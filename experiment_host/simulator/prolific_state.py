@@ -74,6 +74,9 @@ class ProlificState:
         #: Every bonus actually paid: {"bulk_id", "submission_id", "participant_id", "cents"}.
         self.payments: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
+        self.workspace_id = new_id()
+        self.hook_secret = ""
+        self.hooks: dict[str, dict[str, Any]] = {}
         self.faults = ProlificFaults()
         self.calls: Counter[str] = Counter()
 
