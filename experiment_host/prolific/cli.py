@@ -13,7 +13,6 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from ..experiments import Experiment, registry
-from ..models import RunStatus
 from . import review, studies
 from .bonuses import BonusFileError
 from .client import ProlificClient, ProlificError, Settings
@@ -220,5 +219,3 @@ def status_command(study_id: str | None) -> None:
         for run in lost:
             click.echo(f"  completed here but never reached Prolific: run {run.id} "
                        f"(submission {run.session_key}, participant {run.worker_id})")
-        if not lost and any(r.status == RunStatus.COMPLETED for r in runs.values()):
-            click.echo("  (run `flask prolific sync` to record Prolific's statuses on the runs)")

@@ -18,7 +18,8 @@ class BonusState(enum.StrEnum):
     """A bonus's way through Prolific's two calls; each state is committed before the next call."""
 
     PLANNED = "planned"    # in our ledger, no call made yet
-    SET_UP = "set_up"      # a bulk bonus payment holds it; paying it was never attempted
+    SET_UP = "set_up"      # payable again: Prolific refused its pay call, or it was settled
+                           # as unpaid (``bonus-resolve --unpaid``)
     PAYING = "paying"      # the pay call was sent: paid, unless proven otherwise (unknown)
     PAID = "paid"          # Prolific accepted the pay call
 
