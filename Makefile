@@ -40,8 +40,11 @@ run: db
 	@echo "  Experiments:     http://127.0.0.1:$(HOST_PORT)/exp/stroop?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE"
 	@echo "                   http://127.0.0.1:$(HOST_PORT)/exp/jspsych-rt   (plain study link)"
 	@echo "  MTurk simulator: http://localhost:$(SIM_PORT)/   (work each experiment as a HIT)"
+	@echo "  Prolific simulator: http://localhost:$(SIM_PORT)/prolific/   (take each experiment as a study)"
 	@echo ""
 	MTURK_SUBMIT_ORIGINS="https://www.mturk.com https://workersandbox.mturk.com http://localhost:$(SIM_PORT)" \
+	PROLIFIC_API_URL=http://localhost:$(SIM_PORT)/prolific/api/v1 PROLIFIC_API_TOKEN=rehearsal \
+	PROLIFIC_COMPLETE_URL=http://localhost:$(SIM_PORT)/prolific/submissions/complete \
 	  bash -c 'trap "kill 0" EXIT; \
 	    $(BIN)/flask simulator run --port $(SIM_PORT) --experiment-base http://127.0.0.1:$(HOST_PORT) & \
 	    $(BIN)/flask run --host 127.0.0.1 --port $(HOST_PORT)'

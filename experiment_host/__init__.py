@@ -81,12 +81,15 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from . import api, errors, health, researcher, security_headers, worker
     from .extensions import csrf
+    from .prolific import hooks_bp
 
     app.register_blueprint(worker.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(worker.bp)  # the signed run token authenticates worker requests
     csrf.exempt(api.bp)
+    app.register_blueprint(hooks_bp)
+    csrf.exempt(hooks_bp)  # Prolific's signature authenticates its hook requests
     researcher.init_app(app)  # session login, CSRF-protected, never framed
     security_headers.init_app(app)
     errors.init_app(app)

@@ -87,6 +87,24 @@ class Defaults:
     MTURK_MAX_ATTEMPTS = 8
     #: ``flask hits``: concurrent MTurk calls for approve / bonus (MTurk throttles bursts).
     MTURK_CONCURRENCY = 10
+    #: ``flask prolific``: the researcher's API token (Prolific → API tokens).
+    PROLIFIC_API_TOKEN = ""
+    #: ``flask prolific``: Prolific's API, or the simulator's (``flask simulator run``
+    #: prints it), so a study is rehearsed end to end without spending money.
+    PROLIFIC_API_URL = "https://api.prolific.com/api/v1"
+    #: Where the done page sends Prolific participants with their completion code; the
+    #: simulator's ``/prolific/submissions/complete`` when rehearsing.
+    PROLIFIC_COMPLETE_URL = "https://app.prolific.com/submissions/complete"
+    #: ``flask prolific``: attempts per call (429 and 5xx are retried with backoff, the
+    #: server's Retry-After respected), the first backoff in milliseconds, seconds before a
+    #: call times out, and concurrent calls on bulk work.
+    PROLIFIC_MAX_ATTEMPTS = 6
+    PROLIFIC_BACKOFF_MS = 500
+    PROLIFIC_TIMEOUT_SECONDS = 30
+    PROLIFIC_CONCURRENCY = 8
+    #: The workspace secret that signs Prolific's webhook requests to ``/prolific/hooks``
+    #: (``flask prolific subscribe`` prints it); empty turns the endpoint off.
+    PROLIFIC_HOOK_SECRET = ""
     #: Researcher session cookie (the worker flow never gets one): not readable by scripts,
     #: not sent on cross-site subrequests, and https-only when PUBLIC_URL is https
     #: (``None`` means exactly that; set true/false to force it).

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from flask import Flask, current_app
 from pydantic import (
@@ -85,7 +85,26 @@ class HitSettings(_Strict):
         return Decimal(self.reward)
 
 
+class ProlificFilter(_Strict):
+    """One eligibility filter as Prolific's API takes it (a list of values, or a range)."""
+
+    filter_id: str = Field(min_length=1, max_length=100)
+    selected_values: tuple[str, ...] | None = None
+    selected_range: dict[str, int] | None = None
+
+
 class Prolific(_Strict):
+    #: Study settings for ``flask prolific create`` (name and description default to the
+    #: experiment's title and description; money in the study's currency).
+    name: str | None = Field(default=None, max_length=120)
+    description: str | None = None
+    reward: Money = "0.50"
+    places: int = Field(default=10, ge=1, le=100_000)
+    estimated_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    max_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    devices: tuple[Literal["desktop", "tablet", "mobile"], ...] = ("desktop",)
+    min_approval_rate: int | None = Field(default=None, ge=0, le=100)
+    filters: tuple[ProlificFilter, ...] = ()
     #: One code per outcome (see completion_codes.py); ``completion_code = "X"`` still works.
     completion_codes: tuple[ProlificCompletionCode, ...] = ()
 

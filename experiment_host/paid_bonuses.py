@@ -1,5 +1,5 @@
-"""Bonuses paid per run, read from each platform's own ledger (``flask hits bonus``, and
-Prolific's once it pays them), so runs.csv shows what was paid beside what a task recorded."""
+"""Bonuses paid per run, read from each platform's own ledger (``flask hits bonus`` and
+``flask prolific bonus``), so runs.csv shows what was paid beside what a task recorded."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ PaidBonuses = Callable[[], Select[Any]]
 def sources() -> tuple[PaidBonuses, ...]:
     """Every ledger of paid bonuses. A platform that pays bonuses adds its function here."""
     from .mturk import paid_bonuses as mturk_paid
+    from .prolific import paid_bonuses as prolific_paid
 
-    return (mturk_paid,)
+    return (mturk_paid, prolific_paid)
 
 
 def paid_per_run() -> Subquery:

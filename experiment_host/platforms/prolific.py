@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
+from flask import current_app
+
 from ..experiments import Experiment
 from ..models import Platform, Run
 from .base import Completion, Identity, Preview, required_id
@@ -54,7 +56,9 @@ class ProlificAdapter:
         # The code of the run's outcome, recorded when it completed (so runs.csv shows
         # the code the participant took back).
         code = run.completion_code or experiment.config.prolific.completion_code or ""
+        # PROLIFIC_COMPLETE_URL is the simulator's when rehearsing.
+        base = current_app.config.get("PROLIFIC_COMPLETE_URL") or COMPLETE_URL
         return Completion(
             template="worker/done_redirect.html",
-            context={"url": f"{COMPLETE_URL}?{urlencode({'cc': code})}", "platform": "Prolific"},
+            context={"url": f"{base}?{urlencode({'cc': code})}", "platform": "Prolific"},
         )

@@ -1,6 +1,6 @@
-"""Local MTurk simulator, so the MTurk flow is tested for real without AWS: the worker site
-(frames HITs, receives externalSubmit) and the requester API for boto3, in one process and
-state, served on its own origin so the experiment is framed cross-site as on MTurk."""
+"""Local MTurk and Prolific simulators, so both flows are tested for real without spending
+money: each platform's participant side and its requester API, in one process and state,
+served on its own origin (Prolific's under ``/prolific/``)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,23 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from ..config import PROJECT_ROOT
+from .prolific_state import ProlificState
 from .state import SimulatorState
 
 
 def create_simulator_app(state: SimulatorState | None = None,
-                         config: dict[str, Any] | None = None) -> Flask:
-    """Build the simulator app around ``state`` (a fresh one by default)."""
-    from . import requester_api, worker_site
+                         config: dict[str, Any] | None = None,
+                         prolific: ProlificState | None = None) -> Flask:
+    """Build the simulator app around ``state`` (a fresh one by default); Prolific's side,
+    around ``prolific``, is served under ``/prolific/``."""
+    from . import (
+        prolific_api,
+        prolific_hooks_api,  # noqa: F401  (routes on prolific_api.bp)
+        prolific_site,
+        prolific_submissions_api,  # noqa: F401  (routes on prolific_api.bp)
+        requester_api,
+        worker_site,
+    )
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))
@@ -26,6 +36,9 @@ def create_simulator_app(state: SimulatorState | None = None,
     app.extensions["mturk_simulator"] = state or SimulatorState()
     app.register_blueprint(worker_site.bp)
     app.register_blueprint(requester_api.bp)  # POST / with X-Amz-Target; GET / stays the list
+    app.extensions["prolific_simulator"] = prolific or ProlificState()
+    app.register_blueprint(prolific_api.bp)
+    app.register_blueprint(prolific_site.bp)
     return app
 
 

@@ -1,0 +1,242 @@
+"""``flask prolific approve / reject / bonus / bonus-resolve / sync / message``: the commands
+that move money or reach participants, each deciding from Prolific's view joined with our
+runs, listing what it leaves alone and why, and safe to run again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..extensions import db
+from . import bonuses, hooks, messages, review
+from .cli import asking, confirm, money, open_client, study_ids, where
+from .client import ProlificClient
+
+MIN_REJECTION_MESSAGE = 100
+
+
+def _show_skipped(decisions: list[review.Decision]) -> None:
+    for d in decisions:
+        click.echo(f"  skip {d.submission_id} ({d.submission.get('participant_id')}): {d.reason}")
+
+
+def _judged(client: ProlificClient, sid: str) -> tuple[list[dict[str, Any]], list[review.Decision]]:
+    items = review.submissions(client, sid)
+    runs = review.runs_for(str(s["id"]) for s in items)
+    return items, [review.decide_approval(s, runs.get(str(s["id"]))) for s in items]
+
+
+@click.command("approve")
+@with_appcontext
+@click.argument("study_id", required=False)
+@click.option("--all", "all_studies", is_flag=True, help="Every study of this project.")
+@asking
+def approve_command(study_id: str | None, all_studies: bool, dry_run: bool, yes: bool) -> None:
+    """Approve (in bulk) the submissions whose run here, of the same participant, completed
+    with its data; list every other one with the reason."""
+    client = open_client()
+    if bool(study_id) == all_studies:
+        raise click.UsageError("Name one STUDY_ID, or give --all.")
+    for sid in study_ids(client, study_id, all_studies):
+        _, decisions = _judged(client, sid)
+        chosen = [d for d in decisions if d.action == review.APPROVE]
+        _show_skipped([d for d in decisions if d.action != review.APPROVE
+                       and d.submission.get("status") == "AWAITING REVIEW"])
+        click.echo(f"Study {sid}: {len(chosen)} submission(s) to approve on {where(client)}.")
+        if dry_run or not chosen:
+            continue
+        confirm(f"Approve {len(chosen)} submission(s) of study {sid}?", yes, client)
+        ids = [d.submission_id for d in chosen]
+        with click.progressbar(length=len(ids), label="Approving") as bar:
+            for start in range(0, len(ids), review.BULK_APPROVE_SIZE):
+                batch = ids[start:start + review.BULK_APPROVE_SIZE]
+                review.bulk_approve(client, batch)
+                bar.update(len(batch))
+        review.remember(client.url, sid, [d.submission for d in chosen], "APPROVED")
+        review.sync_runs([{**d.submission, "status": "APPROVED"} for d in chosen])
+        db.session.commit()
+        click.echo(f"Approved {len(ids)}.")
+
+
+@click.command("reject")
+@with_appcontext
+@click.argument("submission_ids", nargs=-1)
+@click.option("--no-data", "no_data_study", metavar="STUDY_ID",
+              help="Reject every submission of STUDY_ID awaiting review with no run or no records.")
+@click.option("--category", type=click.Choice(review.REJECTION_CATEGORIES), required=True,
+              help="Prolific's rejection category.")
+@click.option("--message", required=True,
+              help=f"What the participant is told (at least {MIN_REJECTION_MESSAGE} characters).")
+@asking
+def reject_command(submission_ids: tuple[str, ...], no_data_study: str | None, category: str,
+                   message: str, dry_run: bool, yes: bool) -> None:
+    """Reject only the submissions named (or, with --no-data, those without data)."""
+    if bool(submission_ids) == bool(no_data_study):
+        raise click.UsageError("Name SUBMISSION_IDs, or give --no-data STUDY_ID.")
+    if len(message.strip()) < MIN_REJECTION_MESSAGE:
+        raise click.BadParameter(f"Prolific needs at least {MIN_REJECTION_MESSAGE} characters "
+                                 "explaining the rejection.", param_hint="--message")
+    client = open_client()
+    if no_data_study:
+        items = review.submissions(client, no_data_study)
+    else:
+        items = [client.get(f"submissions/{sid}/", what=f"reading submission {sid}")
+                 for sid in submission_ids]
+    runs = review.runs_for(str(s["id"]) for s in items)
+    decisions = [review.decide_rejection(s, runs.get(str(s["id"])), bool(no_data_study))
+                 for s in items]
+    chosen = [d for d in decisions if d.action == review.REJECT]
+    _show_skipped([d for d in decisions if d.action != review.REJECT and
+                   (not no_data_study or d.submission.get("status") == "AWAITING REVIEW")])
+    click.echo(f"{len(chosen)} submission(s) to reject ({category}) on {where(client)}.")
+    if dry_run or not chosen:
+        return
+    confirm(f"Reject {len(chosen)} submission(s)?", yes, client)
+    with click.progressbar(chosen, label="Rejecting") as bar:
+        for decision in bar:
+            review.reject(client, decision.submission_id, message.strip(), category)
+            review.remember(client.url, str(decision.submission.get("study_id", "")),
+                            [decision.submission], "REJECTED")
+            db.session.commit()
+    review.sync_runs([{**d.submission, "status": "REJECTED"} for d in chosen])
+    db.session.commit()
+    click.echo(f"Rejected {len(chosen)}.")
+
+
+@click.command("bonus")
+@with_appcontext
+@click.argument("study_id", required=False)
+@click.option("--all", "all_studies", is_flag=True, help="Every study of this project.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV with columns submission_id, amount, reason (instead of the runs).")
+@asking
+def bonus_command(study_id: str | None, all_studies: bool, csv_file: Path | None,
+                  dry_run: bool, yes: bool) -> None:
+    """Pay the bonuses recorded on runs (or listed in a CSV, with STUDY_ID) of approved
+    submissions with complete data, within the experiment's max_bonus; each at most once."""
+    if bool(study_id) == all_studies or (csv_file and not study_id):
+        raise click.UsageError("Name one STUDY_ID (needed with --csv), or give --all.")
+    client = open_client()
+    for sid in study_ids(client, study_id, all_studies):
+        items = {str(s["id"]): s for s in review.submissions(client, sid)}
+        runs = review.runs_for(items)
+        wanted = bonuses.read_csv(csv_file) if csv_file else bonuses.from_runs(runs.values())
+        rows, skipped = bonuses.plan(client.url, sid, wanted, items, runs)
+        for key, reason in skipped:
+            click.echo(f"  skip {key}: {reason}")
+        total = sum(row.amount_cents for row in rows)
+        click.echo(f"Study {sid}: {len(rows)} bonus(es) to pay, {money(total)} (+ Prolific's "
+                   f"fee) on {where(client)}.")
+        if dry_run or not rows:
+            db.session.rollback()
+            continue
+        confirm(f"Pay {len(rows)} bonus(es) of study {sid}?", yes, client)
+        db.session.commit()  # the ledger holds them before any call
+        with click.progressbar(length=len(rows), label="Paying") as bar:
+            result = bonuses.pay(client, sid, rows, current_app.config["PROLIFIC_CONCURRENCY"],
+                                 bar.update)
+        click.echo(f"Paid {result.paid}; unknown {result.unknown}; failed "
+                   f"{len(result.failed or [])}.")
+        for line in result.failed or []:
+            click.echo(f"  failed {line}")
+        if result.unknown:
+            click.echo(f"  {result.unknown} pay call(s) got no answer: they are NOT paid again. "
+                       f"Settle them with `flask prolific bonus-resolve {sid}`.")
+        if result.unknown or result.failed:
+            raise click.ClickException("Some bonuses were not confirmed paid (see above).")
+
+
+@click.command("bonus-resolve")
+@with_appcontext
+@click.argument("study_id")
+@click.option("--unpaid", is_flag=True,
+              help="Bonuses Prolific does not show as paid may be paid again by `bonus` (only "
+                   "after checking the study's payments on app.prolific.com).")
+def bonus_resolve_command(study_id: str, unpaid: bool) -> None:
+    """Settle bonuses whose pay call got no answer: paid when Prolific's submission lists
+    the bonus; otherwise left unknown, or (--unpaid) payable again."""
+    client = open_client()
+    paid, reopened, still = bonuses.resolve(client, client.url, study_id, unpaid)
+    click.echo(f"Confirmed paid {paid}; made payable again {reopened}; still unknown "
+               f"{len(still)}.")
+    for row in still:
+        click.echo(f"  unknown {row.submission_id} ({money(row.amount_cents)}): Prolific pays "
+                   "asynchronously; check again in a few minutes, then on app.prolific.com, and "
+                   "if it was not paid re-run with --unpaid.")
+
+
+@click.command("sync")
+@with_appcontext
+@click.argument("study_id", required=False)
+@click.option("--all", "all_studies", is_flag=True, help="Every study of this project.")
+def sync_command(study_id: str | None, all_studies: bool) -> None:
+    """Copy Prolific's submission statuses into the runs (returned and timed-out runs stop
+    holding quota places at once)."""
+    if bool(study_id) == all_studies:
+        raise click.UsageError("Name one STUDY_ID, or give --all.")
+    client = open_client()
+    for sid in study_ids(client, study_id, all_studies):
+        items = review.submissions(client, sid)
+        review.remember(client.url, sid, items)
+        result = review.sync_runs(items)
+        db.session.commit()
+        changes = ", ".join(f"{n} {s}" for s, n in sorted(result.changes.items())) or "no change"
+        click.echo(f"Study {sid}: {changes}.")
+        for line in result.skipped:
+            click.echo(f"  skip {line}")
+
+
+@click.command("message")
+@with_appcontext
+@click.argument("study_id")
+@click.option("--body", required=True, help="The message text.")
+@click.option("--to", "statuses", multiple=True, show_default=True,
+              default=("AWAITING REVIEW", "APPROVED"),
+              help="Submission statuses whose participants get it (repeat the option).")
+@asking
+def message_command(study_id: str, body: str, statuses: tuple[str, ...], dry_run: bool,
+                    yes: bool) -> None:
+    """Send a message to a study's participants; a re-run sends only to those not sent it."""
+    if not body.strip():
+        raise click.BadParameter("Give the message text.", param_hint="--body")
+    client = open_client()
+    items = review.submissions(client, study_id)
+    everyone = [str(s["participant_id"]) for s in items if s.get("status") in statuses]
+    todo = messages.unsent(client.url, study_id, everyone, body)
+    click.echo(f"{len(todo)} participant(s) to message ({len(everyone) - len(todo)} already "
+               f"sent) on {where(client)}.")
+    if dry_run or not todo:
+        return
+    confirm(f"Send the message to {len(todo)} participant(s)?", yes, client)
+    messages.send(client, study_id, todo, body)
+    click.echo(f"Sent to {len(todo)}.")
+
+
+@click.command("subscribe")
+@with_appcontext
+@click.option("--workspace", help="Workspace id (default: your only workspace).")
+@asking
+def subscribe_command(workspace: str | None, dry_run: bool, yes: bool) -> None:
+    """Have Prolific call PUBLIC_URL/prolific/hooks on every submission status change (as
+    `sync` does, at once); prints the signing secret to set as PROLIFIC_HOOK_SECRET."""
+    client = open_client()
+    target = hooks.hook_url(current_app.config["PUBLIC_URL"])
+    try:
+        workspace_id = hooks.workspace_of(client, workspace)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Subscribe {target} to {hooks.EVENT} in workspace {workspace_id} on "
+               f"{where(client)}.")
+    if dry_run:
+        return
+    confirm("Subscribe?", yes, client)
+    subscription_id, secret = hooks.subscribe(client, workspace_id, target)
+    if secret is None:
+        click.echo(f"Already subscribed ({subscription_id}); PROLIFIC_HOOK_SECRET stays as set.")
+        return
+    click.echo(f"Subscribed ({subscription_id}). Set this on the app and restart it:\n"
+               f"  PROLIFIC_HOOK_SECRET={secret}")
