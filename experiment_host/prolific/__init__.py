@@ -11,8 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import Select, String, literal, select
 
 from ..statuses import Platform
-
-from . import models  # noqa: F401  (the package's tables)
+from . import models
 from .client import ProlificClient, ProlificError, Settings
 from .hooks import bp as hooks_bp
 from .studies import internal_name, study_body
