@@ -80,7 +80,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import api, errors, health, researcher, security_headers, worker
+    from . import api, errors, health, links, researcher, security_headers, worker
     from .extensions import csrf
 
     app.register_blueprint(worker.bp)
@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     csrf.exempt(worker.bp)  # the signed run token authenticates worker requests
     csrf.exempt(api.bp)
     researcher.init_app(app)  # session login, CSRF-protected, never framed
+    links.init_app(app)  # study links and codes; their dashboard pages
     security_headers.init_app(app)
     errors.init_app(app)
 
