@@ -2,8 +2,8 @@
 switches. Entry builds a platform identity for the worker flow, which creates the run.
 
 Public face: :func:`init_app`, ``links_cli`` (``flask links``), :func:`open_link_refusal`
-(the worker flow's opt-in check of ``?participant=`` links) and :func:`end_redirect` (the
-link platform's done page).
+(the worker flow's opt-in check of ``?participant=`` links), :func:`end_redirect` (the
+link platform's done page), and runs.csv's link columns and batch filter.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from flask import Flask
 from . import models  # noqa: F401  (registers the link tables)
 from .cli import links_cli
 from .rules import end_redirect, open_link_refusal
+from .run_columns import LINK_COLUMNS, in_batches, with_link_columns
 
-__all__ = ["end_redirect", "init_app", "links_cli", "open_link_refusal"]
+__all__ = ["LINK_COLUMNS", "end_redirect", "in_batches", "init_app", "links_cli",
+           "open_link_refusal", "with_link_columns"]
 
 
 def init_app(app: Flask) -> None:

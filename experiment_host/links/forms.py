@@ -10,7 +10,7 @@ from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional,
 from .models import LinkType
 from .store import MAX_AMOUNT
 
-TYPE_CHOICES = [(t.value, t.value.replace("-", " ").capitalize()) for t in LinkType]
+TYPE_CHOICES = [t.value for t in LinkType]
 
 
 class NewLinksForm(FlaskForm):

@@ -77,7 +77,7 @@ def index(slug: str) -> Any:
     except (ValueError, LinkError) as error:
         abort(400, str(error))
     new_form = NewLinksForm()
-    new_form.batch.choices = [(b.name, b.name) for b in all_batches]
+    new_form.batch.choices = [b.name for b in all_batches]
     return render_template(
         "links/dashboard.html", experiment=experiment, batches=all_batches,
         batch_runs={b.id: runs_in_batch(b) for b in all_batches}, rows=rows,
@@ -92,7 +92,7 @@ def new_links(slug: str) -> Any:
     """Create links in a batch: an amount of personal ones, or the batch's general one."""
     _experiment(slug)
     form = NewLinksForm()
-    form.batch.choices = [(b.name, b.name) for b in batches(slug)]
+    form.batch.choices = [b.name for b in batches(slug)]
     if not form.validate_on_submit():
         abort(400, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
     comments: list[str | None] = [form.comment.data] if form.comment.data else []

@@ -37,10 +37,10 @@ def normalise_code(typed: str) -> str:
 
 
 def batches(slug: str) -> list[LinkBatch]:
-    """The experiment's batches, the Default one created on first need."""
-    found = list(db.session.scalars(
+    """The experiment's batches, the Default one among them (created on first need)."""
+    default_batch(slug)
+    return list(db.session.scalars(
         select(LinkBatch).where(LinkBatch.experiment_slug == slug).order_by(LinkBatch.id)))
-    return found or [default_batch(slug)]
 
 
 def default_batch(slug: str) -> LinkBatch:

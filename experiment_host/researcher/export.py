@@ -35,7 +35,7 @@ RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
     "condition", "status", "created_at", "consented_at", "last_seen_at", "completed_at",
     "submitted_at", "reviewed_at", "duration_seconds", "completion_code", "bonus_cents",
-    "bonus_reason", "n_trials",
+    "bonus_reason", "n_trials", "batch", "link_type", "link_comment",
 )
 TRIAL_RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "condition",
@@ -72,6 +72,9 @@ class RunInfo(NamedTuple):
     bonus_cents: int | None
     bonus_reason: str | None
     record_count: int
+    batch: str | None
+    link_type: str | None
+    link_comment: str | None
 
 
 class RecordInfo(NamedTuple):
@@ -221,7 +224,7 @@ def run_rows(runs: Iterable[RunInfo], options: ExportOptions) -> Iterator[list[A
             timestamp(run.created_at), timestamp(run.consented_at), timestamp(run.last_seen_at),
             timestamp(run.completed_at), timestamp(run.submitted_at), timestamp(run.reviewed_at),
             _duration(run), run.completion_code, run.bonus_cents, run.bonus_reason,
-            run.record_count,
+            run.record_count, run.batch, run.link_type, run.link_comment,
         )
         yield [cell(value, options.escape_formulas) for value in values]
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_
 
+from ..links import in_batches
 from ..models import Platform, Run, RunStatus, TrialRecord
 
 E = TypeVar("E", Platform, RunStatus)
@@ -28,11 +29,13 @@ class RunFilter:
     platforms: tuple[Platform, ...] = ()
     #: Runs active since (runs) or records received since (trials), UTC.
     since: datetime | None = None
+    #: Runs that came through a study link of one of these batches.
+    batches: tuple[str, ...] = ()
 
     def query_args(self) -> dict[str, list[str]]:
         """The filter as query-string values (for links that keep it)."""
         args = {"status": [s.value for s in self.statuses], "condition": list(self.conditions),
-                "platform": [p.value for p in self.platforms]}
+                "platform": [p.value for p in self.platforms], "batch": list(self.batches)}
         if self.since is not None:
             args["since"] = [self.since.isoformat()]
         return {name: values for name, values in args.items() if values}
@@ -88,6 +91,7 @@ def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFi
         conditions=chosen,
         platforms=_members(Platform, "platform", getlist("platform")),
         since=parse_since(since_values[0] if since_values else None),
+        batches=tuple(dict.fromkeys(name[:64] for name in _split(getlist("batch")))),
     )
 
 
@@ -100,6 +104,8 @@ def where_runs(statement: Select[Any], run_filter: RunFilter, slug: str) -> Sele
         statement = statement.where(Run.condition.in_(run_filter.conditions))
     if run_filter.platforms:
         statement = statement.where(Run.platform.in_(run_filter.platforms))
+    if run_filter.batches:
+        statement = statement.where(in_batches(run_filter.batches))
     return statement
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, func, select
 
 from ..columns import has_properties, header_keys
+from ..links import LINK_COLUMNS, with_link_columns
 from ..models import Run, TrialRecord
 from .export import (
     RUN_COLUMNS,
@@ -46,8 +47,9 @@ def pseudonym_key(config: Any) -> bytes:
 
 def runs_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
     """The runs of runs.csv, oldest first."""
-    columns = [getattr(Run, name) for name in RunInfo._fields if name != "id"]
-    statement = select(Run.id, *columns)
+    columns = [getattr(Run, name) for name in RunInfo._fields
+               if name != "id" and name not in LINK_COLUMNS]
+    statement = with_link_columns(select(Run.id, *columns))
     return since_runs(where_runs(statement, run_filter, slug), run_filter.since).order_by(Run.id)
 
 

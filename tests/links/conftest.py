@@ -37,3 +37,6 @@ def run_count(app: Flask) -> Callable[[], int]:
             return db.session.scalar(select(func.count()).select_from(Run)) or 0
 
     return count
+
+
+from tests.researcher.conftest import logged_in, researcher  # noqa: E402, F401  (shared)
