@@ -4,6 +4,7 @@ confirm-first start page. A link only chooses the run's identity; the worker flo
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
@@ -52,7 +53,7 @@ def _confirm_page(link: StudyLink, params: dict[str, str]) -> Any:
     if experiment is None:
         return _no_link()
     return render_template("links/confirm.html", experiment=experiment, link=link,
-                           params=params)
+                           params=params, start_key=secrets.token_urlsafe(18))
 
 
 def _start(link: StudyLink, browser_id: str | None) -> Any:
@@ -65,7 +66,9 @@ def _start(link: StudyLink, browser_id: str | None) -> Any:
     if link.type is LinkType.GENERAL_SINGLE and not (browser_id and BROWSER_ID.match(browser_id)):
         return render_template("links/browser_id.html", experiment=experiment, link=link,
                                params=_entry_params())
-    identity = identity_for(link, browser_id)
+    start_key = request.form.get("start") if request.method == "POST" else None
+    identity = identity_for(link, browser_id, start_key if start_key and
+                            BROWSER_ID.match(start_key) else None)
     reason = refusal(link, batch)
     if reason and not has_run(experiment.slug, identity.session_key):
         return message_page("This study link cannot be used now", reason, 403)

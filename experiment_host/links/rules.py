@@ -55,17 +55,25 @@ def refusal(link: StudyLink, batch: LinkBatch) -> str | None:
     return None
 
 
-def identity_for(link: StudyLink, browser_id: str | None = None) -> Identity:
+def identity_for(link: StudyLink, browser_id: str | None = None,
+                 start_key: str | None = None) -> Identity:
     """The identity a link's entry runs under: a Personal Single link has one run (its
     session key is derived from the link, so a second first use finds the first's run),
-    a General Single one a run per browser id, the Multiple types a new run each time."""
+    a General Single one a run per browser id, the Multiple types a new run each time but
+    one per ``start_key`` (a confirm page's Start button, so a double click is one run)."""
     if link.type is LinkType.PERSONAL_SINGLE:
         key = "L" + link.token
     elif link.type is LinkType.GENERAL_SINGLE and browser_id:
-        key = "L" + hashlib.sha256(f"{link.token}:{browser_id}".encode()).hexdigest()[:40]
+        key = "L" + _derived(link, browser_id)
+    elif not link.type.single and start_key:
+        key = "L" + _derived(link, "start:" + start_key)
     else:
         key = "L" + secrets.token_urlsafe(18)
     return Identity(platform=Platform.LINK, worker_id=key, session_key=key)
+
+
+def _derived(link: StudyLink, value: str) -> str:
+    return hashlib.sha256(f"{link.token}:{value}".encode()).hexdigest()[:40]
 
 
 def record_entry(slug: str, session_key: str, link: StudyLink, params: Mapping[str, str]

@@ -205,3 +205,16 @@ def test_open_participant_link_needs_the_opt_in(closed_app, run_count):
     answer = client.get(f"/l/{token}")
     resumed = client.get(answer.headers["Location"])  # the run's own ?participant= URL
     assert resumed.status_code == 200 and b"experiment-host-config" in resumed.data
+
+
+def test_double_click_on_start_of_a_multiple_link_is_one_run(client, make_links, run_count):
+    [(token, _)] = make_links("personal-multiple", confirm_first=True)
+    page = client.get(f"/l/{token}").get_data(as_text=True)
+    start = page.split('name="start" value="')[1].split('"')[0]
+    _, first = enter(client, f"/l/{token}", method="post", data={"start": start})
+    _, second = enter(client, f"/l/{token}", method="post", data={"start": start})
+    assert first["run"]["id"] == second["run"]["id"] and run_count() == 1
+    fresh = client.get(f"/l/{token}").get_data(as_text=True)
+    other = fresh.split('name="start" value="')[1].split('"')[0]
+    _, third = enter(client, f"/l/{token}", method="post", data={"start": other})
+    assert third["run"]["id"] != first["run"]["id"] and run_count() == 2
