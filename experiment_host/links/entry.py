@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import RateLimit
 from ..worker import enter_page, message_page
 from .models import LinkType, StudyLink
-from .rules import BROWSER_ID, has_run, identity_for, record_entry, refusal
+from .rules import BROWSER_ID, PARTICIPANT_ID, has_run, identity_for, record_entry, refusal
 from .store import batch_of, find_link, normalise_code
 
 bp = Blueprint("links", __name__)
@@ -63,12 +63,15 @@ def _start(link: StudyLink, browser_id: str | None) -> Any:
     experiment = registry().get(batch.experiment_slug)
     if experiment is None:
         return _no_link()
-    if link.type is LinkType.GENERAL_SINGLE and not (browser_id and BROWSER_ID.match(browser_id)):
+    participant = request.values.get("participant", "")
+    participant = participant if PARTICIPANT_ID.match(participant) else None
+    if (link.type is LinkType.GENERAL_SINGLE and not participant
+            and not (browser_id and BROWSER_ID.match(browser_id))):
         return render_template("links/browser_id.html", experiment=experiment, link=link,
                                params=_entry_params())
     start_key = request.form.get("start") if request.method == "POST" else None
     identity = identity_for(link, browser_id, start_key if start_key and
-                            BROWSER_ID.match(start_key) else None)
+                            BROWSER_ID.match(start_key) else None, participant)
     reason = refusal(link, batch)
     if reason and not has_run(experiment.slug, identity.session_key):
         return message_page("This study link cannot be used now", reason, 403)

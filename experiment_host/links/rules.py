@@ -26,6 +26,8 @@ from .store import batch_of, runs_in_batch
 
 #: The id a General Single link's page keeps in the browser's localStorage.
 BROWSER_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: A participant id a General Single link may carry (``?participant=``, e.g. SONA's code).
+PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]{1,64})\}")
 MAX_PARAMS = 20
 
@@ -56,13 +58,16 @@ def refusal(link: StudyLink, batch: LinkBatch) -> str | None:
 
 
 def identity_for(link: StudyLink, browser_id: str | None = None,
-                 start_key: str | None = None) -> Identity:
+                 start_key: str | None = None, participant: str | None = None) -> Identity:
     """The identity a link's entry runs under: a Personal Single link has one run (its
     session key is derived from the link, so a second first use finds the first's run),
-    a General Single one a run per browser id, the Multiple types a new run each time but
-    one per ``start_key`` (a confirm page's Start button, so a double click is one run)."""
+    a General Single one a run per ``participant`` id the link carries (e.g. SONA's),
+    else per browser id; the Multiple types a new run each time but one per ``start_key``
+    (a confirm page's Start button, so a double click is one run)."""
     if link.type is LinkType.PERSONAL_SINGLE:
         key = "L" + link.token
+    elif link.type is LinkType.GENERAL_SINGLE and participant:
+        key = "L" + _derived(link, "participant:" + participant)
     elif link.type is LinkType.GENERAL_SINGLE and browser_id:
         key = "L" + _derived(link, browser_id)
     elif not link.type.single and start_key:

@@ -218,3 +218,13 @@ def test_double_click_on_start_of_a_multiple_link_is_one_run(client, make_links,
     other = fresh.split('name="start" value="')[1].split('"')[0]
     _, third = enter(client, f"/l/{token}", method="post", data={"start": other})
     assert third["run"]["id"] != first["run"]["id"] and run_count() == 2
+
+
+def test_general_single_with_a_participant_id_is_one_run_per_id(client, make_links, run_count):
+    [(token, _)] = make_links("general-single")
+    _, first = enter(client, f"/l/{token}?participant=SONA1")
+    _, again = enter(client, f"/l/{token}?participant=SONA1")  # another browser, same id
+    _, other = enter(client, f"/l/{token}?participant=SONA2")
+    assert first["run"]["id"] == again["run"]["id"] != other["run"]["id"]
+    assert run_count() == 2
+    assert b"browser-id-form" in client.get(f"/l/{token}?participant=bad%20id").data
