@@ -108,12 +108,13 @@ def end_redirect(run: Run) -> str | None:
     batch = batch_of(link) if link else None
     if batch is None or not batch.end_redirect_url:
         return None
-    values: dict[str, Any] = {"participant": run.worker_id, "run_id": run.id,
-                              "completion_code": run.completion_code or "",
+    # The entry's parameters may name the participant (SONA's code), not the run's facts.
+    values: dict[str, Any] = {"participant": run.worker_id, **json.loads(entry.params or "{}"),
+                              "run_id": run.id, "completion_code": run.completion_code or "",
                               "condition": run.condition or "", "code": link.code}
-    values.update(json.loads(entry.params or "{}"))
-    return PLACEHOLDER.sub(lambda m: quote(str(values.get(m.group(1), "")), safe=""),
-                           batch.end_redirect_url)
+    url = PLACEHOLDER.sub(lambda m: quote(str(values.get(m.group(1), "")), safe=""),
+                          batch.end_redirect_url)
+    return url if url.startswith(("https://", "http://")) else None
 
 
 def has_run(slug: str, session_key: str) -> bool:

@@ -228,3 +228,14 @@ def test_general_single_with_a_participant_id_is_one_run_per_id(client, make_lin
     assert first["run"]["id"] == again["run"]["id"] != other["run"]["id"]
     assert run_count() == 2
     assert b"browser-id-form" in client.get(f"/l/{token}?participant=bad%20id").data
+
+
+def test_end_redirect_keeps_the_runs_facts_and_its_own_scheme(app, client, make_links):
+    [(token, _)] = make_links("personal-multiple", batch="Chain")
+    with app.app_context():
+        batch_named("open", "Chain").end_redirect_url = "{participant}?run={run_id}"
+        db.session.commit()
+    _, config = enter(client, f"/l/{token}?participant=javascript:alert(1)&run_id=1")
+    save_and_complete(client, config["token"])
+    done = client.get(config["done_url"])
+    assert b"javascript" not in done.data and b"FIXEDCODE" in done.data  # no redirect at all
