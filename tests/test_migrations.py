@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from experiment_host import column_backfill
 from experiment_host.extensions import db
@@ -221,3 +221,14 @@ def test_pages_open_before_page_keys_keep_saving_until_the_next_page(empty_app, 
             upgrade()
     finally:
         dispose(app)
+
+
+def test_links_downgrade_drops_the_link_tables_and_upgrade_brings_them_back(empty_app):
+    with empty_app.app_context():
+        upgrade()
+        downgrade(revision="0011_run_caps")
+        tables = set(inspect(db.engine).get_table_names())
+        assert not tables & {"link_batches", "study_links", "link_entries"}
+        upgrade()
+        assert {"link_batches", "study_links", "link_entries"} <= set(
+            inspect(db.engine).get_table_names())
