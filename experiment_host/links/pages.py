@@ -3,6 +3,7 @@ table with filters, QR codes and the CSV. Views parse, call :mod:`.store`, and r
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import (
@@ -38,6 +39,8 @@ from .store import (
 from .table import csv_lines, parse_comments
 
 bp = Blueprint("links_pages", __name__, url_prefix="/researcher/experiments/<slug>/links")
+LINKS_PER_PAGE = 200
+PAGE = re.compile("[0-9]{1,6}")
 
 
 @bp.context_processor
@@ -71,16 +74,22 @@ def index(slug: str) -> Any:
     db.session.commit()  # the Default batch, if this was the first visit
     state = request.args.get("state", "all")
     type_arg = request.args.get("type") or None
+    page = request.args.get("page", "1")
+    if not PAGE.fullmatch(page) or int(page) < 1:
+        abort(400, f"'page' must be a whole number from 1, not {page[:20]!r}.")
     try:
         link_type = LinkType(type_arg) if type_arg else None
-        rows = list(link_rows(slug, link_type, state, request.args.get("batch") or None))
+        # One row more than a page: whether there is a next page.
+        rows = list(link_rows(slug, link_type, state, request.args.get("batch") or None,
+                              ((int(page) - 1) * LINKS_PER_PAGE, LINKS_PER_PAGE + 1)))
     except (ValueError, LinkError) as error:
         abort(400, str(error))
     new_form = NewLinksForm()
     new_form.batch.choices = [b.name for b in all_batches]
     return render_template(
         "links/dashboard.html", experiment=experiment, batches=all_batches,
-        batch_runs={b.id: runs_in_batch(b) for b in all_batches}, rows=rows,
+        batch_runs={b.id: runs_in_batch(b) for b in all_batches}, rows=rows[:LINKS_PER_PAGE],
+        page=int(page), more=len(rows) > LINKS_PER_PAGE,
         link_url=link_url, types=list(LinkType), states=STATES, state=state,
         type_arg=type_arg, new_form=new_form, batch_form=BatchForm(formdata=None),
         switch_form=SwitchForm())

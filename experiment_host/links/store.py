@@ -131,8 +131,10 @@ STATES = ("all", "active", "off", "used", "unused")
 
 
 def link_rows(slug: str, link_type: LinkType | None = None, state: str = "all",
-              batch_name: str | None = None) -> Iterator[LinkRow]:
-    """The experiment's links with their use: how many runs, the last one and when."""
+              batch_name: str | None = None, window: tuple[int, int] | None = None
+              ) -> Iterator[LinkRow]:
+    """The experiment's links with their use: how many runs, the last one and when;
+    ``window`` = (offset, limit) for a page of them."""
     if state not in STATES:
         raise LinkError(f"Unknown filter {state!r}; use one of: {', '.join(STATES)}.")
     uses = (select(LinkEntry.link_id, func.count().label("runs"),
@@ -155,6 +157,8 @@ def link_rows(slug: str, link_type: LinkType | None = None, state: str = "all",
         query = query.where(uses.c.runs.is_not(None))
     elif state == "unused":
         query = query.where(uses.c.runs.is_(None))
+    if window is not None:
+        query = query.offset(window[0]).limit(window[1])
     for link, batch, runs, used_at, run_id in db.session.execute(query):
         yield LinkRow(link, batch, runs or 0, used_at, run_id)
 

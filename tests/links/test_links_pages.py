@@ -83,3 +83,17 @@ def test_batches_and_type_switches(logged_in):
     assert client.get(PAGE + "?state=weird").status_code == 400
     assert client.get("/researcher/experiments/nope/links").status_code == 404
     assert client.get(PAGE + "/99999/qr.svg").status_code == 404
+
+
+def test_the_links_table_is_paged(logged_in, make_links, monkeypatch):
+    from experiment_host.links import pages
+
+    monkeypatch.setattr(pages, "LINKS_PER_PAGE", 2)
+    make_links("personal-single", amount=5)
+    first = page_text(logged_in)
+    assert len(link_urls(first)) == 2 and 'id="next-page"' in first
+    last = page_text(logged_in, "?page=3")
+    assert len(link_urls(last)) == 1 and 'id="next-page"' not in last
+    assert 'id="previous-page"' in last
+    assert logged_in.get(PAGE + "?page=0").status_code == 400
+    assert logged_in.get(PAGE + "?page=x").status_code == 400
