@@ -20,6 +20,7 @@ from .store import (
     create_links,
     find_link,
     link_rows,
+    rename_batch,
     runs_in_batch,
     switch_type,
 )
@@ -65,10 +66,17 @@ def list_batches(slug: str) -> None:
 @click.option("--off/--on", "off", default=None, help="Close or open the batch to new runs.")
 @click.option("--type-off", type=TYPES, multiple=True, help="Refuse a link type here.")
 @click.option("--type-on", type=TYPES, multiple=True, help="Allow a link type here again.")
+@click.option("--rename", default=None, help="A new name for the batch.")
 def edit_batch(slug: str, name: str, max_participants: int | None, end_redirect_url: str | None,
-               off: bool | None, type_off: tuple[str, ...], type_on: tuple[str, ...]) -> None:
+               off: bool | None, type_off: tuple[str, ...], type_on: tuple[str, ...],
+               rename: str | None) -> None:
     """Create the batch NAME or change it."""
-    batch = batch_named(_slug(slug), name, create=True)
+    try:
+        batch = batch_named(_slug(slug), name, create=True)
+        if rename is not None:
+            rename_batch(batch, rename)
+    except LinkError as error:
+        raise click.ClickException(str(error)) from error
     if max_participants is not None:
         batch.max_participants = max_participants
     if end_redirect_url is not None:

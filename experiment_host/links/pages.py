@@ -126,7 +126,10 @@ def new_batch(slug: str) -> Any:
     form = BatchForm()
     if not form.validate_on_submit():
         abort(400, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
-    batch = batch_named(slug, (form.name.data or "").strip(), create=True)
+    try:
+        batch = batch_named(slug, (form.name.data or "").strip(), create=True)
+    except LinkError as error:
+        abort(400, str(error))
     batch.max_participants = form.max_participants.data
     batch.end_redirect_url = form.end_redirect_url.data or None
     db.session.commit()

@@ -20,6 +20,8 @@ CODE_ALPHABET = "234679ACDEFGHJKMNPQRTUVWXYZ"
 CODE_LENGTH = 10
 MAX_AMOUNT = 10_000
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+BATCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
+BATCH_NAME_RULE = "A batch name is 1 to 64 letters, digits, spaces, '_', '.' or '-'."
 
 
 class LinkError(ValueError):
@@ -56,7 +58,9 @@ def batch_named(slug: str, name: str, create: bool = False) -> LinkBatch:
         return batch
     if not create:
         raise LinkError(f"Experiment {slug!r} has no batch {name!r}.")
-    batch = LinkBatch(experiment_slug=slug, name=name[:64], active=True,
+    if not BATCH_NAME.fullmatch(name):
+        raise LinkError(BATCH_NAME_RULE)
+    batch = LinkBatch(experiment_slug=slug, name=name, active=True,
                       allowed_types=ALL_TYPES)
     try:
         with db.session.begin_nested():  # another request may create it at the same time
@@ -64,6 +68,19 @@ def batch_named(slug: str, name: str, create: bool = False) -> LinkBatch:
     except IntegrityError:
         return batch_named(slug, name)
     return batch
+
+
+def rename_batch(batch: LinkBatch, name: str) -> None:
+    """Give the batch another name, unused in its experiment (Default keeps its name)."""
+    name = name.strip()
+    if not BATCH_NAME.fullmatch(name):
+        raise LinkError(BATCH_NAME_RULE)
+    if batch.name == DEFAULT_BATCH:
+        raise LinkError("The Default batch keeps its name.")
+    if db.session.scalar(select(LinkBatch.id).where(
+            LinkBatch.experiment_slug == batch.experiment_slug, LinkBatch.name == name)):
+        raise LinkError(f"There is already a batch {name!r}.")
+    batch.name = name
 
 
 def create_links(batch: LinkBatch, link_type: LinkType, amount: int,

@@ -64,3 +64,13 @@ def test_batches_and_mistakes(app):
     ):
         answer = invoke(app, *args)
         assert answer.exit_code != 0 and message in answer.output, answer.output
+
+
+def test_rename_a_batch(app):
+    assert invoke(app, "batch", "open", "Lab").exit_code == 0
+    assert invoke(app, "batch", "open", "Lab", "--rename", "Lab 2").exit_code == 0
+    assert "Lab 2" in invoke(app, "batches", "open").output
+    for name, args in (("Lab 2", ("--rename", "Default")), ("Default", ("--rename", "X")),
+                       ("Lab 2", ("--rename", "<bad>")), ("<bad>", ())):
+        answer = invoke(app, "batch", "open", name, *args)
+        assert answer.exit_code != 0 and "Error" in answer.output
