@@ -79,7 +79,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import api, errors, health, researcher, security_headers, worker
+    from . import api, errors, health, links, researcher, security_headers, worker
     from .extensions import csrf
     from .prolific import hooks_bp
 
@@ -91,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(hooks_bp)
     csrf.exempt(hooks_bp)  # Prolific's signature authenticates its hook requests
     researcher.init_app(app)  # session login, CSRF-protected, never framed
+    links.init_app(app)  # study links and codes; their dashboard pages
     security_headers.init_app(app)
     errors.init_app(app)
 

@@ -58,9 +58,11 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
 
 def init_app(app: Flask) -> None:
     """Register every command group on the app, each named here."""
+    from .links import links_cli
     from .mturk import hits_group
     from .prolific import prolific_group
     from .researcher.commands import export_cli, researchers_cli
 
-    for group in (hits_group(), prolific_group(), researchers_cli, export_cli, simulator_cli):
+    for group in (hits_group(), prolific_group(), researchers_cli, export_cli, links_cli,
+                  simulator_cli):
         app.cli.add_command(group)

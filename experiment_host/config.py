@@ -61,6 +61,8 @@ class Defaults:
     RUN_MAX_NEW_COLUMNS = 200
     #: New runs one IP address may start per hour (stops one client filling the quotas).
     NEW_RUNS_PER_IP_PER_HOUR = 60
+    #: Wrong study codes one IP address may type per hour on /code (stops guessing codes).
+    LINK_CODE_GUESSES_PER_IP_PER_HOUR = 20
     #: Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
     TRUSTED_PROXIES = 0
     #: Database connections per process (gunicorn.conf.py sets it to its thread count).

@@ -136,6 +136,8 @@ class ExperimentConfig(_Strict):
     description: str = Field(min_length=1, max_length=2000)
     duration_minutes: float = Field(gt=0)
     allow_repeat: bool = False
+    #: Whether the free-form ``?participant=`` link may start runs (anyone can invent ids).
+    allow_open_link: bool = False
     task: str = "task.html"
     abandon_after_minutes: float | None = Field(default=None, gt=0)
     completion_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from . import tokens
 from .experiments import Experiment, registry
 from .extensions import db
+from .links import open_link_refusal
 from .models import Run, RunStatus
 from .platforms import EntryError, Identity, Preview, adapter_for, detect
 from .rate_limits import over_limit
@@ -76,10 +77,12 @@ def entry(slug: str) -> Any:
         record_preview(slug)
         db.session.commit()
         return render_template("worker/preview.html", experiment=experiment)
-    return _enter(experiment, parsed)
+    refused = open_link_refusal(experiment, parsed)
+    return refused if refused is not None else enter_page(experiment, parsed)
 
 
-def _enter(experiment: Experiment, identity: Identity) -> Any:
+def enter_page(experiment: Experiment, identity: Identity) -> Any:
+    """Create, resume or move the identity's run and answer its page (or why not)."""
     give_back = adapter_for(identity.platform).give_back
     outcome = enter(
         experiment,

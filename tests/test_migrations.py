@@ -282,3 +282,14 @@ def test_migrations_keep_their_own_trigger_ddl():
         assert latest.statements(dialect) == tallies.statements(dialect)
         assert latest.drop_statements(dialect) == tallies.drop_statements(dialect)
     assert latest.BACKFILL == tallies.BACKFILL
+
+
+def test_links_downgrade_drops_the_link_tables_and_upgrade_brings_them_back(empty_app):
+    with empty_app.app_context():
+        upgrade()
+        downgrade(revision="0013_prolific")
+        tables = set(inspect(db.engine).get_table_names())
+        assert not tables & {"link_batches", "study_links", "link_entries"}
+        upgrade()
+        assert {"link_batches", "study_links", "link_entries"} <= set(
+            inspect(db.engine).get_table_names())

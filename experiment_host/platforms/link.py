@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from ..experiments import Experiment
 from ..models import Platform, Run
@@ -43,4 +44,10 @@ class LinkAdapter:
                 "it there.")
 
     def completion(self, run: Run, experiment: Experiment) -> Completion:
+        from ..links import end_redirect  # the links package builds on the platforms
+
+        url = end_redirect(run)
+        if url:
+            return Completion(template="worker/done_redirect.html",
+                              context={"url": url, "platform": urlsplit(url).netloc})
         return Completion(template="worker/done_link.html", context={})

@@ -128,6 +128,7 @@ def _export_command(kind: str) -> click.Command:
     @click.option("--outcome", multiple=True, help="Only runs ended with this outcome.")
     @click.option("--completed-only", "preset", flag_value="completed", default=None,
                   help="Only runs that completed as intended (outcome completed).")
+    @click.option("--batch", multiple=True, help="Only runs of this study-link batch.")
     @click.option("--worker-ids", type=click.Choice(["pseudonym", "raw"]), default=None,
                   help="Worker ids as keyed-hash pseudonyms or raw [EXPORT_WORKER_IDS].")
     @click.option("--no-escape-formulas", is_flag=True, help="Write cells exactly as stored.")

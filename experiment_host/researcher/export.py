@@ -45,7 +45,8 @@ RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
     "condition", "status", "created_at", "consented_at", "last_seen_at", "completed_at",
     "submitted_at", "reviewed_at", "duration_seconds", "outcome", "completion_code",
-    "bonus_recorded_cents", "bonus_reason", "bonus_paid_cents", "n_trials",
+    "bonus_recorded_cents", "bonus_reason", "bonus_paid_cents", "n_trials", "batch",
+    "link_type", "link_comment",
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK_CHARS = 64 * 1024
@@ -76,6 +77,9 @@ class RunInfo(NamedTuple):
     outcome: str | None
     #: From the platforms' ledgers of paid bonuses (``paid_bonuses.py``), not the runs table.
     bonus_paid_cents: int
+    batch: str | None
+    link_type: str | None
+    link_comment: str | None
 
 
 class RecordInfo(NamedTuple):
@@ -190,7 +194,8 @@ def run_rows(runs: Iterable[RunInfo], options: ExportOptions) -> Iterator[list[A
             timestamp(run.created_at), timestamp(run.consented_at), timestamp(run.last_seen_at),
             timestamp(run.completed_at), timestamp(run.submitted_at), timestamp(run.reviewed_at),
             _duration(run), run.outcome, run.completion_code, run.bonus_cents,
-            run.bonus_reason, run.bonus_paid_cents, run.record_count,
+            run.bonus_reason, run.bonus_paid_cents, run.record_count, run.batch, run.link_type,
+            run.link_comment,
         )
         yield [cell(value, options.escape_formulas) for value in values]
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, or_
 
 from ..completion_codes import COMPLETED
+from ..links import in_batches
 from ..models import Platform, Run, RunStatus, TrialRecord
 
 E = TypeVar("E", Platform, RunStatus)
@@ -31,11 +32,14 @@ class RunFilter:
     since: datetime | None = None
     #: How the task ended the run (``Run.outcome``: "completed", "screened_out", ...).
     outcomes: tuple[str, ...] = ()
+    #: Runs that came through a study link of one of these batches.
+    batches: tuple[str, ...] = ()
 
     def query_args(self) -> dict[str, list[str]]:
         """The filter as query-string values (for links that keep it)."""
         args = {"status": [s.value for s in self.statuses], "condition": list(self.conditions),
-                "platform": [p.value for p in self.platforms], "outcome": list(self.outcomes)}
+                "platform": [p.value for p in self.platforms], "outcome": list(self.outcomes),
+                "batch": list(self.batches)}
         if self.since is not None:
             args["since"] = [self.since.isoformat()]
         return {name: values for name, values in args.items() if values}
@@ -115,6 +119,7 @@ def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFi
         platforms=_members(Platform, "platform", getlist("platform")),
         since=parse_since(since_values[0] if since_values else None),
         outcomes=tuple(dict.fromkeys(_split(getlist("outcome")))),
+        batches=tuple(dict.fromkeys(name[:64] for name in _split(getlist("batch")))),
     )
 
 
@@ -129,6 +134,8 @@ def where_runs(statement: Select[Any], run_filter: RunFilter, slug: str) -> Sele
         statement = statement.where(Run.platform.in_(run_filter.platforms))
     if run_filter.outcomes:
         statement = statement.where(Run.outcome.in_(run_filter.outcomes))
+    if run_filter.batches:
+        statement = statement.where(in_batches(run_filter.batches))
     return statement
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, select
 
+from ..links import LINK_COLUMNS, with_link_columns
 from ..models import Run, TrialRecord
 from ..paid_bonuses import paid_per_run
 from ..record_keys import PROPERTIES_TYPE
@@ -47,11 +48,13 @@ def pseudonym_key(config: Any) -> bytes:
 
 
 def runs_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
-    """The runs of runs.csv, oldest first, with the bonus paid to each."""
-    columns = [getattr(Run, name) for name in RunInfo._fields[1:-1]]
+    """The runs of runs.csv, oldest first, with the bonus paid to each and its study link."""
+    columns = [getattr(Run, name) for name in RunInfo._fields[1:]
+               if name != "bonus_paid_cents" and name not in LINK_COLUMNS]
     paid = paid_per_run()
-    statement = select(Run.id, *columns, func.coalesce(paid.c.paid_cents, 0)).outerjoin(
-        paid, (paid.c.platform == Run.platform) & (paid.c.session_key == Run.session_key))
+    statement = with_link_columns(
+        select(Run.id, *columns, func.coalesce(paid.c.paid_cents, 0)).outerjoin(
+            paid, (paid.c.platform == Run.platform) & (paid.c.session_key == Run.session_key)))
     return since_runs(where_runs(statement, run_filter, slug), run_filter.since).order_by(Run.id)
 
 
