@@ -23,6 +23,7 @@ OUTCOMES_TOML = '''
 title = "Outcomes"
 description = "A task that may screen participants out."
 duration_minutes = 1
+allow_open_link = true
 max_bonus = "0.40"
 
 [[conditions]]
