@@ -221,3 +221,33 @@ def test_pages_open_before_page_keys_keep_saving_until_the_next_page(empty_app, 
             upgrade()
     finally:
         dispose(app)
+
+
+def test_0015_keeps_test_runs_out_of_the_tallies_and_downgrades(empty_app):
+    insert = ("INSERT INTO runs (id, experiment_slug, platform, worker_id, session_key, "
+              "attempt, condition, status, record_count, created_at, last_seen_at{extra}) "
+              "VALUES ({id}, 'basic', 'link', 'P{id}', 'P{id}', 1, 'A', '{status}', 0, "
+              "'2026-11-01 10:00:00', '2026-11-01 10:05:00'{value})")
+    held = "SELECT held, in_progress FROM condition_tallies WHERE condition = 'A'"
+    with empty_app.app_context():
+        upgrade(revision="0011_run_caps")
+        db.session.execute(text("INSERT INTO experiments (slug, previews, arrivals, created_at) "
+                                "VALUES ('basic', 0, 0, '2026-11-01 10:00:00')"))
+        db.session.execute(text(insert.format(id=1, status="completed", extra="", value="")))
+        db.session.commit()
+        upgrade()
+        for run_id, status in ((2, "completed"), (3, "in_progress")):
+            db.session.execute(text(insert.format(id=run_id, status=status, extra=", is_test",
+                                                  value=", true")))
+        db.session.execute(text("UPDATE runs SET status = 'approved' WHERE id = 2"))
+        db.session.commit()
+        after_upgrade = tuple(db.session.execute(text(held)).one())
+        db.session.execute(text("UPDATE runs SET is_test = true WHERE id = 1"))
+        db.session.commit()
+        flagged_later = tuple(db.session.execute(text(held)).one())
+        downgrade(revision="0011_run_caps")
+        after_downgrade = tuple(db.session.execute(text(held)).one())
+        db.session.rollback()
+    assert after_upgrade == (1, 0)  # the real run only
+    assert flagged_later == (0, 0)  # flagging a run a test takes it out of the tally
+    assert after_downgrade == (2, 1)  # every run counts again without the flag

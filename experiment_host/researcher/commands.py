@@ -125,6 +125,8 @@ def _export_command(kind: str) -> click.Command:
     @click.option("--condition", multiple=True, help="Only this condition (repeatable).")
     @click.option("--platform", multiple=True, help="mturk, prolific or link (repeatable).")
     @click.option("--since", help="ISO 8601 time: only runs/records active since then.")
+    @click.option("--include-tests", "include_tests", flag_value="1", default=None,
+                  help="Keep test runs (pilots, sandbox, simulators), left out otherwise.")
     @click.option("--worker-ids", type=click.Choice(["pseudonym", "raw"]), default=None,
                   help="Worker ids as keyed-hash pseudonyms or raw [EXPORT_WORKER_IDS].")
     @click.option("--no-escape-formulas", is_flag=True, help="Write cells exactly as stored.")

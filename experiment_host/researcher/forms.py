@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 
 class LoginForm(FlaskForm):
@@ -16,3 +16,15 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     """No fields: only the CSRF token, so a foreign page cannot log a researcher out."""
+
+
+class TestRunForm(FlaskForm):
+    """Start a test run of the experiment on one platform."""
+
+    platform = StringField("Platform", validators=[AnyOf(["link", "prolific", "mturk"])])
+
+
+class PurgeTestsForm(FlaskForm):
+    """Purge the test runs: posted once to see what would go, again with confirm=yes."""
+
+    confirm = HiddenField(validators=[Optional(), AnyOf(["yes"])])

@@ -37,7 +37,7 @@ from .auth import (
 )
 from .export import ExportOptions
 from .filters import FilterError, RunFilter, parse_filter
-from .forms import LoginForm, LogoutForm
+from .forms import LoginForm, LogoutForm, PurgeTestsForm, TestRunForm
 from .streaming import KINDS, export_text, pseudonym_key
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
@@ -96,9 +96,14 @@ def index() -> Any:
 
 
 def _known_slug(slug: str) -> None:
+    known_experiment(slug)
+
+
+def known_experiment(slug: str, hosted: bool = False) -> None:
+    """404 unless the experiment is hosted, or (unless ``hosted``) has runs in the data."""
     if slug in registry():
         return
-    if not db.session.scalar(select(exists().where(Run.experiment_slug == slug))):
+    if hosted or not db.session.scalar(select(exists().where(Run.experiment_slug == slug))):
         abort(404, f"There is no experiment {slug!r}.")
 
 
@@ -146,7 +151,17 @@ def experiment(slug: str) -> Any:
         statuses=list(RunStatus),
         platforms=list(Platform),
         filter_args=run_filter.query_args(),
+        **pilot_panel(slug),
     )
+
+
+def pilot_panel(slug: str) -> dict[str, Any]:
+    """What the experiment page's test-runs panel shows: counts, the latest, the forms."""
+    from ..pilots import latest_test_runs, test_run_counts
+
+    return {"test_counts": test_run_counts(slug),
+            "test_runs": latest_test_runs(slug, current_app.config["RUNS_PER_PAGE"]),
+            "test_run_form": TestRunForm(), "purge_form": PurgeTestsForm()}
 
 
 def _flag(name: str, default: bool) -> bool:

@@ -1,0 +1,107 @@
+"""A host a lab can share: test runs.
+
+``runs.is_test`` marks pilots, sandbox and simulator runs; the condition tallies leave them
+out (the triggers are replaced, the tallies rebuilt) and the arrivals' covering index holds
+the flag.
+
+Revision ID: 0015_lab
+Revises: 0011_run_caps
+Create Date: 2026-12-05
+
+"""
+import importlib.util
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015_lab"
+down_revision = "0011_run_caps"
+branch_labels = None
+depends_on = None
+
+# The triggers as this revision makes them. Written out here so that this revision builds
+# the same schema whatever experiment_host.tallies says today.
+_COUNTED = "'completed', 'submitted', 'approved'"
+_TRACKED = ("{row}.status IN (" + _COUNTED + ", 'in_progress') AND {row}.condition IS NOT NULL"
+            " AND NOT {row}.is_test")
+_HELD = "CAST({row}.status IN (" + _COUNTED + ") AS INTEGER)"
+_PROGRESS = "CAST({row}.status = 'in_progress' AS INTEGER)"
+_ADD = ("INSERT INTO condition_tallies (experiment_slug, condition, held, in_progress) "
+        "VALUES ({row}.experiment_slug, {row}.condition, " + _HELD + ", " + _PROGRESS + ") "
+        "ON CONFLICT (experiment_slug, condition) DO UPDATE "
+        "SET held = condition_tallies.held + excluded.held, "
+        "in_progress = condition_tallies.in_progress + excluded.in_progress;")
+_REMOVE = ("UPDATE condition_tallies "
+           "SET held = held - " + _HELD + ", in_progress = in_progress - " + _PROGRESS + " "
+           "WHERE experiment_slug = {row}.experiment_slug AND condition = {row}.condition;")
+_EVENTS = "UPDATE OF status, condition, is_test"
+SQLITE_TRIGGERS = [
+    f"CREATE TRIGGER IF NOT EXISTS runs_tally_{name} AFTER {event} ON runs "
+    f"WHEN {_TRACKED.format(row=row)} BEGIN {body.format(row=row)} END"
+    for name, event, row, body in (("insert", "INSERT", "NEW", _ADD),
+                                   ("update_old", _EVENTS, "OLD", _REMOVE),
+                                   ("update_new", _EVENTS, "NEW", _ADD),
+                                   ("delete", "DELETE", "OLD", _REMOVE))
+]
+POSTGRESQL_TRIGGERS = [
+    f"""CREATE OR REPLACE FUNCTION runs_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND {_TRACKED.format(row='OLD')} THEN
+            {_REMOVE.format(row='OLD')}
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND {_TRACKED.format(row='NEW')} THEN
+            {_ADD.format(row='NEW')}
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "DROP TRIGGER IF EXISTS runs_tally ON runs",
+    f"CREATE TRIGGER runs_tally AFTER INSERT OR DELETE OR {_EVENTS} ON runs "
+    "FOR EACH ROW EXECUTE FUNCTION runs_tally()",
+]
+BACKFILL = [
+    "DELETE FROM condition_tallies",
+    "INSERT INTO condition_tallies (experiment_slug, condition, held, in_progress) "
+    f"SELECT experiment_slug, condition, SUM({_HELD.format(row='runs')}), "
+    f"SUM({_PROGRESS.format(row='runs')}) FROM runs WHERE {_TRACKED.format(row='runs')} "
+    "GROUP BY experiment_slug, condition",
+]
+_INDEX = "ix_runs_experiment_status_seen_condition"
+_INDEXED = ["experiment_slug", "status", "last_seen_at", "condition"]
+
+
+def upgrade():
+    dialect = op.get_bind().dialect.name
+    earlier = _revision_0006()
+    for statement in earlier.drop_statements(dialect):
+        op.execute(statement)
+    # Plain ALTER TABLE, never a batch rebuild: a rebuilt runs table would lose its triggers.
+    op.add_column("runs", sa.Column("is_test", sa.Boolean(), server_default=sa.false(),
+                                    nullable=False))
+    op.drop_index(_INDEX, table_name="runs")
+    op.create_index(_INDEX, "runs", [*_INDEXED, "is_test"])
+    for statement in (POSTGRESQL_TRIGGERS if dialect == "postgresql" else SQLITE_TRIGGERS):
+        op.execute(statement)
+    for statement in BACKFILL:
+        op.execute(statement)
+
+
+def downgrade():
+    dialect = op.get_bind().dialect.name
+    earlier = _revision_0006()
+    for statement in earlier.drop_statements(dialect):
+        op.execute(statement)
+    op.drop_index(_INDEX, table_name="runs")
+    op.create_index(_INDEX, "runs", _INDEXED)
+    op.drop_column("runs", "is_test")
+    for statement in earlier.statements(dialect) + earlier.BACKFILL:
+        op.execute(statement)
+
+
+def _revision_0006():
+    """Revision 0006, which holds the triggers before test runs (and how to drop them)."""
+    path = Path(__file__).with_name("0006_in_progress_tallies.py")
+    spec = importlib.util.spec_from_file_location("revision_0006", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
