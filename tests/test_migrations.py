@@ -251,3 +251,19 @@ def test_0015_keeps_test_runs_out_of_the_tallies_and_downgrades(empty_app):
     assert after_upgrade == (1, 0)  # the real run only
     assert flagged_later == (0, 0)  # flagging a run a test takes it out of the tally
     assert after_downgrade == (2, 1)  # every run counts again without the flag
+
+
+def test_0015_makes_existing_accounts_admins_and_new_ones_not(empty_app):
+    from experiment_host.researcher.accounts import add_researcher, find_researcher
+
+    with empty_app.app_context():
+        upgrade(revision="0011_run_caps")
+        db.session.execute(text(
+            "INSERT INTO researchers (name, password_hash, created_at, session_generation) "
+            "VALUES ('old', 'x', '2026-11-01 10:00:00', 0)"))
+        db.session.commit()
+        upgrade()
+        add_researcher("new", "a long enough password")
+        db.session.commit()
+        roles = {name: find_researcher(name).is_admin for name in ("old", "new")}
+    assert roles == {"old": True, "new": False}

@@ -28,3 +28,16 @@ class PurgeTestsForm(FlaskForm):
     """Purge the test runs: posted once to see what would go, again with confirm=yes."""
 
     confirm = HiddenField(validators=[Optional(), AnyOf(["yes"])])
+
+
+class GrantForm(FlaskForm):
+    """Give a researcher access to the experiment (or change theirs)."""
+
+    name = StringField("Researcher", validators=[DataRequired(), Length(max=64)])
+    level = StringField("Level", validators=[AnyOf(["view", "edit", "owner"])])
+
+
+class RevokeForm(FlaskForm):
+    """Take a researcher's access away."""
+
+    name = StringField("Researcher", validators=[DataRequired(), Length(max=64)])

@@ -1,4 +1,5 @@
-"""Researcher routes for test runs: start one from the dashboard, purge them all."""
+"""Researcher routes for test runs (start one, purge them all) and for sharing an experiment
+(grant, revoke): actions on the experiment's dashboard page."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from typing import Any
 
 from flask import abort, redirect, render_template, url_for
 
+from ..access import Level, grant, revoke
+from ..audit import audit
 from ..extensions import db
 from ..models import Platform
 from ..pilots import purge_tests, test_entry_url, test_run_counts
+from .accounts import AccountError
 from .auth import login_required
-from .forms import PurgeTestsForm, TestRunForm
+from .forms import GrantForm, PurgeTestsForm, RevokeForm, TestRunForm
 from .views import bp, known_experiment
 
 
@@ -18,7 +22,7 @@ from .views import bp, known_experiment
 @login_required
 def start_test_run(slug: str) -> Any:
     """Open the real worker flow of the experiment as a test run (preview to done page)."""
-    known_experiment(slug, hosted=True)
+    known_experiment(slug, hosted=True, level=Level.EDIT)
     form = TestRunForm()
     if not form.validate_on_submit():
         abort(400, "Choose a platform (mturk, prolific or link); the form may have expired.")
@@ -29,7 +33,7 @@ def start_test_run(slug: str) -> Any:
 @login_required
 def purge_test_runs(slug: str) -> Any:
     """Show how many test runs would go; with ``confirm=yes``, delete them."""
-    known_experiment(slug)
+    known_experiment(slug, level=Level.EDIT)
     form = PurgeTestsForm()
     if not form.validate_on_submit():
         abort(400, "The form expired; please try again.")
@@ -39,5 +43,38 @@ def purge_test_runs(slug: str) -> Any:
         return render_template("researcher/purge_tests.html", slug=slug, counts=counts,
                                total=sum(counts.values()), form=confirm)
     purged = purge_tests(slug)
+    audit("purge-tests", slug, f"{purged} test run(s)")
     db.session.commit()
     return redirect(url_for("researcher.experiment", slug=slug, purged=purged), 303)
+
+
+@bp.post("/experiments/<slug>/access")
+@login_required
+def grant_access(slug: str) -> Any:
+    """Give a researcher view, edit or owner access (owners only)."""
+    known_experiment(slug, level=Level.OWNER)
+    form = GrantForm()
+    if not form.validate_on_submit():
+        abort(400, "Give a researcher's name and a level (view, edit or owner).")
+    _change(grant, slug, form.name.data or "", form.level.data)
+    return redirect(url_for("researcher.experiment", slug=slug, _anchor="access"), 303)
+
+
+@bp.post("/experiments/<slug>/access/revoke")
+@login_required
+def revoke_access(slug: str) -> Any:
+    """Take a researcher's access away (owners only)."""
+    known_experiment(slug, level=Level.OWNER)
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        abort(400, "Give the researcher's name; the form may have expired.")
+    _change(revoke, slug, form.name.data or "")
+    return redirect(url_for("researcher.experiment", slug=slug, _anchor="access"), 303)
+
+
+def _change(action: Any, *args: Any) -> None:
+    try:
+        action(*args)
+    except AccountError as error:
+        abort(400, str(error))
+    db.session.commit()

@@ -1,8 +1,11 @@
-"""A host a lab can share: test runs.
+"""A host a lab can share: test runs, roles and access per experiment, the audit log.
 
 ``runs.is_test`` marks pilots, sandbox and simulator runs; the condition tallies leave them
 out (the triggers are replaced, the tallies rebuilt) and the arrivals' covering index holds
-the flag.
+the flag. Researchers get ``is_admin``: the accounts that exist now become admins, so nobody
+loses access by upgrading. API tokens can be read-only or limited to some experiments.
+``experiment_access`` holds who may see or change which experiment; ``audit_log`` who did
+what, and when.
 
 Revision ID: 0015_lab
 Revises: 0011_run_caps
@@ -84,9 +87,55 @@ def upgrade():
         op.execute(statement)
     for statement in BACKFILL:
         op.execute(statement)
+    _upgrade_access()
+
+
+def _upgrade_access():
+    op.add_column("researchers", sa.Column("is_admin", sa.Boolean(), server_default=sa.false(),
+                                           nullable=False))
+    op.execute("UPDATE researchers SET is_admin = true")  # nobody loses access by upgrading
+    op.add_column("researcher_tokens", sa.Column("read_only", sa.Boolean(),
+                                                 server_default=sa.false(), nullable=False))
+    op.add_column("researcher_tokens", sa.Column("experiments", sa.Text(), nullable=True))
+    op.create_table(
+        "experiment_access",
+        sa.Column("experiment_slug", sa.String(length=64), nullable=False),
+        sa.Column("researcher_id", sa.Integer(), nullable=False),
+        sa.Column("level", sa.Enum("view", "edit", "owner", name="access_level",
+                                   native_enum=False, length=10), nullable=False),
+        sa.Column("granted_at", sa.DateTime(), nullable=False),
+        sa.Column("granted_by", sa.String(length=80), nullable=False),
+        sa.ForeignKeyConstraint(["researcher_id"], ["researchers.id"], ondelete="CASCADE",
+                                name=op.f("fk_experiment_access_researcher_id_researchers")),
+        sa.PrimaryKeyConstraint("experiment_slug", "researcher_id",
+                                name=op.f("pk_experiment_access")),
+    )
+    op.create_index(op.f("ix_experiment_access_researcher_id"), "experiment_access",
+                    ["researcher_id"])
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("experiment_slug", sa.String(length=64), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"])
+    op.create_index(op.f("ix_audit_log_experiment_slug"), "audit_log", ["experiment_slug"])
+
+
+def _downgrade_access():
+    op.drop_table("audit_log")
+    op.drop_table("experiment_access")
+    op.drop_column("researcher_tokens", "experiments")
+    op.drop_column("researcher_tokens", "read_only")
+    op.drop_column("researchers", "is_admin")
 
 
 def downgrade():
+    _downgrade_access()
     dialect = op.get_bind().dialect.name
     earlier = _revision_0006()
     for statement in earlier.drop_statements(dialect):
