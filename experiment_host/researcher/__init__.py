@@ -15,7 +15,7 @@ from . import accounts  # noqa: F401  (registers the researcher tables)
 
 def init_app(app: Flask) -> None:
     """Register the researcher blueprint (CSRF-protected, never framed)."""
-    from . import pilot_views  # noqa: F401  (adds the test-run routes to the blueprint)
+    from . import experiment_actions  # noqa: F401  (adds its routes to the blueprint)
     from .views import bp
 
     app.register_blueprint(bp)

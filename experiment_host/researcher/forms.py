@@ -24,8 +24,9 @@ class TestRunForm(FlaskForm):
     platform = StringField("Platform", validators=[AnyOf(["link", "prolific", "mturk"])])
 
 
-class PurgeTestsForm(FlaskForm):
-    """Purge the test runs: posted once to see what would go, again with confirm=yes."""
+class ConfirmForm(FlaskForm):
+    """A destructive action (purge test runs, delete a run): posted once to see what would
+    go, again with confirm=yes to do it."""
 
     confirm = HiddenField(validators=[Optional(), AnyOf(["yes"])])
 

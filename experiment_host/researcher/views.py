@@ -39,7 +39,7 @@ from .auth import (
 )
 from .export import ExportOptions
 from .filters import FilterError, RunFilter, parse_filter
-from .forms import GrantForm, LoginForm, LogoutForm, PurgeTestsForm, TestRunForm
+from .forms import ConfirmForm, GrantForm, LoginForm, LogoutForm, TestRunForm
 from .streaming import KINDS, export_text, pseudonym_key
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
@@ -180,7 +180,7 @@ def pilot_panel(slug: str) -> dict[str, Any]:
 
     return {"test_counts": test_run_counts(slug),
             "test_runs": latest_test_runs(slug, current_app.config["RUNS_PER_PAGE"]),
-            "test_run_form": TestRunForm(), "purge_form": PurgeTestsForm()}
+            "test_run_form": TestRunForm(), "purge_form": ConfirmForm()}
 
 
 def _flag(name: str, default: bool) -> bool:

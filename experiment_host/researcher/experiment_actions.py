@@ -1,5 +1,5 @@
-"""Researcher routes for test runs (start one, purge them all) and for sharing an experiment
-(grant, revoke): actions on the experiment's dashboard page."""
+"""The actions on an experiment's dashboard page: test runs (start one, purge them all),
+deleting a participant's run on request, and sharing (grant, revoke)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from ..audit import audit
 from ..extensions import db
 from ..models import Platform
 from ..pilots import purge_tests, test_entry_url, test_run_counts
+from ..withdrawal import WithdrawalError, delete_runs, plan_deletion
 from .accounts import AccountError
 from .auth import login_required
-from .forms import GrantForm, PurgeTestsForm, RevokeForm, TestRunForm
+from .forms import ConfirmForm, GrantForm, RevokeForm, TestRunForm
 from .views import bp, known_experiment
 
 
@@ -34,18 +35,38 @@ def start_test_run(slug: str) -> Any:
 def purge_test_runs(slug: str) -> Any:
     """Show how many test runs would go; with ``confirm=yes``, delete them."""
     known_experiment(slug, level=Level.EDIT)
-    form = PurgeTestsForm()
+    form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400, "The form expired; please try again.")
     if form.confirm.data != "yes":
         counts = test_run_counts(slug)
-        confirm = PurgeTestsForm(formdata=None, confirm="yes")
+        confirm = ConfirmForm(formdata=None, confirm="yes")
         return render_template("researcher/purge_tests.html", slug=slug, counts=counts,
                                total=sum(counts.values()), form=confirm)
     purged = purge_tests(slug)
     audit("purge-tests", slug, f"{purged} test run(s)")
     db.session.commit()
     return redirect(url_for("researcher.experiment", slug=slug, purged=purged), 303)
+
+
+@bp.post("/experiments/<slug>/runs/<int:run_id>/delete")
+@login_required
+def delete_run(slug: str, run_id: int) -> Any:
+    """Show what deleting the run takes away; with ``confirm=yes``, delete it for good."""
+    known_experiment(slug, level=Level.EDIT)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    try:
+        plan = plan_deletion(slug, run_id=run_id)
+    except WithdrawalError:
+        abort(404, f"There is no run {run_id} of {slug!r}.")
+    if form.confirm.data != "yes":
+        return render_template("researcher/delete_run.html", slug=slug, plan=plan,
+                               form=ConfirmForm(formdata=None, confirm="yes"))
+    gone = delete_runs(plan)
+    db.session.commit()
+    return redirect(url_for("researcher.experiment", slug=slug, deleted=gone), 303)
 
 
 @bp.post("/experiments/<slug>/access")
