@@ -46,8 +46,10 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
 def init_app(app: Flask) -> None:
     """Register every command group on the app, each named here."""
     from .mturk import hits_group
+    from .reloading import experiments_cli
     from .researcher.commands import export_cli, researchers_cli
     from .run_commands import runs_cli
 
-    for group in (hits_group(), researchers_cli, export_cli, simulator_cli, runs_cli):
+    for group in (hits_group(), researchers_cli, export_cli, simulator_cli, runs_cli,
+                  experiments_cli):
         app.cli.add_command(group)

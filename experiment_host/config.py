@@ -34,6 +34,9 @@ class Defaults:
     #: ``turkSubmitTo`` origins whose arrivals are test runs (beside the local simulator's
     #: http://SIMULATOR_HOST:SIMULATOR_PORT): pilots in MTurk's sandbox.
     TEST_SUBMIT_ORIGINS = ("https://workersandbox.mturk.com",)
+    #: Seconds between checks, in each process, for a reload of the experiments
+    #: (``flask experiments reload``, the dashboard's button).
+    REGISTRY_CHECK_SECONDS = 5
     #: Folder holding one sub-folder per experiment.
     EXPERIMENTS_DIR = "experiments"
     #: Folder of npm packages served under /vendor (jsPsych).

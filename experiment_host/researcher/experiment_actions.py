@@ -9,9 +9,11 @@ from flask import abort, redirect, render_template, url_for
 
 from ..access import Level, grant, revoke
 from ..audit import audit
+from ..experiments import ExperimentConfigError
 from ..extensions import db
 from ..models import Platform
 from ..pilots import purge_tests, test_entry_url, test_run_counts
+from ..reloading import reload_registry
 from ..withdrawal import WithdrawalError, delete_runs, plan_deletion
 from .accounts import AccountError
 from .auth import login_required
@@ -67,6 +69,22 @@ def delete_run(slug: str, run_id: int) -> Any:
     gone = delete_runs(plan)
     db.session.commit()
     return redirect(url_for("researcher.experiment", slug=slug, deleted=gone), 303)
+
+
+@bp.post("/experiments/<slug>/reload")
+@login_required
+def reload_experiments(slug: str) -> Any:
+    """Read the experiments folder again (every process follows); refuse a broken one."""
+    known_experiment(slug, level=Level.EDIT)
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    try:
+        _, version = reload_registry(slug)
+    except ExperimentConfigError as error:
+        db.session.rollback()
+        return render_template("researcher/message.html", title="Not reloaded",
+                               message=f"Not reloaded: {error}"), 400
+    return redirect(url_for("researcher.experiment", slug=slug, reloaded=version), 303)
 
 
 @bp.post("/experiments/<slug>/access")

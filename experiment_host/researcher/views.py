@@ -26,6 +26,7 @@ from ..audit import audit, audit_entries
 from ..experiments import registry
 from ..extensions import db
 from ..models import Platform, Run, RunStatus
+from ..reloading import live_registry
 from . import charts, dashboard
 from .accounts import authenticate, count_failure, too_many_failures
 from .auth import (
@@ -169,6 +170,7 @@ def access_panel(slug: str, level: Level) -> dict[str, Any]:
     up), and for owners who else has access, the forms and the audit log."""
     owner = level == Level.OWNER
     return {"access_level": level, "can_edit": level.rank >= Level.EDIT.rank,
+            "registry_version": live_registry().version,
             "collaborators": collaborators(slug) if owner else [],
             "audit_entries": audit_entries(slug, 50) if owner else [],
             "grant_form": GrantForm() if owner else None}

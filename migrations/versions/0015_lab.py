@@ -1,11 +1,12 @@
-"""A host a lab can share: test runs, roles and access per experiment, the audit log.
+"""A host a lab can share: test runs, roles and access, the audit log, registry reloads.
 
 ``runs.is_test`` marks pilots, sandbox and simulator runs; the condition tallies leave them
 out (the triggers are replaced, the tallies rebuilt) and the arrivals' covering index holds
 the flag. Researchers get ``is_admin``: the accounts that exist now become admins, so nobody
 loses access by upgrading. API tokens can be read-only or limited to some experiments.
 ``experiment_access`` holds who may see or change which experiment; ``audit_log`` who did
-what, and when.
+what, and when; ``registry_stamp`` the experiments registry's version, which every process
+follows (``flask experiments reload``).
 
 Revision ID: 0015_lab
 Revises: 0011_run_caps
@@ -124,9 +125,18 @@ def _upgrade_access():
     )
     op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"])
     op.create_index(op.f("ix_audit_log_experiment_slug"), "audit_log", ["experiment_slug"])
+    op.create_table(
+        "registry_stamp",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("reloaded_at", sa.DateTime(), nullable=True),
+        sa.Column("reloaded_by", sa.String(length=80), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_stamp")),
+    )
 
 
 def _downgrade_access():
+    op.drop_table("registry_stamp")
     op.drop_table("audit_log")
     op.drop_table("experiment_access")
     op.drop_column("researcher_tokens", "experiments")

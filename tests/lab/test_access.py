@@ -63,7 +63,7 @@ def test_every_experiment_route_is_404_without_access(app, client, run_id):
     assert log_in(client, "bob").status_code == 303
     token = csrf_token(client.get("/researcher/experiments/open").get_data(as_text=True))
     routes = list(researcher_routes(app))
-    assert len(routes) >= 7  # the experiment page, export, test runs, purge, delete, access
+    assert len(routes) >= 8  # the page, export, test run, purge, delete, reload, access...
     for rule, method in routes:
         url = url_for_rule(rule, run_id)
         answer = client.open(url, method=method, data={"csrf_token": token, "name": "bob",
