@@ -61,8 +61,10 @@ def init_app(app: Flask) -> None:
     from .links import links_cli
     from .mturk import hits_group
     from .prolific import prolific_group
+    from .reloading import experiments_cli
     from .researcher.commands import export_cli, researchers_cli
+    from .run_commands import runs_cli
 
     for group in (hits_group(), prolific_group(), researchers_cli, export_cli, links_cli,
-                  simulator_cli):
+                  simulator_cli, runs_cli, experiments_cli):
         app.cli.add_command(group)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
+    false,
     func,
     insert,
     literal,
@@ -60,7 +61,7 @@ def _counts() -> Select[tuple[str, int]]:
     """The statement behind ``condition_counts`` (built once).
 
     The quiet runs are counted over the covering index (slug, status, last_seen_at,
-    condition): an arrival reads index entries of those runs only, never a run row, and
+    condition, is_test): an arrival reads index entries of those runs only, never a run row, and
     neither the runs working now nor those already finished. The CTE is materialised
     because SQLite's planner, left to itself, walks the (slug, condition) index over every
     run of the experiment instead.
@@ -68,7 +69,8 @@ def _counts() -> Select[tuple[str, int]]:
     quiet = (
         select(Run.condition)
         .where(Run.experiment_slug == bindparam("slug"), Run.status == RunStatus.IN_PROGRESS,
-               Run.last_seen_at < bindparam("cutoff", type_=Run.last_seen_at.type))
+               Run.last_seen_at < bindparam("cutoff", type_=Run.last_seen_at.type),
+               Run.is_test.is_(false()))  # in no tally (tallies.py)
         .cte("quiet")
         .prefix_with("MATERIALIZED")
     )

@@ -31,6 +31,12 @@ class Defaults:
     PUBLIC_URL = "http://127.0.0.1:5000"
     #: Origins allowed as ``turkSubmitTo``; they may also frame the worker pages.
     MTURK_SUBMIT_ORIGINS = MTURK_SUBMIT_HOSTS
+    #: ``turkSubmitTo`` origins whose arrivals are test runs (beside the local simulator's
+    #: http://SIMULATOR_HOST:SIMULATOR_PORT): pilots in MTurk's sandbox.
+    TEST_SUBMIT_ORIGINS = ("https://workersandbox.mturk.com",)
+    #: Seconds between checks, in each process, for a reload of the experiments
+    #: (``flask experiments reload``, the dashboard's button).
+    REGISTRY_CHECK_SECONDS = 5
     #: Folder holding one sub-folder per experiment.
     EXPERIMENTS_DIR = "experiments"
     #: Folder of npm packages served under /vendor (jsPsych).

@@ -273,10 +273,15 @@ def discover(experiments_dir: Path) -> Registry:
 
 
 def init_app(app: Flask) -> None:
-    """Discover the app's experiments once, at app creation."""
-    app.extensions["experiments"] = discover(Path(app.config["EXPERIMENTS_DIR"]))
+    """Discover the app's experiments at app creation; ``flask experiments reload`` makes
+    every process read them again (``reloading``)."""
+    from .reloading import LiveRegistry
+
+    folder = Path(app.config["EXPERIMENTS_DIR"])
+    app.extensions["live_registry"] = LiveRegistry(
+        folder, app.config["REGISTRY_CHECK_SECONDS"], discover(folder))
 
 
 def registry() -> Registry:
-    """The current app's experiments."""
-    return current_app.extensions["experiments"]
+    """The current app's experiments (the latest reloaded version)."""
+    return current_app.extensions["live_registry"].current()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -86,9 +87,9 @@ class Run(db.Model):
         UniqueConstraint("experiment_slug", "platform", "session_key"),
         UniqueConstraint("experiment_slug", "platform", "worker_id", "attempt"),
         # Leading (slug, status) serves status filters; last_seen_at the abandonment cutoff;
-        # condition makes it covering for the count of active runs at every arrival.
+        # condition and is_test make it covering for the count of active runs at every arrival.
         Index("ix_runs_experiment_status_seen_condition",
-              "experiment_slug", "status", "last_seen_at", "condition"),
+              "experiment_slug", "status", "last_seen_at", "condition", "is_test"),
         Index("ix_runs_experiment_condition", "experiment_slug", "condition", "status"),
         # The researcher dashboard: completions over time, recent activity. No index holds a
         # column that every save changes (record_count, next_seq, stored_bytes, the request
@@ -137,6 +138,8 @@ class Run(db.Model):
     #: Per-run request budget: the current minute (epoch minutes) and requests in it.
     rate_window: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A pilot, sandbox or simulator run: in no quota, tally or export unless asked for.
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: Bytes of the records' data stored (as JSON text), against RUN_MAX_BYTES.
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: trials.csv columns this run's records brought, against RUN_MAX_NEW_COLUMNS.

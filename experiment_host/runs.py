@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, select, update
+from sqlalchemy import Select, Update, bindparam, false, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -41,6 +41,12 @@ class ExperimentFull:
 
 
 @dataclass(frozen=True)
+class Excluded:
+    """The participant took part in an experiment this one excludes (``exclude_experiments``):
+    turned away before any run is created."""
+
+
+@dataclass(frozen=True)
 class OpenElsewhere:
     """The worker's run is open, or completed, under another assignment that may still be
     worked on or submitted: the newcomer may not have it (and is told nothing of it)."""
@@ -53,7 +59,8 @@ class Refused:
     answer: Any
 
 
-EntryOutcome = Entered | AlreadyTookPart | ExperimentFull | OpenElsewhere | Refused
+EntryOutcome = (Entered | AlreadyTookPart | ExperimentFull | OpenElsewhere | Refused
+                | Excluded)
 
 #: Checks an arrival under a new assignment must pass before a run may be created or moved
 #: to it (device screening, the per-IP limit): None to admit it, or an answer that refuses it.
@@ -122,8 +129,20 @@ _NULL_UNLESS_SET = [c.key for c in Run.__table__.columns
                     if c.nullable and c.server_default is None and c.key != "condition"]
 
 
+def took_part_in_excluded(experiment: Experiment, identity: Identity) -> bool:
+    """Whether the participant (same platform, same id) has a run, not a test run, in an
+    experiment this one names in ``exclude_experiments``, whatever its status."""
+    slugs = experiment.config.hit.qualifications.exclude_experiments
+    if not slugs:
+        return False
+    return db.session.scalar(
+        select(Run.id).where(Run.experiment_slug.in_(slugs), Run.platform == identity.platform,
+                             Run.worker_id == identity.worker_id, Run.is_test.is_(false()))
+        .limit(1)) is not None
+
+
 def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent: str,
-            abandon_minutes: float) -> Run | None:
+            abandon_minutes: float, is_test: bool) -> Run | None:
     """A new run with its condition, committed (:func:`create_run`); None if the experiment
     is full. The run comes back outside the session: :func:`enter` adds it after its last
     commit, so that serving its page reads nothing back."""
@@ -148,6 +167,7 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
         rate_count=0,
         stored_bytes=0,
         columns_added=0,
+        is_test=is_test,
     )
     created = create_run(experiment, columns, abandon_minutes)
     if created is None:
@@ -159,7 +179,7 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
 
 
 def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
-                abandon_minutes: float, admit: Admit) -> EntryOutcome:
+                abandon_minutes: float, admit: Admit, is_test: bool) -> EntryOutcome:
     """Decide one arrival by the repeat rule (documented in the README).
 
     Unless the experiment allows repeats, a worker has one run per experiment. A newcomer with
@@ -181,6 +201,8 @@ def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
         # Same assignment again (reload, crash): a decline stands, a sync's "returned" doesn't.
         _revive(existing, decline_stands=True)
         return Entered(existing, resumed=True)
+    if not is_test and took_part_in_excluded(experiment, identity):
+        return Excluded()
     previous = _latest_run_of_worker(slug, identity)
     returning = None if experiment.config.allow_repeat else previous
     if returning is not None and returning.status in RunStatus.FINAL_FOR_WORKER:  # answered
@@ -193,7 +215,7 @@ def _enter_once(experiment: Experiment, identity: Identity, user_agent: str,
     if returning is not None:
         return _come_back(experiment, returning, identity, abandon_minutes)
     attempt = previous.attempt + 1 if previous is not None else 1
-    run = _create(experiment, identity, attempt, user_agent, abandon_minutes)
+    run = _create(experiment, identity, attempt, user_agent, abandon_minutes, is_test)
     return Entered(run, resumed=False) if run else ExperimentFull()
 
 
@@ -228,7 +250,8 @@ def may_move(run: Run, quiet_before: datetime) -> bool:
 
 
 def enter(experiment: Experiment, identity: Identity, user_agent: str,
-          abandon_minutes: float, admit: Admit = lambda: None) -> EntryOutcome:
+          abandon_minutes: float, admit: Admit = lambda: None,
+          is_test: bool = False) -> EntryOutcome:
     """Create, resume or move the identity's run to its assignment, and commit.
 
     A new worker's run is created under the experiment's lock (:func:`lock_experiment`),
@@ -237,13 +260,15 @@ def enter(experiment: Experiment, identity: Identity, user_agent: str,
     decided before it: whether the worker has a run already, and ``admit``'s checks, whose
     count is committed before the lock is taken. A worker arriving twice at once (double
     click, two tabs, two assignments) loses the unique-constraint race the second time; it
-    then starts over and finds the run the other request created.
+    then starts over and finds the run the other request created. A participant of an
+    experiment this one excludes is turned away before anything is counted; a new run
+    made for a test (``is_test``) is flagged so (and skips that check).
     """
     try:
-        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
+        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit, is_test)
     except IntegrityError:
         db.session.rollback()
-        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit)
+        outcome = _enter_once(experiment, identity, user_agent, abandon_minutes, admit, is_test)
     db.session.commit()
     if isinstance(outcome, Entered) and not outcome.resumed:
         db.session.add(outcome.run)  # after the commit, which would have expired it

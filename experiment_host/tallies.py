@@ -13,11 +13,15 @@ from .statuses import RunStatus
 # insert, status change or delete of a run. A save changes neither the status nor the
 # condition, so it fires no trigger.
 #
-# Migration 0006 holds its own copy of this DDL, as 0003 keeps the held-only one. A change
-# here needs a new migration with its own copy (tests/test_migrations.py checks both).
+# Test runs (``runs.is_test``: pilots, the sandbox, the simulators) are in neither tally, so
+# they never take a place from a participant, even while in progress.
+#
+# Migration 0015 builds these triggers; 0006 and 0015 each keep their own copy of the DDL of
+# their day, as 0003 keeps the held-only one. A change here needs a new migration.
 _COUNTED = ", ".join(f"'{status.value}'" for status in RunStatus.COUNTED)
 _IN_PROGRESS = f"'{RunStatus.IN_PROGRESS.value}'"
-_TRACKED = "{row}.status IN (" + f"{_COUNTED}, {_IN_PROGRESS}" + ") AND {row}.condition IS NOT NULL"
+_TRACKED = ("{row}.status IN (" + f"{_COUNTED}, {_IN_PROGRESS}" + ") "
+            "AND {row}.condition IS NOT NULL AND NOT {row}.is_test")
 # How much one run adds to each tally: 1 or 0 (valid SQL on SQLite and PostgreSQL alike).
 _HELD = "CAST({row}.status IN (" + _COUNTED + ") AS INTEGER)"
 _PROGRESS = "CAST({row}.status = " + _IN_PROGRESS + " AS INTEGER)"
@@ -39,8 +43,8 @@ _REMOVE = (
 # SQLite's triggers, runs_tally_<name>: (name, event, row, what the row does to the tallies).
 _SQLITE = (
     ("insert", "INSERT", "NEW", _ADD),
-    ("update_old", "UPDATE OF status, condition", "OLD", _REMOVE),
-    ("update_new", "UPDATE OF status, condition", "NEW", _ADD),
+    ("update_old", "UPDATE OF status, condition, is_test", "OLD", _REMOVE),
+    ("update_new", "UPDATE OF status, condition, is_test", "NEW", _ADD),
     ("delete", "DELETE", "OLD", _REMOVE),
 )
 SQLITE_TRIGGERS = [
@@ -62,7 +66,8 @@ POSTGRESQL_TRIGGERS = [
         RETURN NULL;
     END $$""",
     "DROP TRIGGER IF EXISTS runs_tally ON runs",
-    "CREATE TRIGGER runs_tally AFTER INSERT OR DELETE OR UPDATE OF status, condition ON runs "
+    "CREATE TRIGGER runs_tally AFTER INSERT OR DELETE OR UPDATE OF status, condition, is_test "
+    "ON runs "
     "FOR EACH ROW EXECUTE FUNCTION runs_tally()",
 ]
 

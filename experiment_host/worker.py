@@ -20,16 +20,17 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from . import tokens
+from . import pilots, tokens
 from .experiments import Experiment, registry
 from .extensions import db
 from .links import open_link_refusal
-from .models import Run, RunStatus
+from .models import Platform, Run, RunStatus
 from .platforms import EntryError, Identity, Preview, adapter_for, detect
 from .rate_limits import over_limit
 from .runs import (
     SUPERSEDED,
     AlreadyTookPart,
+    Excluded,
     ExperimentFull,
     OpenElsewhere,
     Refused,
@@ -74,11 +75,21 @@ def entry(slug: str) -> Any:
     if unsupported:
         return message_page("This study is not available here", unsupported, 400)
     if isinstance(parsed, Preview):
-        record_preview(slug)
-        db.session.commit()
-        return render_template("worker/preview.html", experiment=experiment)
+        return _preview(experiment)
     refused = open_link_refusal(experiment, parsed)
     return refused if refused is not None else enter_page(experiment, parsed)
+
+
+def _preview(experiment: Experiment) -> Any:
+    """The HIT's preview; a test run's (not counted) offers to accept it as MTurk would."""
+    if not pilots.is_test_arrival(experiment.slug, request.args, None):
+        record_preview(experiment.slug)
+        db.session.commit()
+    accept = None
+    if pilots.valid_marker(experiment.slug, request.args):
+        accept = url_for("worker.entry", slug=experiment.slug,
+                         **pilots.test_entry_args(experiment.slug, Platform.MTURK))
+    return render_template("worker/preview.html", experiment=experiment, test_accept=accept)
 
 
 def enter_page(experiment: Experiment, identity: Identity) -> Any:
@@ -90,6 +101,7 @@ def enter_page(experiment: Experiment, identity: Identity) -> Any:
         request.headers.get("User-Agent", ""),
         current_app.config["ABANDON_AFTER_MINUTES"],
         admit=lambda: _new_run_refusal(experiment, give_back),
+        is_test=pilots.is_test_arrival(experiment.slug, request.args, identity),
     )
     if isinstance(outcome, Refused):
         return outcome.answer
@@ -103,6 +115,14 @@ def enter_page(experiment: Experiment, identity: Identity) -> Any:
     if isinstance(outcome, OpenElsewhere):
         return message_page("This study is already open",
                             adapter_for(identity.platform).open_elsewhere(), 409)
+    if isinstance(outcome, Excluded):
+        return message_page(
+            "You have already taken part",
+            "Our records show you already took part in a related study, and this one is "
+            f"for new participants only. Please {give_back} so it does not count against "
+            "you. Thank you!",
+            403,
+        )
     if isinstance(outcome, AlreadyTookPart):
         return message_page(
             "You have already taken part",
@@ -209,6 +229,9 @@ def done_page(experiment: Experiment, run: Run, token: str) -> Any:
             200,
         )
     completion = adapter_for(run.platform).completion(run, experiment)
+    if run.is_test:  # shown, not sent: nothing reaches the platform
+        return render_template("worker/done_test.html", experiment=experiment, run=run,
+                               completion=completion)
     return render_template(
         completion.template, experiment=experiment, run=run, **completion.context
     )

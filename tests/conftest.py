@@ -71,6 +71,8 @@ def build_app(database_url: str, fresh_schema: bool = True, **overrides: Any) ->
         "MTURK_SUBMIT_ORIGINS": ("https://www.mturk.com", "https://workersandbox.mturk.com",
                                  SIM_ORIGIN),
         "WTF_CSRF_ENABLED": True,
+        # The fixtures' arrivals stand for real MTurk ones through the sandbox's host.
+        "TEST_SUBMIT_ORIGINS": (),
         **overrides,
     }
     app = create_app(config)

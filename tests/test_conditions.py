@@ -214,7 +214,7 @@ def test_a_run_that_cannot_be_inserted_leaves_nothing(app):
     run.update(experiment_slug="basic", platform=Platform.MTURK, worker_id="ATWICE",
                session_key="TWICE", attempt=1, status=RunStatus.IN_PROGRESS, record_count=0,
                next_seq=0, created_at=now, last_seen_at=now, rate_window=0, rate_count=0,
-               stored_bytes=0, columns_added=0)
+               stored_bytes=0, columns_added=0, is_test=False)
     with app.app_context():
         experiment = registry()["basic"]
         run_id, condition = create_run(experiment, run, 30)

@@ -208,7 +208,7 @@ def researcher_token(app, victim_and_attacker) -> str:
     """A researcher's API token (the runs above hold records to export)."""
     app.config["LOGIN_MAX_FAILURES"] = app.config["LOGIN_MAX_FAILURES_PER_IP"] = 10**9
     with app.app_context():
-        add_researcher("fuzz", "a long enough password")
+        add_researcher("fuzz", "a long enough password", admin=True)
         _, plain = issue_token("fuzz")
         db.session.commit()
     return plain

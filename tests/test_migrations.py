@@ -277,10 +277,9 @@ def test_migrations_keep_their_own_trigger_ddl():
                    if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names}
         assert not {("experiment_host", "tallies"), ("experiment_host.tallies", "")} & imports \
             and not any(module == "experiment_host.tallies" for module, _ in imports), path.name
-    latest = _revision("0006_in_progress_tallies")
-    for dialect in ("sqlite", "postgresql"):
-        assert latest.statements(dialect) == tallies.statements(dialect)
-        assert latest.drop_statements(dialect) == tallies.drop_statements(dialect)
+    latest = _revision("0015_lab")
+    assert tallies.statements("sqlite") == latest.SQLITE_TRIGGERS
+    assert tallies.statements("postgresql") == latest.POSTGRESQL_TRIGGERS
     assert latest.BACKFILL == tallies.BACKFILL
 
 
@@ -293,3 +292,49 @@ def test_links_downgrade_drops_the_link_tables_and_upgrade_brings_them_back(empt
         upgrade()
         assert {"link_batches", "study_links", "link_entries"} <= set(
             inspect(db.engine).get_table_names())
+
+
+def test_0015_keeps_test_runs_out_of_the_tallies_and_downgrades(empty_app):
+    insert = ("INSERT INTO runs (id, experiment_slug, platform, worker_id, session_key, "
+              "attempt, condition, status, record_count, created_at, last_seen_at{extra}) "
+              "VALUES ({id}, 'basic', 'link', 'P{id}', 'P{id}', 1, 'A', '{status}', 0, "
+              "'2026-11-01 10:00:00', '2026-11-01 10:05:00'{value})")
+    held = "SELECT held, in_progress FROM condition_tallies WHERE condition = 'A'"
+    with empty_app.app_context():
+        upgrade(revision="0011_run_caps")
+        db.session.execute(text("INSERT INTO experiments (slug, previews, arrivals, created_at) "
+                                "VALUES ('basic', 0, 0, '2026-11-01 10:00:00')"))
+        db.session.execute(text(insert.format(id=1, status="completed", extra="", value="")))
+        db.session.commit()
+        upgrade()
+        for run_id, status in ((2, "completed"), (3, "in_progress")):
+            db.session.execute(text(insert.format(id=run_id, status=status, extra=", is_test",
+                                                  value=", true")))
+        db.session.execute(text("UPDATE runs SET status = 'approved' WHERE id = 2"))
+        db.session.commit()
+        after_upgrade = tuple(db.session.execute(text(held)).one())
+        db.session.execute(text("UPDATE runs SET is_test = true WHERE id = 1"))
+        db.session.commit()
+        flagged_later = tuple(db.session.execute(text(held)).one())
+        downgrade(revision="0011_run_caps")
+        after_downgrade = tuple(db.session.execute(text(held)).one())
+        db.session.rollback()
+    assert after_upgrade == (1, 0)  # the real run only
+    assert flagged_later == (0, 0)  # flagging a run a test takes it out of the tally
+    assert after_downgrade == (2, 1)  # every run counts again without the flag
+
+
+def test_0015_makes_existing_accounts_admins_and_new_ones_not(empty_app):
+    from experiment_host.researcher.accounts import add_researcher, find_researcher
+
+    with empty_app.app_context():
+        upgrade(revision="0011_run_caps")
+        db.session.execute(text(
+            "INSERT INTO researchers (name, password_hash, created_at, session_generation) "
+            "VALUES ('old', 'x', '2026-11-01 10:00:00', 0)"))
+        db.session.commit()
+        upgrade()
+        add_researcher("new", "a long enough password")
+        db.session.commit()
+        roles = {name: find_researcher(name).is_admin for name in ("old", "new")}
+    assert roles == {"old": True, "new": False}

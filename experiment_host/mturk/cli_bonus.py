@@ -12,7 +12,13 @@ from flask.cli import with_appcontext
 from ..extensions import db
 from . import bonuses
 from .cli import confirm, live_option, open_gateway
-from .cli_review import apply_all, approve_decided, chosen_hits, report_failures
+from .cli_review import (
+    apply_all,
+    approve_decided,
+    audit_assignments,
+    chosen_hits,
+    report_failures,
+)
 from .gateway import AssignmentInfo, Gateway
 from .review import APPROVE, Decision, Failure, assignments_of, decide_approval, look_up, runs_for
 
@@ -62,6 +68,7 @@ def _pay(gateway: Gateway, plan: bonuses.BonusPlan, approvals: list[Decision]
     done, failed = apply_all(to_pay, lambda b: bonuses.pay(gateway, b), "Paying")
     for bonus, _ in done:
         bonuses.record(gateway.target.endpoint, bonus)
+    audit_assignments("pay", [b.assignment_id for b, result in done if result == bonuses.PAID])
     db.session.commit()
     outcomes = Counter(result for _, result in done)
     click.echo(f"Summary: {outcomes[bonuses.PAID]} paid now, {outcomes[bonuses.ALREADY]} had "

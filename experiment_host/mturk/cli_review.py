@@ -4,15 +4,18 @@ any failure ends the command with a summary and a non-zero exit status."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
+from ..audit import audit
 from ..extensions import db
-from ..models import RunStatus
+from ..models import Platform, Run, RunStatus
 from .cli import confirm, live_option, open_gateway
 from .errors import MTurkError
 from .gateway import Gateway
@@ -76,6 +79,16 @@ def report_failures(failed: list[Failure], what: str) -> None:
                                "not repeated).")
 
 
+def audit_assignments(action: str, assignment_ids: list[str]) -> None:
+    """Log ``action`` once per experiment of these assignments: how many, not whose."""
+    if not assignment_ids:
+        return
+    slugs = Counter(db.session.scalars(select(Run.experiment_slug).where(
+        Run.platform == Platform.MTURK, Run.session_key.in_(assignment_ids))))
+    for slug, count in slugs.items():
+        audit(action, slug, f"{count} assignment(s)")
+
+
 def approve_decided(gateway: Gateway, chosen: list[Decision]
                     ) -> tuple[list[tuple[Decision, bool]], list[Failure]]:
     """Approve these assignments and mark their runs approved; commits."""
@@ -83,6 +96,7 @@ def approve_decided(gateway: Gateway, chosen: list[Decision]
                              "Approving")
     for decision, _ in done:
         mark_reviewed(decision.run_id, RunStatus.APPROVED)
+    audit_assignments("approve", [d.assignment.assignment_id for d, _ in done])
     db.session.commit()
     return done, [(d.assignment.assignment_id, error) for d, error in failed]
 
@@ -93,6 +107,7 @@ def _reject_decided(gateway: Gateway, chosen: list[Decision], message: str
         chosen, lambda d: gateway.reject(d.assignment.assignment_id, message), "Rejecting")
     for decision, _ in done:
         mark_reviewed(decision.run_id, RunStatus.REJECTED)
+    audit_assignments("reject", [d.assignment.assignment_id for d, _ in done])
     db.session.commit()
     return done, [(d.assignment.assignment_id, error) for d, error in failed]
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from .. import access, audit  # noqa: F401  (and the access and audit tables)
+from . import (
+    accounts,  # noqa: F401  (registers the researcher tables)
+    experiment_actions,  # noqa: F401  (adds its routes to the blueprint)
+)
 from .views import bp
 
 

@@ -9,7 +9,19 @@ import secrets
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, delete, func, select, update
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    false,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -43,6 +55,8 @@ class Researcher(db.Model):
     #: Moved on at each logout: it is part of the session fingerprint, so a logout ends
     #: every session cookie issued before it (a copied one included).
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Manages accounts and sees and changes every experiment (``experiment_host.access``).
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiToken(db.Model):
@@ -58,6 +72,10 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Acts with view access at most, whatever its researcher may do.
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Space-separated slugs the token is limited to; NULL: all its researcher's.
+    experiments: Mapped[str | None] = mapped_column(Text)
 
 
 class LoginFailures(db.Model):
@@ -101,15 +119,17 @@ def get_researcher(name: str) -> Researcher:
     return researcher
 
 
-def add_researcher(name: str, password: str) -> Researcher:
-    """Create an account; the caller commits."""
+def add_researcher(name: str, password: str, admin: bool = False) -> Researcher:
+    """Create an account (an admin, or one with no experiment until granted); the caller
+    commits."""
     if not USERNAME_PATTERN.match(name):
         raise AccountError("A name is 1-64 letters, digits and _ . @ - (starting with a letter "
                            "or digit).")
     if find_researcher(name) is not None:
         raise AccountError(f"A researcher called {name!r} already exists.")
     _check_password(password)
-    researcher = Researcher(name=name, password_hash=generate_password_hash(password))
+    researcher = Researcher(name=name, password_hash=generate_password_hash(password),
+                            is_admin=admin)
     db.session.add(researcher)
     db.session.flush()
     return researcher
@@ -162,12 +182,15 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(name: str) -> tuple[ApiToken, str]:
-    """Make a new token for the researcher; the plain token is returned only here."""
+def issue_token(name: str, read_only: bool = False,
+                experiments: tuple[str, ...] = ()) -> tuple[ApiToken, str]:
+    """Make a new token for the researcher (read-only, or limited to ``experiments``, if
+    asked); the plain token is returned only here."""
     researcher = get_researcher(name)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(researcher_id=researcher.id, token_hash=_token_hash(plain),
-                     hint=plain[: len(TOKEN_PREFIX) + 6])
+                     hint=plain[: len(TOKEN_PREFIX) + 6], read_only=read_only,
+                     experiments=" ".join(dict.fromkeys(experiments)) or None)
     db.session.add(token)
     db.session.flush()
     return token, plain
@@ -195,8 +218,8 @@ def revoke_tokens(name: str, token_id: int | None) -> int:
     return count
 
 
-def researcher_for_token(plain: str) -> Researcher | None:
-    """The researcher an active token belongs to, marking the token used."""
+def researcher_for_token(plain: str) -> tuple[Researcher, ApiToken] | None:
+    """The researcher an active token belongs to, and the token, marked used."""
     row = db.session.execute(
         select(ApiToken, Researcher)
         .join(Researcher, Researcher.id == ApiToken.researcher_id)
@@ -206,7 +229,7 @@ def researcher_for_token(plain: str) -> Researcher | None:
         return None
     token, researcher = row
     token.last_used_at = utcnow()
-    return researcher
+    return researcher, token
 
 
 def _counted_name(username: str) -> str:

@@ -61,11 +61,12 @@ def _from_bearer(header: str) -> Researcher:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise BearerRefused("Send 'Authorization: Bearer <token>'.")
-    researcher = researcher_for_token(token.strip())
-    if researcher is None:
+    found = researcher_for_token(token.strip())
+    if found is None:
         raise BearerRefused("This API token is not valid or was revoked.")
     db.session.commit()  # keep last_used_at even if the download fails later
-    return researcher
+    g.api_token = found[1]  # its limits narrow the researcher's rights (access.rules)
+    return found[0]
 
 
 def wants_html() -> bool:
@@ -92,6 +93,7 @@ def login_required(view: F) -> F:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization")
+        g.pop("api_token", None)  # set again by _from_bearer for this request's token
         researcher = _from_bearer(header) if header else _from_session()
         if researcher is None:
             if request.method == "GET" and wants_html():

@@ -11,6 +11,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..access import Level, grant, revoke
+from ..audit import audit, audit_entries
 from ..experiments import registry
 from ..extensions import db
 from ..models import Run
@@ -50,10 +52,44 @@ def _when(value: Any) -> str:
 @researchers_cli.command("add")
 @click.argument("name")
 @click.password_option(help="The password (asked for when not given).")
-def add_command(name: str, password: str) -> None:
-    """Create a researcher account, asking for its password."""
-    _commit(add_researcher, name, password)
-    click.echo(f"Researcher {name!r} added.")
+@click.option("--admin", is_flag=True, help="Manages accounts and every experiment.")
+def add_command(name: str, password: str, admin: bool) -> None:
+    """Create a researcher account, asking for its password. A researcher who is not an
+    admin sees no experiment until granted one (`flask researchers grant`)."""
+    _commit(add_researcher, name, password, admin)
+    click.echo(f"{'Admin' if admin else 'Researcher'} {name!r} added.")
+
+
+@researchers_cli.command("grant")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--level", type=click.Choice([level.value for level in Level]), default="view",
+              show_default=True, help="view: dashboard and exports; edit: everything else; "
+              "owner: edit, and sharing.")
+def grant_command(slug: str, name: str, level: str) -> None:
+    """Give researcher NAME access to experiment SLUG (or change their level)."""
+    _check_slug(slug)
+    _commit(grant, slug, name, level)
+    click.echo(f"{name!r} now has {level} access to {slug!r}.")
+
+
+@researchers_cli.command("revoke")
+@click.argument("slug")
+@click.argument("name")
+def revoke_access_command(slug: str, name: str) -> None:
+    """Take researcher NAME's access to experiment SLUG away."""
+    _commit(revoke, slug, name)
+    click.echo(f"{name!r} no longer has access to {slug!r}.")
+
+
+@researchers_cli.command("audit")
+@click.argument("slug", required=False)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+def audit_command(slug: str | None, limit: int) -> None:
+    """Print the audit log (of SLUG, or of every experiment), newest first."""
+    for entry in audit_entries(slug, limit):
+        click.echo(f"{_when(entry.at)}\t{entry.actor}\t{entry.action}\t"
+                   f"{entry.experiment_slug or '-'}\t{entry.detail}")
 
 
 @researchers_cli.command("set-password")
@@ -81,15 +117,20 @@ def list_command() -> None:
     if not rows:
         click.echo("No researchers yet; add one with `flask researchers add NAME`.")
     for researcher, tokens in rows:
-        click.echo(f"{researcher.name}\tlast login {_when(researcher.last_login_at)}\t"
+        role = "admin" if researcher.is_admin else "researcher"
+        click.echo(f"{researcher.name}\t{role}\tlast login {_when(researcher.last_login_at)}\t"
                    f"{tokens} active token(s)")
 
 
 @researchers_cli.command("token")
 @click.argument("name")
-def token_command(name: str) -> None:
-    """Make a new API token for NAME and print it (it is shown only this once)."""
-    token, plain = _commit(issue_token, name)
+@click.option("--read-only", is_flag=True, help="View access at most (dashboard, exports).")
+@click.option("--experiment", "experiments", multiple=True,
+              help="Limit the token to this experiment (repeatable).")
+def token_command(name: str, read_only: bool, experiments: tuple[str, ...]) -> None:
+    """Make a new API token for NAME and print it (it is shown only this once). It acts with
+    NAME's rights, narrowed by --read-only and --experiment."""
+    token, plain = _commit(issue_token, name, read_only, experiments)
     click.echo(f"Token {token.id} for {name!r} (store it now; it cannot be shown again):",
                err=True)
     click.echo(plain)
@@ -101,8 +142,9 @@ def tokens_command(name: str) -> None:
     """List NAME's API tokens."""
     for token in _commit(list_tokens, name):
         state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "active"
+        scope = ("read-only " if token.read_only else "") + (token.experiments or "all")
         click.echo(f"{token.id}\t{token.hint}…\tcreated {_when(token.created_at)}\t"
-                   f"last used {_when(token.last_used_at)}\t{state}")
+                   f"last used {_when(token.last_used_at)}\t{state}\t{scope}")
 
 
 @researchers_cli.command("revoke-token")
@@ -129,6 +171,8 @@ def _export_command(kind: str) -> click.Command:
     @click.option("--completed-only", "preset", flag_value="completed", default=None,
                   help="Only runs that completed as intended (outcome completed).")
     @click.option("--batch", multiple=True, help="Only runs of this study-link batch.")
+    @click.option("--include-tests", "include_tests", flag_value="1", default=None,
+                  help="Keep test runs (pilots, sandbox, simulators), left out otherwise.")
     @click.option("--worker-ids", type=click.Choice(["pseudonym", "raw"]), default=None,
                   help="Worker ids as keyed-hash pseudonyms or raw [EXPORT_WORKER_IDS].")
     @click.option("--no-escape-formulas", is_flag=True, help="Write cells exactly as stored.")
@@ -145,6 +189,8 @@ def _export_command(kind: str) -> click.Command:
             pseudonym_key=pseudonym_key(config),
             pseudonymize=(worker_ids or config["EXPORT_WORKER_IDS"]) == "pseudonym",
             escape_formulas=not no_escape_formulas, checkpoints=checkpoints)
+        audit("export", slug, f"{kind} (command)")
+        db.session.commit()
         with snapshot(db.engine) as connection:
             total = count_rows(connection, kind, slug, run_filter)
         try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, false, func, or_, select
 
 from ..experiments import registry
 from ..extensions import db
@@ -16,6 +16,8 @@ from ..models import ExperimentRow, Run, RunStatus
 from .filters import RunFilter, since_runs, where_runs
 
 RECENT_RUNS = 10
+#: Every figure here is about participants: test runs are shown apart (``pilots``).
+NOT_TEST = Run.is_test.is_(false())
 
 
 @dataclass
@@ -97,8 +99,8 @@ def _condition(summary: ExperimentSummary, name: str | None) -> ConditionCounts:
 def experiment_summaries(slug: str | None = None) -> list[ExperimentSummary]:
     """Runs per status and per condition, for every experiment (hosted or only in the data)."""
     summaries = {s: _summary(s, True) for s in registry() if slug in (None, s)}
-    statement = select(Run.experiment_slug, Run.condition, Run.status, func.count()).group_by(
-        Run.experiment_slug, Run.condition, Run.status)
+    statement = select(Run.experiment_slug, Run.condition, Run.status, func.count()).where(
+        NOT_TEST).group_by(Run.experiment_slug, Run.condition, Run.status)
     if slug is not None:
         statement = statement.where(Run.experiment_slug == slug)
     for exp_slug, condition, status, count in db.session.execute(statement):
@@ -123,7 +125,7 @@ def funnel(slug: str) -> Funnel:
             _flag(or_(Run.completed_at.is_not(None), Run.status.in_(RunStatus.REACHED_COMPLETION))),
             _flag(or_(Run.submitted_at.is_not(None), Run.status.in_(RunStatus.FINAL_FOR_WORKER))),
             _flag(Run.status == RunStatus.APPROVED),
-        ).where(Run.experiment_slug == slug)
+        ).where(Run.experiment_slug == slug, NOT_TEST)
     ).one()
     previews = db.session.scalar(select(ExperimentRow.previews).where(ExperimentRow.slug == slug))
     return Funnel(previews or None, *(int(value) for value in row))
@@ -131,7 +133,7 @@ def funnel(slug: str) -> Funnel:
 
 def median_completion_seconds(slug: str) -> float | None:
     """The median of completed_at - created_at over runs that completed."""
-    done = (Run.experiment_slug == slug, Run.completed_at.is_not(None))
+    done = (Run.experiment_slug == slug, Run.completed_at.is_not(None), NOT_TEST)
     count = db.session.scalar(select(func.count()).where(*done)) or 0
     if count == 0:
         return None
@@ -146,7 +148,7 @@ def completions_per_day(slug: str) -> list[tuple[str, int]]:
     """(UTC day, runs completed that day), oldest first."""
     day = _day(Run.completed_at)
     rows = db.session.execute(
-        select(day, func.count()).where(Run.experiment_slug == slug,
+        select(day, func.count()).where(Run.experiment_slug == slug, NOT_TEST,
                                         Run.completed_at.is_not(None))
         .group_by(day).order_by(day)
     )
@@ -158,7 +160,7 @@ def trial_progress(slug: str) -> tuple[list[tuple[int, int]], list[tuple[int, in
     stopped = case((Run.status.in_(RunStatus.REVIVABLE), 1), else_=0)
     rows = db.session.execute(
         select(Run.record_count, func.count(), func.sum(stopped))
-        .where(Run.experiment_slug == slug, Run.record_count > 0)
+        .where(Run.experiment_slug == slug, Run.record_count > 0, NOT_TEST)
         .group_by(Run.record_count).order_by(Run.record_count.desc())
     ).all()
     reached: list[tuple[int, int]] = []
@@ -173,7 +175,7 @@ def trial_progress(slug: str) -> tuple[list[tuple[int, int]], list[tuple[int, in
 def recent_runs(slug: str) -> list[Run]:
     """The runs seen most recently."""
     return list(db.session.scalars(
-        select(Run).where(Run.experiment_slug == slug)
+        select(Run).where(Run.experiment_slug == slug, NOT_TEST)
         .order_by(Run.last_seen_at.desc(), Run.id.desc()).limit(RECENT_RUNS)
     ))
 
@@ -202,4 +204,5 @@ def runs_page(slug: str, run_filter: RunFilter, page: int, per_page: int) -> Run
 
 def last_activity(slug: str) -> datetime | None:
     """When any run of the experiment was last seen."""
-    return db.session.scalar(select(func.max(Run.last_seen_at)).where(Run.experiment_slug == slug))
+    return db.session.scalar(select(func.max(Run.last_seen_at)).where(
+        Run.experiment_slug == slug, NOT_TEST))

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, or_
+from sqlalchemy import Select, false, or_
 
 from ..completion_codes import COMPLETED
 from ..links import in_batches
 from ..models import Platform, Run, RunStatus, TrialRecord
 
 E = TypeVar("E", Platform, RunStatus)
+_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 class FilterError(ValueError):
@@ -34,6 +35,8 @@ class RunFilter:
     outcomes: tuple[str, ...] = ()
     #: Runs that came through a study link of one of these batches.
     batches: tuple[str, ...] = ()
+    #: Test runs too (pilots, sandbox, simulators); they are left out otherwise.
+    include_tests: bool = False
 
     def query_args(self) -> dict[str, list[str]]:
         """The filter as query-string values (for links that keep it)."""
@@ -42,6 +45,8 @@ class RunFilter:
                 "batch": list(self.batches)}
         if self.since is not None:
             args["since"] = [self.since.isoformat()]
+        if self.include_tests:
+            args["include_tests"] = ["1"]
         return {name: values for name, values in args.items() if values}
 
 
@@ -113,6 +118,9 @@ def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFi
     since_values = getlist("since")
     if len(since_values) > 1:
         raise FilterError("Give 'since' at most once.")
+    include_tests = _split(getlist("include_tests"))
+    if len(include_tests) > 1 or not set(include_tests) <= _FLAGS.keys():
+        raise FilterError("'include_tests' must be given once, as 1 or 0.")
     return RunFilter(
         statuses=_members(RunStatus, "status", getlist("status")),
         conditions=chosen,
@@ -120,12 +128,15 @@ def parse_filter(getlist: Any, conditions: Iterable[str] | None = None) -> RunFi
         since=parse_since(since_values[0] if since_values else None),
         outcomes=tuple(dict.fromkeys(_split(getlist("outcome")))),
         batches=tuple(dict.fromkeys(name[:64] for name in _split(getlist("batch")))),
+        include_tests=bool(include_tests) and _FLAGS[include_tests[0]],
     )
 
 
 def where_runs(statement: Select[Any], run_filter: RunFilter, slug: str) -> Select[Any]:
     """Restrict a statement over Run to the experiment and the filter's statuses etc."""
     statement = statement.where(Run.experiment_slug == slug)
+    if not run_filter.include_tests:
+        statement = statement.where(Run.is_test.is_(false()))
     if run_filter.statuses:
         statement = statement.where(Run.status.in_(run_filter.statuses))
     if run_filter.conditions:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 
 class LoginForm(FlaskForm):
@@ -16,3 +16,29 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     """No fields: only the CSRF token, so a foreign page cannot log a researcher out."""
+
+
+class TestRunForm(FlaskForm):
+    """Start a test run of the experiment on one platform."""
+
+    platform = StringField("Platform", validators=[AnyOf(["link", "prolific", "mturk"])])
+
+
+class ConfirmForm(FlaskForm):
+    """A destructive action (purge test runs, delete a run): posted once to see what would
+    go, again with confirm=yes to do it."""
+
+    confirm = HiddenField(validators=[Optional(), AnyOf(["yes"])])
+
+
+class GrantForm(FlaskForm):
+    """Give a researcher access to the experiment (or change theirs)."""
+
+    name = StringField("Researcher", validators=[DataRequired(), Length(max=64)])
+    level = StringField("Level", validators=[AnyOf(["view", "edit", "owner"])])
+
+
+class RevokeForm(FlaskForm):
+    """Take a researcher's access away."""
+
+    name = StringField("Researcher", validators=[DataRequired(), Length(max=64)])

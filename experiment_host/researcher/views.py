@@ -21,9 +21,12 @@ from flask import (
 from sqlalchemy import exists, select
 from werkzeug.exceptions import HTTPException
 
+from ..access import Level, check_access, collaborators, visible
+from ..audit import audit, audit_entries
 from ..experiments import registry
 from ..extensions import db
 from ..models import Platform, Run, RunStatus
+from ..reloading import live_registry
 from . import charts, dashboard
 from .accounts import authenticate, count_failure, too_many_failures
 from .auth import (
@@ -37,7 +40,7 @@ from .auth import (
 )
 from .export import ExportOptions
 from .filters import FilterError, RunFilter, parse_filter
-from .forms import LoginForm, LogoutForm
+from .forms import ConfirmForm, GrantForm, LoginForm, LogoutForm, TestRunForm
 from .streaming import KINDS, export_text, pseudonym_key
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
@@ -92,14 +95,25 @@ def logout() -> Any:
 def index() -> Any:
     """Every experiment with its runs per status and per condition against the quotas."""
     summaries = dashboard.experiment_summaries()
+    shown = set(visible(summary.slug for summary in summaries))
+    summaries = [summary for summary in summaries if summary.slug in shown]
     return render_template("researcher/index.html", summaries=summaries, statuses=list(RunStatus))
 
 
 def _known_slug(slug: str) -> None:
+    known_experiment(slug)
+
+
+def known_experiment(slug: str, hosted: bool = False, level: Level = Level.VIEW) -> Level:
+    """404 unless the current researcher has access (403 below ``level``) and the experiment
+    is hosted, or (unless ``hosted``) has runs in the data. Return the researcher's level."""
+    have = check_access(slug, level)
     if slug in registry():
+        return have
         return
-    if not db.session.scalar(select(exists().where(Run.experiment_slug == slug))):
+    if hosted or not db.session.scalar(select(exists().where(Run.experiment_slug == slug))):
         abort(404, f"There is no experiment {slug!r}.")
+    return have
 
 
 def _filter(slug: str) -> RunFilter:
@@ -124,7 +138,7 @@ def _page_number() -> int:
 @login_required
 def experiment(slug: str) -> Any:
     """Funnel, timing, drop-off, recent activity and the (filtered, paged) runs table."""
-    _known_slug(slug)
+    level = known_experiment(slug)
     run_filter, page = _filter(slug), _page_number()
     runs = dashboard.runs_page(slug, run_filter, page, current_app.config["RUNS_PER_PAGE"])
     if runs is None:
@@ -146,7 +160,29 @@ def experiment(slug: str) -> Any:
         statuses=list(RunStatus),
         platforms=list(Platform),
         filter_args=run_filter.query_args(),
+        **pilot_panel(slug),
+        **access_panel(slug, level),
     )
+
+
+def access_panel(slug: str, level: Level) -> dict[str, Any]:
+    """What the experiment page shows of access: the level (edit buttons only from edit
+    up), and for owners who else has access, the forms and the audit log."""
+    owner = level == Level.OWNER
+    return {"access_level": level, "can_edit": level.rank >= Level.EDIT.rank,
+            "registry_version": live_registry().version,
+            "collaborators": collaborators(slug) if owner else [],
+            "audit_entries": audit_entries(slug, 50) if owner else [],
+            "grant_form": GrantForm() if owner else None}
+
+
+def pilot_panel(slug: str) -> dict[str, Any]:
+    """What the experiment page's test-runs panel shows: counts, the latest, the forms."""
+    from ..pilots import latest_test_runs, test_run_counts
+
+    return {"test_counts": test_run_counts(slug),
+            "test_runs": latest_test_runs(slug, current_app.config["RUNS_PER_PAGE"]),
+            "test_run_form": TestRunForm(), "purge_form": ConfirmForm()}
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -180,6 +216,8 @@ def export(slug: str, kind: str) -> Any:
         abort(404, f"Unknown export {kind!r}; use one of {', '.join(KINDS)}.")
     _known_slug(slug)
     run_filter, options = _filter(slug), export_options()
+    audit("export", slug, f"{kind} {request.query_string.decode(errors='replace')[:500]}")
+    db.session.commit()
     chunks = export_text(db.engine, kind, slug, run_filter, options)
     db.session.close()  # the export reads on its own connection; do not hold this one open
     response = Response(chunks, content_type=MEDIA_TYPES[kind.split(".")[1]])

@@ -18,7 +18,7 @@ from tests.researcher.support import PASSWORD, add_run, log_in
 def researcher(app: Flask) -> str:
     """A researcher account 'ada' with password PASSWORD."""
     with app.app_context():
-        add_researcher("ada", PASSWORD)
+        add_researcher("ada", PASSWORD, admin=True)
         db.session.commit()
     return "ada"
 

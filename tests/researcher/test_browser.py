@@ -27,7 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def served(tmp_path: Path) -> Iterator[tuple[Flask, RunningServer]]:
     app = build_app(f"sqlite:///{tmp_path / 'researcher.sqlite3'}", TESTING=False)
     with app.app_context():
-        add_researcher("ada", PASSWORD)
+        add_researcher("ada", PASSWORD, admin=True)
         add_run(data=[{"rt": 350, "answer": "=cmd", "nested": {"ok": True}}, {"rt": 410}])
         add_run(data=[{"rt": 500}], status=RunStatus.RETURNED, condition="B")
         db.session.commit()
