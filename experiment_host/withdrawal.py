@@ -17,7 +17,9 @@ from sqlalchemy import delete, func, or_, select
 
 from .audit import audit
 from .extensions import db
-from .models import Run, RunStatus, TrialRecord
+from .links.models import LinkEntry
+from .models import Platform, Run, RunStatus, TrialRecord
+from .prolific.models import ProlificSubmission
 
 
 class WithdrawalError(ValueError):
@@ -79,9 +81,13 @@ def delete_runs(plan: DeletionPlan) -> int:
     """Delete the plan's runs and their records, and log that it happened; the caller
     commits. Returns how many runs went (a run deleted meanwhile is not counted)."""
     ids = [run.id for run in plan.runs]
+    submissions = [run.session_key for run in plan.runs if run.platform == Platform.PROLIFIC]
     for run in plan.runs:
         db.session.expunge(run)
     db.session.execute(delete(TrialRecord).where(TrialRecord.run_id.in_(ids)))
+    db.session.execute(delete(LinkEntry).where(LinkEntry.run_id.in_(ids)))
+    db.session.execute(delete(ProlificSubmission).where(
+        ProlificSubmission.submission_id.in_(submissions)))
     gone = db.session.execute(delete(Run).where(Run.id.in_(ids))).rowcount or 0
     if gone:
         audit("delete", plan.slug, f"{gone} run(s) deleted on request")

@@ -19,7 +19,8 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from ..experiments import Experiment, registry
+from ..access import Level, require_experiment
+from ..experiments import Experiment
 from ..extensions import db
 from ..researcher.auth import login_required
 from ..researcher.forms import LogoutForm
@@ -48,12 +49,9 @@ def _layout() -> dict[str, Any]:
     return {"logout_form": LogoutForm(), "researcher": g.get("researcher")}
 
 
-def _experiment(slug: str) -> Experiment:
-    """The experiment these pages manage: the one place to check a researcher's access."""
-    experiment = registry().get(slug)
-    if experiment is None:
-        abort(404, f"There is no experiment {slug!r}.")
-    return experiment
+def _experiment(slug: str, level: Level = Level.VIEW) -> Experiment:
+    """The experiment these pages manage, if the researcher has ``level`` on it (else 404/403)."""
+    return require_experiment(slug, level)
 
 
 def _back(slug: str) -> Response:
@@ -99,7 +97,7 @@ def index(slug: str) -> Any:
 @login_required
 def new_links(slug: str) -> Any:
     """Create links in a batch: an amount of personal ones, or the batch's general one."""
-    _experiment(slug)
+    _experiment(slug, Level.EDIT)
     form = NewLinksForm()
     form.batch.choices = [b.name for b in batches(slug)]
     if not form.validate_on_submit():
@@ -122,7 +120,7 @@ def new_links(slug: str) -> Any:
 @login_required
 def new_batch(slug: str) -> Any:
     """Create a batch, or change the max and end redirect of the one with that name."""
-    _experiment(slug)
+    _experiment(slug, Level.EDIT)
     form = BatchForm()
     if not form.validate_on_submit():
         abort(400, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
@@ -147,7 +145,7 @@ def _batch(slug: str, batch_id: int) -> LinkBatch:
 @login_required
 def switch_batch(slug: str, batch_id: int, switch: str) -> Any:
     """Open or close a whole batch to new runs."""
-    _experiment(slug)
+    _experiment(slug, Level.EDIT)
     _checked()
     _batch(slug, batch_id).active = switch == "on"
     db.session.commit()
@@ -158,7 +156,7 @@ def switch_batch(slug: str, batch_id: int, switch: str) -> Any:
 @login_required
 def switch_batch_type(slug: str, batch_id: int, link_type: str, switch: str) -> Any:
     """Allow or refuse one link type in a batch."""
-    _experiment(slug)
+    _experiment(slug, Level.EDIT)
     _checked()
     try:
         chosen = LinkType(link_type)
@@ -181,7 +179,7 @@ def _link(slug: str, link_id: int) -> StudyLink:
 @login_required
 def switch_link(slug: str, link_id: int, switch: str) -> Any:
     """Switch one link on or off (a run it already started may finish)."""
-    _experiment(slug)
+    _experiment(slug, Level.EDIT)
     _checked()
     _link(slug, link_id).active = switch == "on"
     db.session.commit()

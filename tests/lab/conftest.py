@@ -21,6 +21,7 @@ FOLLOWUP = """
 title = "Follow-up"
 description = "For people new to basic and open."
 duration_minutes = 1
+allow_open_link = true
 
 [hit.qualifications]
 exclude_experiments = ["basic", "open"]

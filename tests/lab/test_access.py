@@ -11,6 +11,8 @@ from werkzeug.exceptions import Forbidden, NotFound
 from experiment_host.access import check_access, grant
 from experiment_host.audit import audit_entries
 from experiment_host.extensions import db
+from experiment_host.links.models import LinkType
+from experiment_host.links.store import create_links, default_batch
 from experiment_host.researcher.accounts import add_researcher, find_researcher, issue_token
 from tests.researcher.support import PASSWORD, csrf_token, log_in
 
@@ -18,7 +20,8 @@ from tests.researcher.support import PASSWORD, csrf_token, log_in
 PUBLIC_BLUEPRINTS = {"worker", "api", "health", "static"}
 #: A value for each URL argument of the researcher routes (a new argument fails the test
 #: until it gets one here, so no new route goes untried).
-SAMPLE_ARGS = {"slug": "basic", "kind": "runs.csv", "run_id": "{run_id}"}
+SAMPLE_ARGS = {"slug": "basic", "kind": "runs.csv", "run_id": "{run_id}", "batch_id": "1",
+               "link_id": "1", "switch": "off", "link_type": "personal-single"}
 
 
 def researcher_routes(app):
@@ -54,7 +57,10 @@ def token_of(app, name, **options):
 
 
 @pytest.fixture
-def run_id(seed):
+def run_id(app, seed):
+    with app.app_context():  # link 1 and batch 1 of "basic", for the study-link pages
+        create_links(default_batch("basic"), LinkType.PERSONAL_SINGLE, 1)
+        db.session.commit()
     return seed(slug="basic", condition="A", data=[{"rt": 1}])
 
 
