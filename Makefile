@@ -40,6 +40,7 @@ run: db
 	@echo "  Experiments:     http://127.0.0.1:$(HOST_PORT)/exp/stroop?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE"
 	@echo "                   http://127.0.0.1:$(HOST_PORT)/exp/jspsych-rt   (plain study link)"
 	@echo "  MTurk simulator: http://localhost:$(SIM_PORT)/   (work each experiment as a HIT)"
+	@echo "  flask hits:      export MTURK_ENDPOINT_URL=http://localhost:$(SIM_PORT)"
 	@echo ""
 	MTURK_SUBMIT_ORIGINS="https://www.mturk.com https://workersandbox.mturk.com http://localhost:$(SIM_PORT)" \
 	  bash -c 'trap "kill 0" EXIT; \

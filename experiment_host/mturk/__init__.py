@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from flask.cli import AppGroup
 
-from . import models  # noqa: F401  (the package's tables)
+from . import (
+    models,  # noqa: F401  (the package's tables)
+    rehearsal,
+)
+from .errors import MTurkError
+from .question import QuestionError
+
+__all__ = ["MTurkError", "QuestionError", "hits_group", "rehearsal"]
 
 
 def hits_group() -> AppGroup:
