@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from ..database import insert_ignoring_duplicates
 from ..extensions import db
-from ..models import Run
+from ..models import Run, utcnow
 from .fees import cents, fee_per_payment, from_cents, parse_money
 from .gateway import AssignmentInfo, BonusInfo, Gateway
 from .models import BonusPayment
@@ -141,8 +142,10 @@ def pay(gateway: Gateway, bonus: BonusInfo) -> str:
 
 
 def record(endpoint: str, bonus: BonusInfo) -> None:
-    """Remember a paid bonus; the caller commits."""
-    db.session.add(BonusPayment(
+    """Remember a paid bonus once, even when two payers (a double click) both paid it, the
+    second being a no-op at MTurk; the caller commits."""
+    db.session.execute(insert_ignoring_duplicates(BonusPayment, [dict(
         endpoint=endpoint, assignment_id=bonus.assignment_id, worker_id=bonus.worker_id,
         amount_cents=cents(bonus.amount), reason=bonus.reason,
-        request_token=bonus_token(endpoint, bonus.assignment_id)))
+        request_token=bonus_token(endpoint, bonus.assignment_id), paid_at=utcnow())],
+        ["endpoint", "assignment_id"]))

@@ -12,16 +12,15 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import utcnow
+from .actions import sync_hits
 from .cli import confirm, experiment_named, live_option, open_gateway
 from .cli_review import report_failures
-from .errors import InvalidState, MTurkError
-from .exclusion import ExclusionResult, exclude_previous, refresh_all
+from .errors import InvalidState
+from .exclusion import ExclusionResult, exclude_previous
 from .fees import LARGE_HIT_ASSIGNMENTS, fee_per_payment
 from .gateway import Gateway
 from .models import Hit
 from .posting import project_hits
-from .review import Failure
-from .sync import SyncResult, sync_hit
 
 EXPIRE_IN_THE_PAST = timedelta(minutes=1)
 
@@ -178,33 +177,7 @@ def sync_command(hit_id: str | None, live: bool) -> None:
     gateway = open_gateway(live)
     rows = project_hits(gateway.target, hit_id)
     hit_ids = [hit_id] if hit_id else [row.hit_id for row in rows]
-    synced, failed = _sync_all(gateway, hit_ids)
-    refreshed = refresh_all(gateway)
-    db.session.commit()
-    for reason in synced.skipped:
-        click.echo(f"  skip {reason}")
-    _show_exclusion_skips(refreshed)
-    changes = synced.changes
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(changes.items())) or "no changes"
-    click.echo(f"Synced {len(hit_ids) - len(failed)} of {len(hit_ids)} HIT(s): {summary}.")
-    if refreshed:
-        click.echo(f"Exclusion qualifications: {sum(r.granted for r in refreshed)} workers added.")
-    report_failures(failed + [f for r in refreshed for f in r.failed], "MTurk calls")
-
-
-def _sync_all(gateway: Gateway, hit_ids: list[str]) -> tuple[SyncResult, list[Failure]]:
-    """Sync each HIT and commit it; a HIT that MTurk refuses is reported, not fatal."""
-    total = SyncResult()
-    failed: list[Failure] = []
-    with click.progressbar(hit_ids, label="Syncing") as bar:
-        for one in bar:
-            try:
-                result = sync_hit(gateway, one)
-            except MTurkError as error:
-                db.session.rollback()
-                failed.append((one, error))
-                continue
-            db.session.commit()
-            total.changes.update(result.changes)
-            total.skipped.extend(result.skipped)
-    return total, failed
+    with click.progressbar(length=len(hit_ids), label="Syncing") as bar:
+        outcome = sync_hits(gateway, hit_ids, lambda: bar.update(1))
+    click.echo("\n".join(outcome.lines()))
+    report_failures(outcome.failures, "MTurk calls")
