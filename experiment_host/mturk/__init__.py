@@ -8,13 +8,37 @@ from __future__ import annotations
 from flask.cli import AppGroup
 
 from . import (
+    actions,
     models,  # noqa: F401  (the package's tables)
     rehearsal,
 )
+from .bonuses import Wanted
 from .errors import MTurkError
-from .question import QuestionError
+from .fees import from_cents, parse_money
+from .gateway import AssignmentInfo, Gateway, gateway_for
+from .models import BonusPayment, Hit
+from .posting import project_hits
+from .question import QuestionError, experiment_url
+from .review import data_problem
 
-__all__ = ["MTurkError", "QuestionError", "hits_group", "rehearsal"]
+__all__ = [
+    "AssignmentInfo",
+    "BonusPayment",
+    "Gateway",
+    "Hit",
+    "MTurkError",
+    "QuestionError",
+    "Wanted",
+    "actions",
+    "data_problem",
+    "experiment_url",
+    "from_cents",
+    "gateway_for",
+    "hits_group",
+    "parse_money",
+    "project_hits",
+    "rehearsal",
+]
 
 
 def hits_group() -> AppGroup:

@@ -193,13 +193,13 @@ class BonusRound:
     def empty(self) -> bool:
         return not (self.plan.to_pay or self.approvals.chosen)
 
-    def confirmed(self, assignment_ids: Collection[str]) -> BonusRound:
-        """Only the bonuses shown and confirmed are paid (and approved first)."""
-        kept = [b for b in self.plan.to_pay if b.assignment_id in assignment_ids]
+    def confirmed(self, to_approve: Collection[str], to_pay: Collection[str]) -> BonusRound:
+        """Only the approvals and bonuses shown and confirmed are done."""
+        kept = [b for b in self.plan.to_pay if b.assignment_id in to_pay]
         dropped = [(bonuses.Wanted(b.assignment_id, b.amount, b.reason), NOT_CONFIRMED)
-                   for b in self.plan.to_pay if b.assignment_id not in assignment_ids]
+                   for b in self.plan.to_pay if b.assignment_id not in to_pay]
         return replace(self, plan=bonuses.BonusPlan(kept, [*self.plan.skipped, *dropped]),
-                       approvals=self.approvals.confirmed(assignment_ids))
+                       approvals=self.approvals.confirmed(to_approve))
 
 
 def bonus_round(gateway: Gateway, hit_ids: list[str] | None = None,

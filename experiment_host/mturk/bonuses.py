@@ -19,7 +19,7 @@ from ..models import Run, utcnow
 from .fees import cents, fee_per_payment, from_cents, parse_money
 from .gateway import AssignmentInfo, BonusInfo, Gateway
 from .models import BonusPayment
-from .review import has_complete_data, worker_mismatch
+from .review import data_problem
 
 CSV_COLUMNS = ("assignment_id", "amount", "reason")
 PAID, ALREADY = "paid", "already paid"
@@ -91,14 +91,9 @@ def unpayable(assignment: AssignmentInfo | None, run: Run | None,
     """Why this assignment's bonus must not be paid, or None when it may."""
     if assignment is None:
         return "MTurk did not report this assignment (not one of the chosen HITs' own)"
-    if run is None:
-        return "no run here for this assignment (no data)"
-    mismatch = worker_mismatch(run, assignment)
-    if mismatch:
-        return mismatch
-    if not has_complete_data(run):
-        return (f"no data: the run did not complete with records (status "
-                f"{run.status.value}, {run.record_count} records)")
+    problem = data_problem(assignment, run)
+    if problem:
+        return problem
     if assignment.status != "Approved" and assignment.assignment_id not in approving:
         return (f"not approved (MTurk: {assignment.status}); approve it first, or give "
                 "--approve")

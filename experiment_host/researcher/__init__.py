@@ -13,7 +13,9 @@ from . import accounts  # noqa: F401  (registers the researcher tables)
 
 
 def init_app(app: Flask) -> None:
-    """Register the researcher blueprint (CSRF-protected, never framed)."""
+    """Register the researcher blueprint (CSRF-protected, never framed) and the console's."""
+    from . import console
     from .views import bp
 
     app.register_blueprint(bp)
+    console.init_app(app)
