@@ -67,3 +67,14 @@ def test_run_detail_of_an_empty_run_says_so(logged_in, seed):
 def test_run_detail_refuses_bad_requests(logged_in, seed, path, status):
     run_id = seed(data=[{"a": 1}])
     assert logged_in.get(path.replace("RUN", str(run_id))).status_code == status
+
+
+def test_runs_table_says_no_runs_and_links_run_detail(logged_in, seed):
+    empty = logged_in.get("/researcher/experiments/basic").get_data(as_text=True)
+    assert 'data-testid="no-runs">No runs yet.' in empty
+    run_id = seed(data=[{"a": 1}])
+    page = logged_in.get("/researcher/experiments/basic").get_data(as_text=True)
+    assert f'href="/researcher/experiments/basic/runs/{run_id}"' in page
+    assert 'class="nowrap"' in page and "/researcher/experiments/basic/mturk" in page
+    filtered = logged_in.get("/researcher/experiments/basic?status=declined")
+    assert "No runs match these filters." in filtered.get_data(as_text=True)
