@@ -65,25 +65,37 @@ def from_runs(runs: Iterable[Run]) -> list[Wanted]:
 
 
 def read_csv(path: Path) -> list[Wanted]:
-    """Bonuses from a CSV with columns assignment_id, amount, reason."""
+    """Bonuses from a CSV with columns assignment_id, amount, reason; the whole file is
+    checked first, and every bad row is reported with its line number."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise BonusFileError(f"Cannot read {path}: {exc.strerror}") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BonusFileError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+                             ) from exc
     if rows and not set(CSV_COLUMNS) <= set(rows[0]):
         raise BonusFileError(f"{path} needs the columns {', '.join(CSV_COLUMNS)}.")
-    found = []
+    found: list[Wanted] = []
+    problems: list[str] = []
     for line, row in enumerate(rows, start=2):
         try:
-            amount = parse_money(row["amount"] or "")
+            found.append(_csv_row(row))
         except ValueError as exc:
-            raise BonusFileError(f"{path}, line {line}: {exc}") from exc
-        reason = (row["reason"] or "").strip()
-        if amount <= 0 or not reason:
-            raise BonusFileError(f"{path}, line {line}: give a positive amount and a reason.")
-        found.append(Wanted(row["assignment_id"].strip(), amount, reason))
+            problems.append(f"{path}, line {line}: {exc}")
+    if problems:
+        raise BonusFileError(f"{len(problems)} bad row(s), nothing paid:\n" + "\n".join(problems))
     return found
+
+
+def _csv_row(row: dict[str, str | None]) -> Wanted:
+    assignment_id = (row.get("assignment_id") or "").strip()
+    amount = parse_money(row.get("amount") or "")
+    reason = (row.get("reason") or "").strip()
+    if not assignment_id:
+        raise ValueError("no assignment_id.")
+    if amount <= 0 or not reason:
+        raise ValueError("give a positive amount and a reason.")
+    return Wanted(assignment_id, amount, reason)
 
 
 def unpayable(assignment: AssignmentInfo | None, run: Run | None,
