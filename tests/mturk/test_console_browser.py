@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from playwright.sync_api import expect
 
 from experiment_host.extensions import db
 from experiment_host.researcher.accounts import add_researcher
 from experiment_host.simulator import RunningServer, serve_in_thread
-from tests.browser.conftest import browser, chromium_path, playwright  # noqa: F401 (fixtures)
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.researcher.support import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -27,27 +27,49 @@ def served(app) -> Iterator[RunningServer]:
     server.stop()
 
 
-def test_bulk_approve_of_ticked_rows(served, sim, created_hit, work, browser):  # noqa: F811
+def test_bulk_approve_of_ticked_rows(served, sim, created_hit, work):
     hit_id = created_hit("basic", "--assignments", "5")
     a, b, c = (work(hit_id) for _ in range(3))
-    page = browser.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{served.url}/researcher/login")
-    page.fill("input[name=username]", "ada")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.goto(f"{served.url}/researcher/experiments/basic/mturk")
-    for worked in (a, b):
-        page.check(f"input[value='{worked.assignment_id}']")
-    page.click("button[value='approve:selected']")
-    expect(page.get_by_test_id("plan")).to_contain_text("2 to approve, 0 skipped.")
-    assert sim.assignments[a.assignment_id].status == "Submitted"  # asked first
-    page.get_by_test_id("confirm").dblclick()  # a double click sends once
-    expect(page.get_by_test_id("outcome")).to_contain_text("2 approved now")
-    assert sim.calls["ApproveAssignment"] == 2
+    ticked = [a.assignment_id, b.assignment_id]
+    # A thread of its own, with its own Playwright: the browser tests' session-wide
+    # Playwright may be running its event loop in this thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(_approve_ticked, served.url, ticked, c.assignment_id, sim
+                           ).result(timeout=300)
+    assert seen["plan"].endswith("2 to approve, 0 skipped.")
+    assert seen["before"] == "Submitted"  # the plan alone changed nothing
+    assert "2 approved now" in seen["outcome"]
+    assert sim.calls["ApproveAssignment"] == 2  # a double click on the confirmation sent once
     assert [sim.assignments[w.assignment_id].status for w in (a, b, c)] == [
         "Approved", "Approved", "Submitted"]
-    page.click("text=Back to the review page")
-    expect(page.get_by_test_id("waiting")).to_contain_text(c.assignment_id)
-    expect(page.get_by_test_id("reviewed")).to_contain_text(a.assignment_id)
-    page.close()
+    assert c.assignment_id in seen["waiting"] and a.assignment_id in seen["reviewed"]
+
+
+def _approve_ticked(base: str, ticked: list[str], other: str, sim) -> dict[str, str]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/researcher/login")
+            page.fill("input[name=username]", "ada")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/researcher/")
+            page.goto(f"{base}/researcher/experiments/basic/mturk")
+            for one in ticked:
+                page.check(f"input[value='{one}']")
+            page.click("button[value='approve:selected']")
+            seen = {"plan": page.get_by_test_id("plan").inner_text().strip(),
+                    "before": sim.assignments[ticked[0]].status}
+            page.get_by_test_id("confirm").dblclick()
+            seen["outcome"] = page.get_by_test_id("outcome").inner_text()
+            page.click("text=Back to the review page")
+            page.get_by_test_id("waiting").wait_for()
+            seen["waiting"] = page.get_by_test_id("waiting").inner_text()
+            seen["reviewed"] = page.get_by_test_id("reviewed").inner_text()
+            return seen
+        finally:
+            browser.close()
