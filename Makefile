@@ -41,6 +41,7 @@ run: db
 	@echo "                   http://127.0.0.1:$(HOST_PORT)/exp/jspsych-rt   (plain study link)"
 	@echo "  MTurk simulator: http://localhost:$(SIM_PORT)/   (work each experiment as a HIT)"
 	@echo "  Prolific simulator: http://localhost:$(SIM_PORT)/prolific/   (take each experiment as a study)"
+	@echo "  flask hits:      export MTURK_ENDPOINT_URL=http://localhost:$(SIM_PORT)"
 	@echo ""
 	MTURK_SUBMIT_ORIGINS="https://www.mturk.com https://workersandbox.mturk.com http://localhost:$(SIM_PORT)" \
 	PROLIFIC_API_URL=http://localhost:$(SIM_PORT)/prolific/api/v1 PROLIFIC_API_TOKEN=rehearsal \

@@ -24,36 +24,60 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
     from .prolific import internal_name, study_body
     from .simulator import create_simulator_app, serve_in_thread
     from .simulator.prolific_state import ProlificState
-    from .simulator.state import SimulatorState
 
     host = host or current_app.config["SIMULATOR_HOST"]
     port = port or current_app.config["SIMULATOR_PORT"]
-    state = SimulatorState()
-    for slug, experiment in registry().items():
-        hit = experiment.config.hit
-        state.create_hit(f"{experiment_base.rstrip('/')}/exp/{slug}", title=experiment.title,
-                         description=experiment.config.description, reward=hit.reward,
-                         max_assignments=hit.assignments)
     prolific = ProlificState()
     for slug, experiment in registry().items():
         if experiment.config.prolific.completion_code:
             body = study_body(experiment, experiment_base, internal_name(slug, 0))
             prolific.studies[slug] = {**body, "id": slug, "status": "ACTIVE"}
-    running = serve_in_thread(create_simulator_app(state, prolific=prolific), host, port)
-    base = f"http://{host}:{port}"
-    click.echo(f"MTurk simulator: http://{host}:{port}/  (Ctrl+C to stop)")
+    running = serve_in_thread(create_simulator_app(prolific=prolific), host, port)
+    endpoint = f"http://{host}:{port}"
+    try:
+        _post_rehearsal_hits(endpoint, experiment_base)
+    except BaseException:
+        running.stop()
+        raise
+    click.echo(f"MTurk simulator: {endpoint}/  (Ctrl+C to stop)")
     click.echo(f"Requester API on the same port; for `flask hits`, in another shell:\n"
-               f"  export MTURK_ENDPOINT_URL=http://{host}:{port}\n"
-               "  (any AWS credentials are accepted: signatures are not checked)")
-    click.echo(f"Prolific simulator: {base}/prolific/  (studies published with "
+               f"  export MTURK_ENDPOINT_URL={endpoint}\n"
+               "  (no AWS credentials needed for a simulator on this machine)")
+    click.echo(f"Prolific simulator: {endpoint}/prolific/  (studies published with "
                "`flask prolific` appear there); for `flask prolific` and the done page:\n"
-               f"  export PROLIFIC_API_URL={base}/prolific/api/v1 PROLIFIC_API_TOKEN=rehearsal\n"
-               f"  export PROLIFIC_COMPLETE_URL={base}/prolific/submissions/complete")
+               f"  export PROLIFIC_API_URL={endpoint}/prolific/api/v1"
+               " PROLIFIC_API_TOKEN=rehearsal\n"
+               f"  export PROLIFIC_COMPLETE_URL={endpoint}/prolific/submissions/complete")
     try:
         while running.thread.is_alive():
             time.sleep(0.5)
     except KeyboardInterrupt:
         running.stop()
+
+
+def _post_rehearsal_hits(endpoint: str, experiment_base: str) -> None:
+    """Post each experiment's HIT to the new simulator and record it as this project's."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .extensions import db
+    from .mturk import MTurkError, QuestionError, rehearsal
+
+    try:
+        gateway = rehearsal.simulator_gateway(current_app.config, endpoint)
+        forgotten = rehearsal.forget_simulator_hits(gateway.target)
+        db.session.commit()
+        posted = rehearsal.post_rehearsal_hits(gateway, experiment_base)
+    except SQLAlchemyError as error:
+        raise click.ClickException(
+            f"Could not record the simulator's HITs in the database ({error.__class__.__name__})."
+            " Run `flask db upgrade` first.") from error
+    except (MTurkError, QuestionError, rehearsal.RehearsalError) as error:
+        raise click.ClickException(str(error)) from error
+    if forgotten:
+        click.echo(f"Forgot {forgotten} HIT(s) of an earlier simulator at {endpoint}.")
+    for hit in posted:
+        click.echo(f"Posted HIT {hit.hit_id} for {hit.experiment_slug}: "
+                   f"{gateway.target.preview_url(hit.hit_id, hit.hit_group_id)}")
 
 
 def init_app(app: Flask) -> None:

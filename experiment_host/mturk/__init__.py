@@ -11,7 +11,39 @@ from flask.cli import AppGroup
 from sqlalchemy import Select, String, literal, select
 
 from ..statuses import Platform
-from . import models  # (the package's tables)
+from . import (
+    actions,
+    models,
+    rehearsal,
+)
+from .bonuses import Wanted
+from .errors import MTurkError
+from .fees import from_cents, parse_money
+from .gateway import AssignmentInfo, Gateway, gateway_for
+from .models import BonusPayment, Hit
+from .posting import project_hits
+from .question import QuestionError, experiment_url
+from .review import data_problem
+
+__all__ = [
+    "AssignmentInfo",
+    "BonusPayment",
+    "Gateway",
+    "Hit",
+    "MTurkError",
+    "QuestionError",
+    "Wanted",
+    "actions",
+    "data_problem",
+    "experiment_url",
+    "from_cents",
+    "gateway_for",
+    "hits_group",
+    "paid_bonuses",
+    "parse_money",
+    "project_hits",
+    "rehearsal",
+]
 
 
 def paid_bonuses() -> Select[Any]:
@@ -20,6 +52,7 @@ def paid_bonuses() -> Select[Any]:
     return select(literal(Platform.MTURK.value, String(20)).label("platform"),
                   payment.assignment_id.label("session_key"),
                   payment.amount_cents.label("amount_cents"))
+
 
 
 def hits_group() -> AppGroup:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from ..database import insert_ignoring_duplicates
 from ..extensions import db
-from ..models import Run
+from ..models import Run, utcnow
 from .fees import cents, fee_per_payment, from_cents, parse_money
 from .gateway import AssignmentInfo, BonusInfo, Gateway
 from .models import BonusPayment
-from .review import has_complete_data, worker_mismatch
+from .review import data_problem
 
 CSV_COLUMNS = ("assignment_id", "amount", "reason")
 PAID, ALREADY = "paid", "already paid"
@@ -64,25 +65,37 @@ def from_runs(runs: Iterable[Run]) -> list[Wanted]:
 
 
 def read_csv(path: Path) -> list[Wanted]:
-    """Bonuses from a CSV with columns assignment_id, amount, reason."""
+    """Bonuses from a CSV with columns assignment_id, amount, reason; the whole file is
+    checked first, and every bad row is reported with its line number."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise BonusFileError(f"Cannot read {path}: {exc.strerror}") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BonusFileError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+                             ) from exc
     if rows and not set(CSV_COLUMNS) <= set(rows[0]):
         raise BonusFileError(f"{path} needs the columns {', '.join(CSV_COLUMNS)}.")
-    found = []
+    found: list[Wanted] = []
+    problems: list[str] = []
     for line, row in enumerate(rows, start=2):
         try:
-            amount = parse_money(row["amount"] or "")
+            found.append(_csv_row(row))
         except ValueError as exc:
-            raise BonusFileError(f"{path}, line {line}: {exc}") from exc
-        reason = (row["reason"] or "").strip()
-        if amount <= 0 or not reason:
-            raise BonusFileError(f"{path}, line {line}: give a positive amount and a reason.")
-        found.append(Wanted(row["assignment_id"].strip(), amount, reason))
+            problems.append(f"{path}, line {line}: {exc}")
+    if problems:
+        raise BonusFileError(f"{len(problems)} bad row(s), nothing paid:\n" + "\n".join(problems))
     return found
+
+
+def _csv_row(row: dict[str, str | None]) -> Wanted:
+    assignment_id = (row.get("assignment_id") or "").strip()
+    amount = parse_money(row.get("amount") or "")
+    reason = (row.get("reason") or "").strip()
+    if not assignment_id:
+        raise ValueError("no assignment_id.")
+    if amount <= 0 or not reason:
+        raise ValueError("give a positive amount and a reason.")
+    return Wanted(assignment_id, amount, reason)
 
 
 def unpayable(assignment: AssignmentInfo | None, run: Run | None,
@@ -90,14 +103,9 @@ def unpayable(assignment: AssignmentInfo | None, run: Run | None,
     """Why this assignment's bonus must not be paid, or None when it may."""
     if assignment is None:
         return "MTurk did not report this assignment (not one of the chosen HITs' own)"
-    if run is None:
-        return "no run here for this assignment (no data)"
-    mismatch = worker_mismatch(run, assignment)
-    if mismatch:
-        return mismatch
-    if not has_complete_data(run):
-        return (f"no data: the run did not complete with records (status "
-                f"{run.status.value}, {run.record_count} records)")
+    problem = data_problem(assignment, run)
+    if problem:
+        return problem
     if assignment.status != "Approved" and assignment.assignment_id not in approving:
         return (f"not approved (MTurk: {assignment.status}); approve it first, or give "
                 "--approve")
@@ -141,8 +149,10 @@ def pay(gateway: Gateway, bonus: BonusInfo) -> str:
 
 
 def record(endpoint: str, bonus: BonusInfo) -> None:
-    """Remember a paid bonus; the caller commits."""
-    db.session.add(BonusPayment(
+    """Remember a paid bonus once, even when two payers (a double click) both paid it, the
+    second being a no-op at MTurk; the caller commits."""
+    db.session.execute(insert_ignoring_duplicates(BonusPayment, [dict(
         endpoint=endpoint, assignment_id=bonus.assignment_id, worker_id=bonus.worker_id,
         amount_cents=cents(bonus.amount), reason=bonus.reason,
-        request_token=bonus_token(endpoint, bonus.assignment_id)))
+        request_token=bonus_token(endpoint, bonus.assignment_id), paid_at=utcnow())],
+        ["endpoint", "assignment_id"]))

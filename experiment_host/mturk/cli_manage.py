@@ -12,16 +12,15 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import utcnow
+from .actions import sync_hits
 from .cli import confirm, experiment_named, live_option, open_gateway
 from .cli_review import report_failures
-from .errors import InvalidState, MTurkError
-from .exclusion import ExclusionResult, exclude_previous, refresh_all
+from .errors import InvalidState
+from .exclusion import ExclusionResult, exclude_previous
 from .fees import LARGE_HIT_ASSIGNMENTS, fee_per_payment
 from .gateway import Gateway
 from .models import Hit
 from .posting import project_hits
-from .review import Failure
-from .sync import SyncResult, sync_hit
 
 EXPIRE_IN_THE_PAST = timedelta(minutes=1)
 
@@ -41,12 +40,18 @@ def _hit_ids(gateway: Gateway, hit_ids: tuple[str, ...], all_hits: bool) -> list
 @with_appcontext
 @click.argument("hit_ids", nargs=-1)
 @click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
-def expire_command(hit_ids: tuple[str, ...], all_hits: bool, yes: bool, live: bool) -> None:
+def expire_command(hit_ids: tuple[str, ...], all_hits: bool, dry_run: bool, yes: bool,
+                   live: bool) -> None:
     """Stop HITs taking new workers now (workers already on them may finish)."""
     gateway = open_gateway(live)
     chosen = _hit_ids(gateway, hit_ids, all_hits)
+    if dry_run:
+        click.echo(f"Dry run: would expire {len(chosen)} HIT(s) on {gateway.target.label}: "
+                   + " ".join(chosen))
+        return
     confirm(f"Expire {len(chosen)} HIT(s) on {gateway.target.label}?", yes, gateway.target)
     when = utcnow() - EXPIRE_IN_THE_PAST
     for hit_id in chosen:
@@ -68,10 +73,11 @@ def _extension_token(gateway: Gateway, hit_id: str, before: int, count: int) -> 
 @click.argument("hit_id")
 @click.option("--add", "add", type=click.IntRange(1, 1_000_000), help="More assignments.")
 @click.option("--hours", type=click.FloatRange(0.01, 8760), help="More hours of lifetime.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
-def extend_command(hit_id: str, add: int | None, hours: float | None, yes: bool,
-                   live: bool) -> None:
+def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: bool,
+                   yes: bool, live: bool) -> None:
     """Add assignments and/or time to a HIT (a HIT of < 10 assignments stays below 10)."""
     if not add and not hours:
         raise click.UsageError("Give --add N and/or --hours H.")
@@ -87,6 +93,9 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, yes: bool,
     new_expiry = max(hit.expiration, utcnow()) + timedelta(hours=hours or 0)
     click.echo(f"Extend {hit_id} on {gateway.target.label}: +{add or 0} assignments "
                f"(${cost:.2f} incl. fee), expires {new_expiry:%Y-%m-%d %H:%M} UTC")
+    if dry_run:
+        click.echo("Dry run: nothing changed.")
+        return
     confirm("Go ahead?", yes, gateway.target)
     if add:
         token = _extension_token(gateway, hit_id, hit.max_assignments, add)
@@ -103,11 +112,21 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, yes: bool,
 @click.command("delete")
 @with_appcontext
 @click.argument("hit_ids", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
-def delete_command(hit_ids: tuple[str, ...], yes: bool, live: bool) -> None:
+def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: bool) -> None:
     """Delete finished HITs (expired or full, every assignment approved or rejected)."""
     gateway = open_gateway(live)
+    if dry_run:
+        for hit_id in hit_ids:
+            hit = gateway.get_hit(hit_id)
+            click.echo(f"  {hit_id}: {hit.status}, {hit.pending} pending"
+                       + ("" if hit.status == "Reviewable" else
+                          " (MTurk deletes only a Reviewable HIT whose assignments are all "
+                          "reviewed)"))
+        click.echo(f"Dry run: would delete {len(hit_ids)} HIT(s) on {gateway.target.label}.")
+        return
     confirm(f"Delete {len(hit_ids)} HIT(s) on {gateway.target.label}?", yes, gateway.target)
     for hit_id in hit_ids:
         try:
@@ -152,16 +171,21 @@ def _show_exclusion_skips(results: list[ExclusionResult]) -> None:
 @click.option("--hit", "hit_id", help="Message every worker with an assignment on this HIT.")
 @click.option("--subject", required=True, help="Subject line.")
 @click.option("--message", required=True, help="Message text.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str,
-                   message: str, yes: bool, live: bool) -> None:
+                   message: str, dry_run: bool, yes: bool, live: bool) -> None:
     """Send workers a message (100 per call); report those MTurk could not reach."""
     if bool(worker_ids) == bool(hit_id):
         raise click.UsageError("Name WORKER_IDS, or give --hit HIT_ID.")
     gateway = open_gateway(live)
     workers = list(dict.fromkeys(worker_ids)) or sorted(
         {a.worker_id for a in gateway.assignments(hit_id or "")})
+    if dry_run:
+        click.echo(f"Dry run: would message {len(workers)} worker(s) ({subject!r}): "
+                   + " ".join(workers))
+        return
     confirm(f"Message {len(workers)} worker(s)?", yes, gateway.target)
     failures = gateway.notify(subject, message, workers)
     for failure in failures:
@@ -178,33 +202,7 @@ def sync_command(hit_id: str | None, live: bool) -> None:
     gateway = open_gateway(live)
     rows = project_hits(gateway.target, hit_id)
     hit_ids = [hit_id] if hit_id else [row.hit_id for row in rows]
-    synced, failed = _sync_all(gateway, hit_ids)
-    refreshed = refresh_all(gateway)
-    db.session.commit()
-    for reason in synced.skipped:
-        click.echo(f"  skip {reason}")
-    _show_exclusion_skips(refreshed)
-    changes = synced.changes
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(changes.items())) or "no changes"
-    click.echo(f"Synced {len(hit_ids) - len(failed)} of {len(hit_ids)} HIT(s): {summary}.")
-    if refreshed:
-        click.echo(f"Exclusion qualifications: {sum(r.granted for r in refreshed)} workers added.")
-    report_failures(failed + [f for r in refreshed for f in r.failed], "MTurk calls")
-
-
-def _sync_all(gateway: Gateway, hit_ids: list[str]) -> tuple[SyncResult, list[Failure]]:
-    """Sync each HIT and commit it; a HIT that MTurk refuses is reported, not fatal."""
-    total = SyncResult()
-    failed: list[Failure] = []
-    with click.progressbar(hit_ids, label="Syncing") as bar:
-        for one in bar:
-            try:
-                result = sync_hit(gateway, one)
-            except MTurkError as error:
-                db.session.rollback()
-                failed.append((one, error))
-                continue
-            db.session.commit()
-            total.changes.update(result.changes)
-            total.skipped.extend(result.skipped)
-    return total, failed
+    with click.progressbar(length=len(hit_ids), label="Syncing") as bar:
+        outcome = sync_hits(gateway, hit_ids, lambda: bar.update(1))
+    click.echo("\n".join(outcome.lines()))
+    report_failures(outcome.failures, "MTurk calls")

@@ -4,6 +4,7 @@ calls (MTurk's "token already used" means an earlier, maybe lost, call did it)."
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -25,6 +27,20 @@ PREVIEW = {True: "https://workersandbox.mturk.com/mturk/preview?groupId=",
 PAGE_SIZE = 100
 NOTIFY_BATCH = 100
 HIT_ID = re.compile(r"\b[A-Z0-9]{30}\b")
+#: Credentials signed into calls to a simulator on this machine: it checks no signature, and
+#: real credentials have no business being sent to a local process.
+SIMULATOR_CREDENTIALS = {"aws_access_key_id": "simulator", "aws_secret_access_key": "simulator"}
+
+
+def is_loopback(url: str) -> bool:
+    """True when the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,11 @@ class Target:
         where = "LIVE (real money)" if self.live else "sandbox (no real money)"
         return f"{where} at custom endpoint {self.endpoint}" if self.custom else where
 
+    @property
+    def local(self) -> bool:
+        """A simulator on this machine (MTURK_ENDPOINT_URL on loopback), never live MTurk."""
+        return self.custom and not self.live and is_loopback(self.endpoint)
+
     def preview_url(self, hit_id: str, group_id: str) -> str:
         """The worker-side preview link of a HIT."""
         if self.custom:
@@ -49,7 +70,7 @@ class Target:
 
 def target_from_config(config: Mapping[str, Any], live: bool) -> Target:
     """The endpoint for this command: sandbox unless ``live``; MTURK_ENDPOINT_URL overrides."""
-    custom = str(config.get("MTURK_ENDPOINT_URL") or "")
+    custom = str(config.get("MTURK_ENDPOINT_URL") or "").strip().rstrip("/")
     if custom:
         return Target(custom, live, True)
     return Target(LIVE_ENDPOINT if live else SANDBOX_ENDPOINT, live, False)
@@ -141,7 +162,8 @@ def build_client(target: Target, max_attempts: int, pool_size: int) -> Any:
     """A boto3 ``mturk`` client with explicit standard-mode retries (credentials: the chain)."""
     config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
                     max_pool_connections=pool_size, connect_timeout=10, read_timeout=60)
-    return boto3.session.Session().client(
+    credentials = SIMULATOR_CREDENTIALS if target.local else {}
+    return boto3.session.Session(**credentials).client(
         "mturk", region_name=REGION, endpoint_url=target.endpoint, config=config)
 
 

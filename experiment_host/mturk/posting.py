@@ -95,8 +95,8 @@ def existing_hits(target: Target, slug: str, round_: int) -> dict[int, Hit]:
 def make_plan(experiment: Experiment, target: Target, public_url: str, options: HitOptions,
               batched: bool, round_: int, exclusion: bool, balance: Decimal) -> CreatePlan:
     """Check the URL and options and work out the batches and their cost."""
-    url = experiment_url(public_url, experiment.slug)
-    external_question(url, options.frame_height)
+    url = experiment_url(public_url, experiment.slug, target.local)
+    external_question(url, options.frame_height, target.local)
     cost = plan_cost(options.reward, options.assignments, batched)
     return CreatePlan(experiment, target, url, options, cost, round_, exclusion or batched,
                       balance, existing_hits(target, experiment.slug, round_))
@@ -139,7 +139,7 @@ def hit_params(plan: CreatePlan, batch: Batch, requirements: list[dict[str, Any]
         "LifetimeInSeconds": int(options.lifetime_hours * 3600),
         "AssignmentDurationInSeconds": int(options.duration_minutes * 60),
         "AutoApprovalDelayInSeconds": int(options.auto_approve_hours * 3600),
-        "Question": external_question(plan.url, options.frame_height),
+        "Question": external_question(plan.url, options.frame_height, plan.target.local),
         "RequesterAnnotation": f"experiment_host:{plan.experiment.slug}:{token}",
         "QualificationRequirements": requirements,
     }

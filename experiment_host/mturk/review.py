@@ -61,6 +61,20 @@ def has_complete_data(run: Run | None) -> bool:
             and run.completed_at is not None and run.record_count > 0)
 
 
+def data_problem(assignment: AssignmentInfo, run: Run | None) -> str | None:
+    """Why our run does not vouch for this assignment's data (none, another worker's, not
+    complete), or None when it does: money follows verified data."""
+    if run is None:
+        return "no run here for this assignment (no data)"
+    mismatch = worker_mismatch(run, assignment)
+    if mismatch:
+        return mismatch
+    if not has_complete_data(run):
+        return (f"no data: the run did not complete with records (status "
+                f"{run.status.value}, {run.record_count} records)")
+    return None
+
+
 # Approve rule: a Submitted assignment whose run (Run.session_key == AssignmentId) belongs to
 # the worker MTurk reports for the assignment (ids compared case-insensitively) and completed
 # with all its data (completed_at set, at least one record). Reject rule (``--no-data``): a

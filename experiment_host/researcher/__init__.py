@@ -13,5 +13,8 @@ from .views import bp
 
 
 def init_app(app: Flask) -> None:
-    """Register the researcher blueprint (CSRF-protected, never framed)."""
+    """Register the researcher blueprint (CSRF-protected, never framed) and the console's."""
+    from . import console
+
     app.register_blueprint(bp)
+    console.init_app(app)

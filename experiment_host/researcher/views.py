@@ -228,7 +228,8 @@ def export(slug: str, kind: str) -> Any:
 
 
 @bp.errorhandler(HTTPException)
-def _error(error: HTTPException) -> Any:
+def error_page(error: HTTPException) -> Any:
+    """A page (or, for scripts, a line of text) saying what went wrong, with its status."""
     db.session.rollback()
     status = error.code or 500
     message = error.description or error.name

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
+from experiment_host.mturk.gateway import target_from_config
+from experiment_host.mturk.question import QuestionError, experiment_url, external_question
 from tests.mturk.conftest import PUBLIC_URL
 
 
@@ -87,11 +91,43 @@ def test_bad_reward_is_a_usage_error(hits, sim):
     assert result.exit_code == 2 and "not a dollar amount" in result.output
 
 
-def test_http_public_url_is_refused(hits, sim, app):
-    app.config["PUBLIC_URL"] = "http://127.0.0.1:5000"
+def test_http_public_url_off_this_machine_is_refused_even_by_the_simulator(hits, sim, app):
+    app.config["PUBLIC_URL"] = "http://experiments.example.org"
     result = hits("create", "basic", "--yes")
     assert result.exit_code == 1
     assert "only frames https pages" in result.output and "Traceback" not in result.output
+    assert not sim.hits
+
+
+def test_http_public_url_on_loopback_is_taken_by_the_local_simulator(hits, sim, app):
+    app.config["PUBLIC_URL"] = "http://127.0.0.1:5000"
+    result = hits("create", "basic", "--yes")
+    assert result.exit_code == 0, result.output
+    [hit] = sim.hits.values()
+    assert hit.external_url == "http://127.0.0.1:5000/exp/basic"
+    assert f"Worker preview: {app.config['MTURK_ENDPOINT_URL']}/hits/{hit.hit_id}" in result.output
+
+
+@pytest.mark.parametrize(("endpoint", "live"), [
+    ("", False),                                   # the real sandbox
+    ("", True),                                    # live MTurk
+    ("https://mturk-proxy.example.org", False),    # a custom endpoint elsewhere
+    ("http://127.0.0.1:5001", True),               # a local endpoint, but --live
+])
+def test_http_public_url_is_refused_by_anything_but_a_local_simulator(endpoint, live):
+    target = target_from_config({"MTURK_ENDPOINT_URL": endpoint}, live)
+    assert not target.local
+    with pytest.raises(QuestionError, match="only frames https pages"):
+        experiment_url("http://127.0.0.1:5000", "basic", target.local)
+    assert experiment_url("https://e.org/", "basic", target.local) == "https://e.org/exp/basic"
+
+
+@pytest.mark.parametrize("endpoint", ["http://localhost:5001/", "http://127.0.0.2:9",
+                                      "http://[::1]:5001"])
+def test_a_loopback_endpoint_is_a_local_simulator(endpoint):
+    target = target_from_config({"MTURK_ENDPOINT_URL": endpoint}, False)
+    assert target.local and not target.endpoint.endswith("/")
+    assert external_question("http://localhost:5000/exp/x", 0, target.local)
 
 
 def test_unknown_experiment(hits):
@@ -118,12 +154,21 @@ def test_live_needs_sandbox_off_and_asks_again(hits, sim, app):
     assert len(sim.hits) == 1
 
 
-def test_no_credentials_is_a_clear_message(hits, monkeypatch):
+def test_no_credentials_is_a_clear_message(hits, app, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    app.config["MTURK_ENDPOINT_URL"] = "https://mturk-requester.invalid"  # not this machine
     result = hits("balance")
     assert result.exit_code == 1
     assert "No AWS credentials found" in result.output and "Traceback" not in result.output
+
+
+def test_the_local_simulator_needs_no_credentials(hits, sim, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    sim.balance = Decimal("7.00")
+    result = hits("balance")
+    assert result.exit_code == 0 and "$7.00" in result.output, result.output
 
 
 def test_balance(hits, sim):
