@@ -71,7 +71,7 @@ def test_personal_single_links_from_dashboard_to_sona(servers: Servers, page: Pa
                                                       sona: str, tmp_path: Path):
     servers.app.config["PUBLIC_URL"] = servers.host_url
     with servers.app.app_context():
-        add_researcher("ada", PASSWORD)
+        add_researcher("ada", PASSWORD, admin=True)
         db.session.commit()
     log_in(page, servers.host_url)
     page.fill("#batch-form input[name=name]", "Default")

@@ -75,7 +75,8 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         env.pop(name, None)  # the local simulator needs no credentials
     run = {"cwd": PROJECT_ROOT, "env": env, "text": True}
     subprocess.run([FLASK, "db", "upgrade"], check=True, capture_output=True, **run)
-    subprocess.run([FLASK, "researchers", "add", "ada", "--password", PASSWORD], check=True,
+    subprocess.run([FLASK, "researchers", "add", "ada", "--admin", "--password", PASSWORD],
+                   check=True,
                    capture_output=True, **run)
     log = tmp_path / "simulator.log"
     with log.open("w") as out:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 def served(app) -> Iterator[RunningServer]:
     app.config["TESTING"] = False
     with app.app_context():
-        add_researcher("ada", PASSWORD)
+        add_researcher("ada", PASSWORD, admin=True)
         db.session.commit()
     server = serve_in_thread(app, "127.0.0.1", 0)
     yield server

@@ -27,7 +27,7 @@ SHOWN = re.compile(r'name="shown" value="([^"]+)"')
 def console(app, client):
     """The test client, logged in as a researcher."""
     with app.app_context():
-        add_researcher("ada", PASSWORD)
+        add_researcher("ada", PASSWORD, admin=True)
         db.session.commit()
     assert log_in(client).status_code == 303
     return client
