@@ -11,8 +11,10 @@ import time
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
 
 from ..extensions import db
+from ..models import Platform, Run
 from . import review
 from .client import ProlificClient
 
@@ -53,18 +55,26 @@ def receive() -> Any:
                     request.headers.get("X-Prolific-Request-Signature", ""), body, time.time()):
         return _answer(401, "bad_signature", "The request signature does not verify.")
     event = request.get_json(silent=True)
-    fields = ("resource_id", "status", "participant_id", "study_id")
+    fields = ("resource_id", "status", "participant_id")  # Prolific's documented payload
     if not isinstance(event, dict) or not all(isinstance(event.get(f), str) for f in fields):
         return _answer(400, "bad_event", f"Expected an {EVENT} event with {', '.join(fields)}.")
     if event.get("event_type", EVENT) != EVENT:
         return jsonify(status="ignored"), 200
+    study_id = _study_of(event["resource_id"])
+    if study_id is None:
+        return jsonify(status="ignored", reason="no run of this submission here"), 200
     item = {"id": event["resource_id"], "participant_id": event["participant_id"],
             "status": event["status"]}
-    review.remember(str(current_app.config["PROLIFIC_API_URL"]).rstrip("/"), event["study_id"],
-                    [item])
+    review.remember(str(current_app.config["PROLIFIC_API_URL"]).rstrip("/"), study_id, [item])
     result = review.sync_runs([item])
     db.session.commit()
     return jsonify(status="applied", changes=dict(result.changes), skipped=result.skipped), 200
+
+
+def _study_of(submission_id: str) -> str | None:
+    """The study of our run of this submission: the event names only the submission."""
+    return db.session.scalar(select(Run.study_key).where(
+        Run.platform == Platform.PROLIFIC, Run.session_key == submission_id))
 
 
 def hook_url(public_url: str) -> str:

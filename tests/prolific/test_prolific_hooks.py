@@ -37,13 +37,14 @@ def test_signed_status_change_frees_the_quota_place(client, app, created_study, 
     returned = take(study_id, complete=False, come_back=False)
     app.config["PROLIFIC_HOOK_SECRET"] = SECRET
     event = {"event_type": "submission.status.change", "resource_id": returned.submission_id,
-             "status": "RETURNED", "participant_id": returned.participant_id,
-             "study_id": study_id}
-    answer = post_event(client, event)
+             "status": "RETURNED", "participant_id": returned.participant_id}
+    answer = post_event(client, event)  # Prolific's payload names the submission, not the study
     assert answer.status_code == 200 and answer.get_json()["changes"] == {"returned": 1}
     assert run_by_id(app, returned.run_id).status == RunStatus.RETURNED
     assert post_event(client, event).status_code == 200  # Prolific retries: harmless
     assert run_by_id(app, returned.run_id).status == RunStatus.RETURNED
+    stranger = {**event, "resource_id": "6f0000000000000000000000"}
+    assert post_event(client, stranger).get_json()["status"] == "ignored"
 
 
 def test_unsigned_forged_stale_or_malformed_events_change_nothing(client, app, created_study,
