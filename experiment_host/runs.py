@@ -335,3 +335,9 @@ def give_consent(run: Run, agreed: bool) -> None:
         run.status = RunStatus.DECLINED
     run.last_seen_at = utcnow()
 
+
+def has_complete_data(run: Run | None) -> bool:
+    """True when the run completed and its records arrived: the rule every platform's
+    approve and bonus follow (money follows verified data)."""
+    return (run is not None and run.status in RunStatus.COUNTED
+            and run.completed_at is not None and run.record_count > 0)

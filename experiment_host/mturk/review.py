@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Platform, Run, RunStatus, utcnow
+from ..runs import has_complete_data
 from .errors import MTurkError
 from .gateway import AssignmentInfo, Gateway
 
@@ -53,12 +54,6 @@ def worker_mismatch(run: Run, assignment: AssignmentInfo) -> str | None:
         return None
     return (f"worker id mismatch: our run {run.id} is worker {run.worker_id}, MTurk reports "
             f"{assignment.worker_id} for this assignment")
-
-
-def has_complete_data(run: Run | None) -> bool:
-    """True when the run completed and all its records arrived."""
-    return (run is not None and run.status in RunStatus.COUNTED
-            and run.completed_at is not None and run.record_count > 0)
 
 
 def data_problem(assignment: AssignmentInfo, run: Run | None) -> str | None:

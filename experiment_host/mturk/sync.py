@@ -12,8 +12,9 @@ from sqlalchemy import or_, select
 
 from ..extensions import db
 from ..models import Platform, Run, RunStatus, utcnow
+from ..runs import has_complete_data
 from .gateway import AssignmentInfo, Gateway, HitInfo
-from .review import has_complete_data, worker_mismatch
+from .review import worker_mismatch
 
 BY_ASSIGNMENT_STATUS = {
     "Submitted": RunStatus.SUBMITTED,

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from ..experiments import registry
 from ..extensions import db
 from ..models import Run, utcnow
+from ..runs import has_complete_data
 from .client import ProlificClient, ProlificError
 from .models import BonusState, ProlificBonus
-from .review import has_complete_data, mismatch
+from .review import mismatch
 from .studies import to_cents
 
 CSV_COLUMNS = ("submission_id", "amount", "reason")

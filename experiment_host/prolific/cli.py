@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from ..experiments import Experiment, registry
+from ..runs import has_complete_data
 from . import review, studies
 from .bonuses import BonusFileError
 from .client import ProlificClient, ProlificError, Settings
@@ -208,7 +209,7 @@ def status_command(study_id: str | None) -> None:
         click.echo(f"Study {sid}: " + (", ".join(f"{n} {s.lower()}" for s, n in
                                                  sorted(counts.items())) or "no submissions"))
         waiting = [s for s in items if s.get("status") == "AWAITING REVIEW"]
-        complete = [s for s in waiting if review.has_complete_data(runs.get(str(s["id"])))]
+        complete = [s for s in waiting if has_complete_data(runs.get(str(s["id"])))]
         click.echo(f"  awaiting review with complete data here: {len(complete)}; "
                    f"with none: {len(waiting) - len(complete)}")
         for s in waiting:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Platform, Run, RunStatus, utcnow
+from ..runs import has_complete_data
 from .client import ProlificClient
 from .models import ProlificSubmission
 
@@ -60,12 +61,6 @@ def completed_runs_of_study(study_id: str, statuses: dict[str, str]) -> list[Run
         Run.platform == Platform.PROLIFIC, Run.study_key == study_id,
         Run.status == RunStatus.COMPLETED).order_by(Run.id))
     return [run for run in rows if statuses.get(run.session_key) not in finished]
-
-
-def has_complete_data(run: Run | None) -> bool:
-    """True when the run completed and its records arrived (the rule ``flask hits`` uses)."""
-    return (run is not None and run.status in RunStatus.COUNTED
-            and run.completed_at is not None and run.record_count > 0)
 
 
 def mismatch(run: Run, submission: dict[str, Any]) -> str | None:

@@ -110,7 +110,6 @@ def known_experiment(slug: str, hosted: bool = False, level: Level = Level.VIEW)
     have = check_access(slug, level)
     if slug in registry():
         return have
-        return
     if hosted or not db.session.scalar(select(exists().where(Run.experiment_slug == slug))):
         abort(404, f"There is no experiment {slug!r}.")
     return have

@@ -1,4 +1,4 @@
-"""The console's pages. Each finds its experiment with :func:`.access.experiment_for` at the
+"""The console's pages. Each finds its experiment with :func:`..views.known_experiment` at the
 level it needs (``view`` to look, ``edit`` to act); each action is a POST with a CSRF
 token that first shows the plan and acts only once the researcher confirms it."""
 
@@ -10,13 +10,13 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from ...access import Level
 from ...experiments import registry
 from ...mturk import Gateway, MTurkError, actions
 from ..auth import login_required
 from ..forms import LogoutForm
-from ..views import error_page
+from ..views import error_page, known_experiment
 from . import mturk_review
-from .access import EDIT, VIEW, experiment_for
 from .entry import entry_urls
 from .forms import ConfirmForm, ReviewForm, SyncForm
 from .mturk_review import ReviewError, ReviewRequest
@@ -37,7 +37,8 @@ def _layout() -> dict[str, Any]:
 @login_required
 def entry(slug: str) -> Any:
     """The entry URL for each platform, ready to copy (view)."""
-    experiment = registry().get(experiment_for(slug, VIEW))
+    known_experiment(slug, level=Level.VIEW)
+    experiment = registry().get(slug)
     if experiment is None:
         abort(404, f"{slug!r} is no longer hosted here, so it has no entry URLs.")
     urls = entry_urls(experiment, current_app.config["PUBLIC_URL"])
@@ -56,7 +57,7 @@ def _mturk_down(error: MTurkError) -> Any:
 @login_required
 def mturk(slug: str) -> Any:
     """Submissions waiting for review, with whether their data is complete (view)."""
-    experiment_for(slug, VIEW)
+    known_experiment(slug, level=Level.VIEW)
     gateway = _gateway()
     try:
         page = mturk_review.review_page(gateway, slug)
@@ -90,7 +91,7 @@ def _plan(gateway: Gateway, slug: str, request: ReviewRequest) -> mturk_review.P
 @login_required
 def mturk_plan(slug: str) -> Any:
     """Show what a button will do, as the CLI would, and ask to confirm (edit)."""
-    experiment_for(slug, EDIT)
+    known_experiment(slug, level=Level.EDIT)
     form = ReviewForm()
     request = _request(form)
     gateway = _gateway()
@@ -107,7 +108,7 @@ def mturk_plan(slug: str) -> Any:
 @login_required
 def mturk_do(slug: str) -> Any:
     """Carry out the confirmed plan, only for what it showed; a repeat does nothing new."""
-    experiment_for(slug, EDIT)
+    known_experiment(slug, level=Level.EDIT)
     form = ConfirmForm()
     request = _request(form)
     gateway = _gateway()
@@ -127,7 +128,7 @@ def mturk_do(slug: str) -> Any:
 @login_required
 def mturk_sync(slug: str) -> Any:
     """Copy MTurk's assignment states into the experiment's runs (edit), as flask hits sync."""
-    experiment_for(slug, EDIT)
+    known_experiment(slug, level=Level.EDIT)
     if not SyncForm().validate_on_submit():
         abort(400, "The form expired; reload the review page and try again.")
     gateway = _gateway()
@@ -144,7 +145,7 @@ def mturk_sync(slug: str) -> Any:
 @login_required
 def run_detail(slug: str, run_id: int) -> Any:
     """One run's records as a table, a page at a time (view)."""
-    experiment_for(slug, VIEW)
+    known_experiment(slug, level=Level.VIEW)
     run = find_run(slug, run_id)
     if run is None:
         abort(404, f"Experiment {slug!r} has no run {run_id}.")
