@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, or_, select
 
 from .audit import audit
 from .extensions import db
+from .links import release_places
 from .links.models import LinkEntry
 from .models import Platform, Run, RunStatus, TrialRecord
 from .prolific.models import ProlificSubmission
@@ -82,10 +83,12 @@ def delete_runs(plan: DeletionPlan) -> int:
     commits. Returns how many runs went (a run deleted meanwhile is not counted)."""
     ids = [run.id for run in plan.runs]
     submissions = [run.session_key for run in plan.runs if run.platform == Platform.PROLIFIC]
+    link_sessions = [run.session_key for run in plan.runs if run.platform == Platform.LINK]
     for run in plan.runs:
         db.session.expunge(run)
     db.session.execute(delete(TrialRecord).where(TrialRecord.run_id.in_(ids)))
     db.session.execute(delete(LinkEntry).where(LinkEntry.run_id.in_(ids)))
+    release_places(link_sessions)
     db.session.execute(delete(ProlificSubmission).where(
         ProlificSubmission.submission_id.in_(submissions)))
     gone = db.session.execute(delete(Run).where(Run.id.in_(ids))).rowcount or 0

@@ -4,6 +4,7 @@ flow is cookie-free (platform ids plus a signed run token), because it runs in a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,15 +93,19 @@ def _preview(experiment: Experiment) -> Any:
     return render_template("worker/preview.html", experiment=experiment, test_accept=accept)
 
 
-def enter_page(experiment: Experiment, identity: Identity) -> Any:
-    """Create, resume or move the identity's run and answer its page (or why not)."""
+def enter_page(experiment: Experiment, identity: Identity,
+               admit: Callable[[], Any] = lambda: None) -> Any:
+    """Create, resume or move the identity's run and answer its page (or why not).
+
+    ``admit`` is the caller's own check of a new run (a study link's batch place), run with
+    the worker flow's own in the step that decides before the run is created."""
     give_back = adapter_for(identity.platform).give_back
     outcome = enter(
         experiment,
         identity,
         request.headers.get("User-Agent", ""),
         current_app.config["ABANDON_AFTER_MINUTES"],
-        admit=lambda: _new_run_refusal(experiment, give_back),
+        admit=lambda: _new_run_refusal(experiment, give_back) or admit(),
         is_test=pilots.is_test_arrival(experiment.slug, request.args, identity),
     )
     if isinstance(outcome, Refused):

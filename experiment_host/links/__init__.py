@@ -3,7 +3,8 @@ switches. Entry builds a platform identity for the worker flow, which creates th
 
 Public face: :func:`init_app`, ``links_cli`` (``flask links``), :func:`open_link_refusal`
 (the worker flow's opt-in check of ``?participant=`` links), :func:`end_redirect` (the
-link platform's done page), and runs.csv's link columns and batch filter.
+link platform's done page), runs.csv's link columns and batch filter, and
+:func:`release_places` (a deleted run's batch place).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from . import models  # noqa: F401  (registers the link tables)
 from .cli import links_cli
 from .rules import end_redirect, open_link_refusal
 from .run_columns import LINK_COLUMNS, in_batches, with_link_columns
+from .store import release_places
 
 __all__ = ["LINK_COLUMNS", "end_redirect", "in_batches", "init_app", "links_cli",
-           "open_link_refusal", "with_link_columns"]
+           "open_link_refusal", "release_places", "with_link_columns"]
 
 
 def init_app(app: Flask) -> None:

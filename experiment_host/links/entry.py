@@ -15,8 +15,16 @@ from ..extensions import db
 from ..models import RateLimit
 from ..worker import enter_page, message_page
 from .models import LinkType, StudyLink
-from .rules import BROWSER_ID, PARTICIPANT_ID, has_run, identity_for, record_entry, refusal
-from .store import batch_of, find_link, normalise_code
+from .rules import (
+    BATCH_FULL,
+    BROWSER_ID,
+    PARTICIPANT_ID,
+    has_run,
+    identity_for,
+    record_entry,
+    refusal,
+)
+from .store import batch_of, find_link, normalise_code, release_places, take_place
 
 bp = Blueprint("links", __name__)
 
@@ -75,8 +83,16 @@ def _start(link: StudyLink, browser_id: str | None) -> Any:
     reason = refusal(link, batch)
     if reason and not has_run(experiment.slug, identity.session_key):
         return message_page("This study link cannot be used now", reason, 403)
-    response = enter_page(experiment, identity)
-    record_entry(experiment.slug, identity.session_key, link, _entry_params())
+
+    def admit() -> Any:  # decided again where arrivals count one after another
+        if take_place(batch, identity.session_key):
+            return None
+        return message_page("This study link cannot be used now", BATCH_FULL, 403)
+
+    response = enter_page(experiment, identity, admit)
+    if record_entry(experiment.slug, identity.session_key, link, _entry_params()) is None:
+        release_places([identity.session_key])  # refused or full: no run holds the place
+        db.session.commit()
     return response
 
 

@@ -1,5 +1,6 @@
-"""The tables of study links: batches, their links, and what each link's entry brought
-along (the query parameters an end redirect fills its placeholders from)."""
+"""The tables of study links: batches, their links, the places a batch's runs hold, and
+what each link's entry brought along (the query parameters an end redirect fills its
+placeholders from)."""
 
 from __future__ import annotations
 
@@ -82,4 +83,15 @@ class LinkEntry(db.Model):
                                         primary_key=True)
     link_id: Mapped[int] = mapped_column(ForeignKey("study_links.id"), index=True)
     params: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LinkPlace(db.Model):
+    """A batch place taken by one run's session, reserved before the run is created so that
+    simultaneous arrivals cannot take more places than the batch's maximum."""
+
+    __tablename__ = "link_places"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("link_batches.id"), primary_key=True)
+    session_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

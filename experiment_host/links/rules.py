@@ -30,6 +30,7 @@ BROWSER_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]{1,64})\}")
 MAX_PARAMS = 20
+BATCH_FULL = "Every place in this study has been taken. Thank you for your interest!"
 
 
 def link_url(link: StudyLink) -> str:
@@ -53,7 +54,7 @@ def refusal(link: StudyLink, batch: LinkBatch) -> str | None:
     if not batch.allows(link.type):
         return "The researcher has switched off this kind of study link."
     if batch.max_participants is not None and runs_in_batch(batch) >= batch.max_participants:
-        return "Every place in this study has been taken. Thank you for your interest!"
+        return BATCH_FULL
     return None
 
 

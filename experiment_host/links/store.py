@@ -8,11 +8,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from .models import ALL_TYPES, LinkBatch, LinkEntry, LinkType, StudyLink
+from .models import ALL_TYPES, LinkBatch, LinkEntry, LinkPlace, LinkType, StudyLink
 
 DEFAULT_BATCH = "Default"
 #: No 0/O, 1/I/L, 5/S or 8/B: a code read off paper or a phone is typed right.
@@ -181,8 +181,30 @@ def link_rows(slug: str, link_type: LinkType | None = None, state: str = "all",
 
 
 def runs_in_batch(batch: LinkBatch) -> int:
-    """How many runs the batch's links have started."""
+    """How many places the batch's runs hold (a run being created holds one already)."""
     return db.session.scalar(
-        select(func.count()).select_from(LinkEntry)
-        .join(StudyLink, StudyLink.id == LinkEntry.link_id)
-        .where(StudyLink.batch_id == batch.id)) or 0
+        select(func.count()).select_from(LinkPlace).where(LinkPlace.batch_id == batch.id)) or 0
+
+
+def take_place(batch: LinkBatch, session_key: str) -> bool:
+    """Reserve the session's place in the batch, if it has one free, before its run is
+    created: False when the batch is full. Takes the batch's row lock (a write) first, so
+    simultaneous arrivals count one after another; the caller commits."""
+    db.session.execute(update(LinkBatch).where(LinkBatch.id == batch.id)
+                       .values(max_participants=LinkBatch.max_participants))
+    if db.session.get(LinkPlace, (batch.id, session_key)) is not None:
+        return True
+    limit = db.session.scalar(select(LinkBatch.max_participants)
+                              .where(LinkBatch.id == batch.id))
+    if limit is not None and runs_in_batch(batch) >= limit:
+        return False
+    db.session.add(LinkPlace(batch_id=batch.id, session_key=session_key))
+    db.session.flush()
+    return True
+
+
+def release_places(session_keys: Sequence[str]) -> None:
+    """Give back the places of these sessions (no run was made, or the runs were deleted);
+    the caller commits."""
+    if session_keys:
+        db.session.execute(delete(LinkPlace).where(LinkPlace.session_key.in_(session_keys)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select, true
 
 from ..extensions import db
-from ..models import Run, TrialRecord
+from ..links import release_places
+from ..models import Platform, Run, TrialRecord
 
 
 def test_run_counts(slug: str) -> dict[str, int]:
@@ -31,6 +32,8 @@ def purge_tests(slug: str) -> int:
     """
     test_runs = select(Run.id).where(Run.experiment_slug == slug, Run.is_test.is_(true()))
     db.session.execute(delete(TrialRecord).where(TrialRecord.run_id.in_(test_runs)))
+    release_places(list(db.session.scalars(select(Run.session_key).where(
+        Run.experiment_slug == slug, Run.is_test.is_(true()), Run.platform == Platform.LINK))))
     result = db.session.execute(delete(Run).where(Run.experiment_slug == slug,
                                                   Run.is_test.is_(true())))
     return result.rowcount or 0

@@ -1,4 +1,5 @@
-"""Concurrent first uses of one Personal Single link create exactly one run."""
+"""Concurrent first uses: of one Personal Single link, exactly one run; of a batch with a
+maximum, never more runs than its places."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from experiment_host.extensions import db
-from experiment_host.links.models import LinkEntry
+from experiment_host.links.models import LinkEntry, LinkPlace
+from experiment_host.links.store import batch_named
 
 THREADS = 8
 
@@ -31,3 +33,25 @@ def test_concurrent_first_uses_make_one_run(app, make_links, run_count):
     assert run_count() == 1
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(LinkEntry)) == 1
+
+
+def test_simultaneous_arrivals_never_take_more_places_than_the_batch_has(app, make_links,
+                                                                          run_count):
+    [(token, _)] = make_links("general-multiple", batch="Lab")
+    with app.app_context():
+        batch_named("open", "Lab").max_participants = 3
+        db.session.commit()
+    barrier = threading.Barrier(THREADS)
+
+    def use(_: int) -> int:
+        client = app.test_client()
+        barrier.wait()
+        return client.get(f"/l/{token}").status_code
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        statuses = Counter(pool.map(use, range(THREADS)))
+    assert statuses == {303: 3, 403: THREADS - 3}
+    assert run_count() == 3
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LinkPlace)) == 3
+        db.session.commit()

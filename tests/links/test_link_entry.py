@@ -11,6 +11,9 @@ import pytest
 from experiment_host.extensions import db
 from experiment_host.links.models import LinkType
 from experiment_host.links.store import batch_named, find_link, switch_type
+from experiment_host.models import Run
+from experiment_host.pilots.purging import purge_tests
+from experiment_host.withdrawal import delete_runs, plan_deletion
 from tests.conftest import TEST_EXPERIMENTS, build_app, dispose
 from tests.helpers import save_and_complete, task_config
 
@@ -239,3 +242,23 @@ def test_end_redirect_keeps_the_runs_facts_and_its_own_scheme(app, client, make_
     save_and_complete(client, config["token"])
     done = client.get(config["done_url"])
     assert b"javascript" not in done.data and b"FIXEDCODE" in done.data  # no redirect at all
+
+
+def test_a_deleted_or_purged_run_gives_its_batch_place_back(app, client, make_links, run_count):
+    links = make_links("personal-single", amount=3, batch="Lab")
+    with app.app_context():
+        batch_named("open", "Lab").max_participants = 1
+        db.session.commit()
+    first = enter(client, f"/l/{links[0][0]}")[1]
+    assert client.get(f"/l/{links[1][0]}").status_code == 403
+    with app.app_context():
+        delete_runs(plan_deletion("open", run_id=first["run"]["id"]))
+        db.session.commit()
+    second = enter(client, f"/l/{links[1][0]}")[1]
+    assert second is not None
+    with app.app_context():
+        db.session.get(Run, second["run"]["id"]).is_test = True
+        purge_tests("open")
+        db.session.commit()
+    assert enter(client, f"/l/{links[2][0]}")[1] is not None
+    assert run_count() == 1
