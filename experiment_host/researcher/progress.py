@@ -9,12 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 
 from ..experiments import Experiment
 from ..extensions import db
-from ..models import Run, RunStatus, TrialRecord
-from ..record_keys import CHECKPOINT_TYPE, PROPERTIES_TYPE
+from ..models import ExperimentColumn, Run, RunStatus, TrialRecord
+from ..record_keys import (
+    CHECKPOINT_TYPE,
+    OVERFLOW_COLUMN,
+    PROPERTIES_COLUMN,
+    PROPERTIES_TYPE,
+)
 from .charts import Progress
 
 #: A study is "young" (completions binned by the hour) for this long after its first run;
@@ -97,29 +102,57 @@ def condition_progress(conditions: Sequence[Any]) -> list[Progress]:
             for c in conditions]
 
 
-def counted_record(rule: Mapping[str, Sequence[str]] | None) -> ColumnElement[bool]:
+def counted_record(rule: Mapping[str, Sequence[str]] | None,
+                   bookkeeping: bool = True) -> ColumnElement[bool]:
     """Which trial_records count as trials: never bookkeeping records; with a rule, only
-    records whose every named key holds one of its values."""
-    trial_type = TrialRecord.data["trial_type"].as_string()
-    wanted = [or_(trial_type.is_(None), trial_type.not_in(BOOKKEEPING_TYPES))]
-    for key, values in (rule or {}).items():
+    records whose every named key holds one of its values. ``bookkeeping=False`` says the
+    experiment has none, which spares the database reading trial_type from every record."""
+    rule = dict(rule or {})
+    wanted = []
+    if "trial_type" in rule:  # a rule on trial_type leaves bookkeeping out by itself
+        rule["trial_type"] = [v for v in rule["trial_type"] if v not in BOOKKEEPING_TYPES]
+    elif bookkeeping:
+        trial_type = TrialRecord.data["trial_type"].as_string()
+        wanted.append(or_(trial_type.is_(None), trial_type.not_in(BOOKKEEPING_TYPES)))
+    for key, values in rule.items():
         wanted.append(TrialRecord.data[tuple(key.split("."))].as_string().in_(list(values)))
-    return and_(*wanted)
+    return and_(true(), *wanted)
+
+
+def _stored_keys(slug: str, rule: Mapping[str, Sequence[str]]) -> tuple[bool, bool]:
+    """From the column registry, without reading records: (could any record match the
+    rule's keys, has the experiment any checkpoint or run-properties records)."""
+    columns = db.session.execute(
+        select(ExperimentColumn.name, ExperimentColumn.in_trials,
+               ExperimentColumn.in_checkpoints).where(ExperimentColumn.experiment_slug == slug))
+    in_trials, bookkeeping = set(), False
+    for name, trials, checkpoints in columns:
+        bookkeeping = bookkeeping or checkpoints or name == PROPERTIES_COLUMN
+        if trials or name == OVERFLOW_COLUMN:
+            in_trials.add(name)
+    # A key that overflowed has no column of its own: with an overflow, any key may exist.
+    possible = OVERFLOW_COLUMN in in_trials or all(k in in_trials for k in rule)
+    return possible, bookkeeping
 
 
 def trial_progress(slug: str, rule: Mapping[str, Sequence[str]] | None
                    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(runs that reached trial n, returned/abandoned/declined runs that stopped after n
-    trials) over started runs. With a rule, trials are the records it counts (one query
-    over the experiment's records); without, every record a run saved."""
+    trials) over started runs. With a rule, trials are the records it counts (one grouped
+    query over the experiment's records, none when the column registry shows that no record
+    has the rule's keys); without, every record a run saved (``runs.record_count``)."""
     stopped = case((Run.status.in_(RunStatus.REVIVABLE), 1), else_=0)
     if rule is None:
         per_run = select(Run.record_count.label("n"), stopped.label("stopped")).where(
             Run.experiment_slug == slug, Run.record_count > 0, NOT_TEST)
     else:
+        possible, bookkeeping = _stored_keys(slug, rule)
+        if not possible:
+            return [], []
         per_run = (select(func.count(TrialRecord.id).label("n"), stopped.label("stopped"))
                    .join(TrialRecord, TrialRecord.run_id == Run.id)
-                   .where(Run.experiment_slug == slug, NOT_TEST, counted_record(rule))
+                   .where(Run.experiment_slug == slug, NOT_TEST, Run.record_count > 0,
+                          counted_record(rule, bookkeeping))
                    .group_by(Run.id, Run.status))
     runs = per_run.subquery()
     rows = db.session.execute(

@@ -116,3 +116,21 @@ def test_page_counts_with_the_rule(logged_in, trials):
     assert "Runs that reached each trial" in html and "<code>task</code> is response" in html
     assert "3 runs reached trial 1 and 1 reached trial 3" in html
     assert "target 4" in html and "2 runs reached completion" in html  # the test run is out
+
+
+def test_rule_keys_found_through_the_column_registry(app, seed):
+    seed(slug="open", condition="x", data=[{"task": "response"}, {"task": "response"},
+                                           {"task": "other"}])  # no bookkeeping records
+    seed(slug="open", condition="y", data=[{"task": "response", "condition": "kept"}])
+    with app.app_context():
+        assert progress.trial_progress("open", {"task": ("response",)})[0] == [(1, 2), (2, 1)]
+        # registered under the record's key (trials.csv calls that column data.condition)
+        assert progress.trial_progress("open", {"condition": ("kept",)})[0] == [(1, 1)]
+        assert progress.trial_progress("open", {"absent": ("x",)}) == ([], [])
+
+
+def test_keys_that_overflowed_still_count(app, seed):
+    app.config["EXPORT_MAX_COLUMNS"] = 2  # later keys get no column of their own
+    seed(slug="open", condition="x", data=[{"a": 1, "b": 2}, {"late": "yes"}, {"late": "yes"}])
+    with app.app_context():
+        assert progress.trial_progress("open", {"late": ("yes",)})[0] == [(2, 1)]
