@@ -86,6 +86,10 @@ def _frame(title: str, summary: str, x_title: str, y_title: str,
     return Markup("".join(parts))
 
 
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
+
+
 def _empty(title: str) -> Markup:
     return Markup('<p class="chart-empty">{}: no data yet.</p>').format(title)
 
@@ -119,7 +123,7 @@ def cumulative_chart(bins: Sequence[tuple[datetime, int]], hourly: bool, target:
     x_ticks = [(_x_of(i, count), _bin_label(bins[i][0], hourly, i == 0 or bins[i][0].hour < every))
                for i in range(0, count, every)]
     unit = "hour" if hourly else "day"
-    summary = (f"{bins[-1][1]} runs reached completion by {_bin_label(bins[-1][0], hourly, True)}"
+    summary = (f"{_runs(bins[-1][1])} reached completion by {_bin_label(bins[-1][0], hourly, True)}"
                f" UTC" + (f", against a target of {target}" if target else ", no target set")
                + f"; one point per {unit} since {_bin_label(bins[0][0], hourly, True)}.")
     return _frame(title, summary, f"time (UTC, per {unit})", "runs completed (total)",
@@ -192,6 +196,6 @@ def reached_chart(points: Sequence[tuple[int, int]], title: str, x_title: str) -
     x_ticks = [(_x_of(t - 1, x_max), str(t)) for t in nice_ticks(x_max) if 1 <= t <= x_max]
     if not x_ticks or x_ticks[0][1] != "1":
         x_ticks.insert(0, (_x_of(0, x_max), "1"))
-    summary = (f"{points[0][1]} runs reached trial 1 and {points[-1][1]} reached trial "
+    summary = (f"{_runs(points[0][1])} reached trial 1 and {points[-1][1]} reached trial "
                f"{points[-1][0]}, the last trial any run reached.")
     return _frame(title, summary, x_title, "runs", _value_ticks(y_ticks), x_ticks, body)

@@ -74,8 +74,9 @@ def test_charts_say_no_data_yet():
 
 
 def test_single_bin_shows_a_point():
-    svg = parsed(charts.cumulative_chart([(T0, 2)], True, None, "t"))
-    assert len(list(svg.iter(f"{SVG}circle"))) == 1
+    markup = charts.cumulative_chart([(T0, 1)], True, None, "t")
+    assert len(list(parsed(markup).iter(f"{SVG}circle"))) == 1
+    assert "1 run reached completion by May 1 00:00 UTC, no target set" in markup
 
 
 def test_progress_bars_label_counts_and_quotas():
