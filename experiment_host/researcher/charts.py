@@ -176,8 +176,9 @@ def progress_bars(rows: Sequence[Progress], title: str) -> Markup:
                   height=int(TOP + BOTTOM + row_height * len(rows)))
 
 
-def reached_chart(points: Sequence[tuple[int, int]], title: str, x_title: str) -> Markup:
-    """A falling step line: runs that reached trial n, for n from 1 to the last point."""
+def reached_chart(points: Sequence[tuple[int, int]], title: str, x_title: str,
+                  unit: str = "trial") -> Markup:
+    """A falling step line: runs that reached ``unit`` n, for n from 1 to the last point."""
     if not points:
         return _empty(title)
     x_max = max(points[-1][0], 1)
@@ -196,6 +197,6 @@ def reached_chart(points: Sequence[tuple[int, int]], title: str, x_title: str) -
     x_ticks = [(_x_of(t - 1, x_max), str(t)) for t in nice_ticks(x_max) if 1 <= t <= x_max]
     if not x_ticks or x_ticks[0][1] != "1":
         x_ticks.insert(0, (_x_of(0, x_max), "1"))
-    summary = (f"{_runs(points[0][1])} reached trial 1 and {points[-1][1]} reached trial "
-               f"{points[-1][0]}, the last trial any run reached.")
+    summary = (f"{_runs(points[0][1])} reached {unit} 1 and {points[-1][1]} reached {unit} "
+               f"{points[-1][0]}, the last {unit} any run reached.")
     return _frame(title, summary, x_title, "runs", _value_ticks(y_ticks), x_ticks, body)

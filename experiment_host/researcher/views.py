@@ -177,7 +177,7 @@ def progress_charts(slug: str, summary: dashboard.ExperimentSummary) -> dict[str
             progress.condition_progress(summary.conditions), "Conditions against their quotas"),
         "reached_chart": charts.reached_chart(
             reached, f"Runs that reached each {unit}",
-            "trial (as counted by count_trials_where)" if rule else "records saved"),
+            "trial (as counted by count_trials_where)" if rule else "records saved", unit),
         "trial_rule": rule, "drop_off": drop_off,
     }
 

@@ -56,6 +56,7 @@ def test_experiment_page(logged_in, study):
     html = response.get_data(as_text=True)
     assert "<svg" in html and "reached completion over time" in html
     assert "reached each record" in html and "Conditions against their quotas" in html
+    assert "5 runs reached record 1 and 3 reached record 4" in html  # no rule: records
     assert "20.0 min" in html and "previewed" in html
     assert 'href="/researcher/export/basic/trials.csv"' in html
 
