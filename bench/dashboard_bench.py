@@ -4,7 +4,9 @@
 
 Fills the database in SQL (generate_series), runs ANALYZE, then times each researcher page
 in-process (Flask test client with an API token), and, as the baseline measured in the
-same run, the same number of requests to /healthz (one trivial query).
+same run, the same number of requests to /healthz (one trivial query). Then the drop-off
+figures alone: on ``runs.record_count`` (no rule) and on the records a ``[dashboard]
+count_trials_where`` rule picks (one grouped query over the experiment's trial records).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def main() -> None:
                       "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS)})
     seconds = fill(app, args.runs, args.per_run)
     with app.app_context():
-        add_researcher("bench", "a long benchmark password")
+        add_researcher("bench", "a long benchmark password", admin=True)  # sees every experiment
         _, token = issue_token("bench")
         db.session.commit()
     print(f"filled {args.runs} runs and {args.runs * args.per_run} trial records "
@@ -93,12 +95,46 @@ def main() -> None:
     headers = {"Authorization": f"Bearer {token}"}
     baseline = statistics.median(timed(client, "/healthz", {}, args.repeat * 4))
     print(f"baseline /healthz (one trivial query): median {baseline * 1000:.1f} ms")
-    for label, path in PAGES.items():
+    last_page = min(500, -(-args.runs // 50))  # RUNS_PER_PAGE's default; page 500 at 100,000
+    pages = {label.replace("500", str(last_page)): path.replace("500", str(last_page))
+             for label, path in PAGES.items()}
+    for label, path in pages.items():
         times = timed(client, path, headers, args.repeat)
         print(f"{label:<14} median {statistics.median(times) * 1000:7.1f} ms  "
               f"max {max(times) * 1000:7.1f} ms  ({statistics.median(times) / baseline:.0f}x "
               f"baseline)", flush=True)
+    drop_off_figures(app, args.repeat)
 
+
+def drop_off_figures(app, repeat: int) -> None:
+    """Time the drop-off query without a rule, with one that every record matches and one
+    that none does; then again as if the experiment had checkpoint records (each record's
+    trial_type is then read too)."""
+    from experiment_host.extensions import db
+    from experiment_host.models import ExperimentColumn
+    from experiment_host.researcher.progress import trial_progress
+
+    with app.app_context():
+        db.session.add(ExperimentColumn(experiment_slug="bench", name="key", position=0,
+                                        in_trials=True))  # the fill registers no columns
+        db.session.commit()
+        for checkpoints in (False, True):
+            if checkpoints:
+                db.session.add(ExperimentColumn(experiment_slug="bench", name="trial_type",
+                                                position=1, in_checkpoints=True))
+                db.session.commit()
+            for label, rule in (("no rule", None), ("key = [f]", {"key": ("f",)}),
+                                ("key = [none]", {"key": ("none",)})):
+                if checkpoints and rule is None:
+                    continue
+                times = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    trial_progress("bench", rule)
+                    times.append(time.perf_counter() - started)
+                label += " +checkpoints" if checkpoints else ""
+                print(f"drop-off, {label:<25} median {statistics.median(times) * 1000:7.1f} "
+                      f"ms  max {max(times) * 1000:7.1f} ms", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -131,6 +132,45 @@ class Prolific(_Strict):
         raise KeyError(outcome)
 
 
+#: A record key for ``count_trials_where``: a top-level key, or a dotted path into nested ones.
+RECORD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
+MAX_RULE_VALUES = 100
+
+
+def _trial_rule(raw: Any) -> dict[str, tuple[str, ...]]:
+    """``{key = ["value", ...], ...}``, checked with a message that shows the right shape."""
+    example = 'e.g. count_trials_where = { trial_type = ["html-keyboard-response"] }'
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"must be a table of record keys and lists of values, {example}")
+    rule = {}
+    for key, values in raw.items():
+        if not RECORD_KEY.match(key) or len(key) > 255:
+            raise ValueError(f"{key!r} is not a record key (letters, digits, _ and -, "
+                             f"dots for nested keys)")
+        if isinstance(values, str):
+            raise ValueError(f"{key} must be a list of values, e.g. {key} = [{values!r}]"
+                             .replace("'", '"'))
+        if (not isinstance(values, list) or not values or len(values) > MAX_RULE_VALUES
+                or not all(isinstance(v, str) and 0 < len(v) <= 255 for v in values)):
+            raise ValueError(f"{key} must be a list of 1 to {MAX_RULE_VALUES} non-empty "
+                             f"strings, {example}")
+        rule[key] = tuple(values)
+    return rule
+
+
+class Dashboard(_Strict):
+    #: Which records the drop-off chart counts as trials: those whose every named key holds
+    #: one of its values (checkpoint and run-properties records never count). None: all.
+    count_trials_where: dict[str, tuple[str, ...]] | None = None
+    #: The completions the chart's target line shows (default: the sum of the quotas).
+    target: int | None = Field(default=None, ge=1, le=10_000_000)
+
+    @field_validator("count_trials_where", mode="before")
+    @classmethod
+    def _check_rule(cls, raw: Any) -> Any:
+        return _trial_rule(raw)
+
+
 class ExperimentConfig(_Strict):
     title: str = Field(min_length=1, max_length=128)
     description: str = Field(min_length=1, max_length=2000)
@@ -148,6 +188,7 @@ class ExperimentConfig(_Strict):
     screening: Screening = Screening()
     hit: HitSettings = HitSettings()
     prolific: Prolific = Prolific()
+    dashboard: Dashboard = Dashboard()
     #: The most the data API may record as a run's bonus, on every platform (USD).
     max_bonus: Money | None = None
 
@@ -226,7 +267,7 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"{where}: {item['msg']}")
+        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 

@@ -27,6 +27,21 @@ def test_shipped_examples_load():
     stroop = found["stroop"]
     assert stroop.config.hit.reward and stroop.config.consent is not None
     assert len(stroop.condition_names()) == 2
+    # both examples count only their own trials on the dashboard (no fixations, no debrief)
+    assert stroop.config.dashboard.count_trials_where == {
+        "block_type": ("mostly-congruent", "mostly-incongruent")}
+    assert found["jspsych-rt"].config.dashboard.count_trials_where == {"task": ("response",)}
+
+
+def test_count_trials_where_takes_keys_and_lists_of_values(tmp_path):
+    toml = MINIMAL + ('[dashboard]\ntarget = 40\ncount_trials_where = { trial_type = '
+                      '["html-keyboard-response", "survey-likert"], "stim.kind" = ["main"] }\n')
+    config = load_experiment(make_experiment(tmp_path, toml)).config.dashboard
+    assert config.count_trials_where == {
+        "trial_type": ("html-keyboard-response", "survey-likert"), "stim.kind": ("main",)}
+    assert config.target == 40
+    assert load_experiment(make_experiment(tmp_path, MINIMAL, "plain")).config.dashboard \
+        .count_trials_where is None
 
 
 def test_defaults_for_a_minimal_config(tmp_path):
@@ -51,6 +66,22 @@ def test_defaults_for_a_minimal_config(tmp_path):
     (MINIMAL + '[screening]\nmin_screen_width = 800\n', "add a [consent] section"),
     (MINIMAL + 'min_records = 0\n', "min_records"),
     ('title = "T"\ndescription = "D"\nduration_minutes = "long"\n', "duration_minutes"),
+    (MINIMAL + '[dashboard]\ncount_trials_where = { task = "response" }\n',
+     'dashboard.count_trials_where: task must be a list of values, e.g. task = ["response"]'),
+    (MINIMAL + '[dashboard]\ncount_trials_where = { task = [] }\n',
+     "task must be a list of 1 to 100 non-empty strings"),
+    (MINIMAL + '[dashboard]\ncount_trials_where = { task = [1, 2] }\n',
+     "task must be a list of 1 to 100 non-empty strings"),
+    (MINIMAL + '[dashboard]\ncount_trials_where = { task = [""] }\n', "non-empty strings"),
+    (MINIMAL + '[dashboard]\ncount_trials_where = {}\n',
+     "must be a table of record keys and lists of values"),
+    (MINIMAL + '[dashboard]\ncount_trials_where = ["response"]\n',
+     "must be a table of record keys and lists of values"),
+    (MINIMAL + '[dashboard]\ncount_trials_where = { "a b" = ["x"] }\n',
+     "'a b' is not a record key"),
+    (MINIMAL + '[dashboard]\ncount_trials_where = { "a..b" = ["x"] }\n', "not a record key"),
+    (MINIMAL + '[dashboard]\ntarget = 0\n', "dashboard.target"),
+    (MINIMAL + '[dashboard]\ncount_trials = { task = ["x"] }\n', "dashboard.count_trials"),
 ])
 def test_broken_config_names_file_and_problem(tmp_path, toml, problem):
     folder = make_experiment(tmp_path, toml)

@@ -1,6 +1,7 @@
 """Aggregate queries for the dashboard: every figure is computed by the database and only
 aggregates (and one page of runs) come back, so pages stay fast as runs grow; nothing here
-reads trial_records (per-run counts are kept in ``runs.record_count``)."""
+reads trial_records (per-run counts are kept in ``runs.record_count``); the charts'
+figures are in ``progress``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,18 @@ from ..models import ExperimentRow, Run, RunStatus
 from .filters import RunFilter, since_runs, where_runs
 
 RECENT_RUNS = 10
+#: How each status reads on the dashboard, and what it means (the label's tooltip).
+STATUS_LABELS: dict[RunStatus, tuple[str, str]] = {
+    RunStatus.IN_PROGRESS: ("in progress", "started, not finished yet"),
+    RunStatus.COMPLETED: ("completed", "finished the task; not yet submitted on the platform"),
+    RunStatus.SUBMITTED: ("submitted", "submitted on the platform, waiting for review"),
+    RunStatus.APPROVED: ("approved", "approved on the platform"),
+    RunStatus.REJECTED: ("rejected", "rejected on the platform"),
+    RunStatus.RETURNED: ("returned", "the participant gave the HIT or study back on the "
+                                     "platform; the quota place is free again"),
+    RunStatus.ABANDONED: ("abandoned", "timed out on the platform, or not seen for too long"),
+    RunStatus.DECLINED: ("declined", "did not consent or was screened out"),
+}
 #: Every figure here is about participants: test runs are shown apart (``pilots``).
 NOT_TEST = Run.is_test.is_(false())
 
@@ -70,12 +83,6 @@ def duration_seconds() -> ColumnElement[Any]:
     if _dialect() == "postgresql":
         return func.extract("epoch", Run.completed_at - Run.created_at)
     return (func.julianday(Run.completed_at) - func.julianday(Run.created_at)) * 86400.0
-
-
-def _day(column: Any) -> ColumnElement[str]:
-    if _dialect() == "postgresql":
-        return func.to_char(column, "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d", column)
 
 
 def _summary(slug: str, hosted: bool) -> ExperimentSummary:
@@ -142,34 +149,6 @@ def median_completion_seconds(slug: str) -> float | None:
         .offset((count - 1) // 2).limit(2 - count % 2)
     ).all()
     return float(sum(middle)) / len(middle)
-
-
-def completions_per_day(slug: str) -> list[tuple[str, int]]:
-    """(UTC day, runs completed that day), oldest first."""
-    day = _day(Run.completed_at)
-    rows = db.session.execute(
-        select(day, func.count()).where(Run.experiment_slug == slug, NOT_TEST,
-                                        Run.completed_at.is_not(None))
-        .group_by(day).order_by(day)
-    )
-    return [(str(d), int(n)) for d, n in rows]
-
-
-def trial_progress(slug: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """(runs that reached trial n, runs that stopped after n trials) for started runs."""
-    stopped = case((Run.status.in_(RunStatus.REVIVABLE), 1), else_=0)
-    rows = db.session.execute(
-        select(Run.record_count, func.count(), func.sum(stopped))
-        .where(Run.experiment_slug == slug, Run.record_count > 0, NOT_TEST)
-        .group_by(Run.record_count).order_by(Run.record_count.desc())
-    ).all()
-    reached: list[tuple[int, int]] = []
-    remaining = 0
-    for record_count, count, _ in rows:
-        remaining += count
-        reached.append((record_count, remaining))
-    drop_off = [(int(n), int(s)) for n, _, s in reversed(rows) if s]
-    return list(reversed(reached)), drop_off
 
 
 def recent_runs(slug: str) -> list[Run]:

@@ -25,9 +25,9 @@ from ..access import Level, check_access, collaborators, visible
 from ..audit import audit, audit_entries
 from ..experiments import registry
 from ..extensions import db
-from ..models import Platform, Run, RunStatus
+from ..models import Platform, Run, RunStatus, utcnow
 from ..reloading import live_registry
-from . import charts, dashboard
+from . import charts, dashboard, progress
 from .accounts import authenticate, count_failure, too_many_failures
 from .auth import (
     client_ip,
@@ -54,7 +54,8 @@ FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no":
 
 @bp.context_processor
 def _layout() -> dict[str, Any]:
-    return {"logout_form": LogoutForm(), "researcher": g.get("researcher")}
+    return {"logout_form": LogoutForm(), "researcher": g.get("researcher"),
+            "status_labels": dashboard.STATUS_LABELS}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -142,16 +143,13 @@ def experiment(slug: str) -> Any:
     runs = dashboard.runs_page(slug, run_filter, page, current_app.config["RUNS_PER_PAGE"])
     if runs is None:
         abort(404, f"Page {page} is past the last page of runs.")
-    reached, drop_off = dashboard.trial_progress(slug)
+    summary = dashboard.experiment_summaries(slug)[0]
     return render_template(
         "researcher/experiment.html",
-        summary=dashboard.experiment_summaries(slug)[0],
+        summary=summary,
         funnel=dashboard.funnel(slug),
         median=dashboard.median_completion_seconds(slug),
-        completions_chart=charts.bar_chart(dashboard.completions_per_day(slug),
-                                           "Completions per day (UTC)"),
-        reached_chart=charts.step_chart(reached, "Runs that reached each trial", "trial"),
-        drop_off=drop_off,
+        **progress_charts(slug, summary),
         recent=dashboard.recent_runs(slug),
         last_seen=dashboard.last_activity(slug),
         runs=runs,
@@ -162,6 +160,26 @@ def experiment(slug: str) -> Any:
         **pilot_panel(slug),
         **access_panel(slug, level),
     )
+
+
+def progress_charts(slug: str, summary: dashboard.ExperimentSummary) -> dict[str, Any]:
+    """The charts of completions over time, conditions against quotas, and drop-off."""
+    experiment = registry().get(slug)
+    rule = experiment.config.dashboard.count_trials_where if experiment else None
+    completions = progress.cumulative_completions(slug, utcnow())
+    reached, drop_off = progress.trial_progress(slug, rule)
+    unit = "trial" if rule else "record"
+    return {
+        "completions_chart": charts.cumulative_chart(
+            completions.bins, completions.hourly, progress.completion_target(experiment),
+            "Runs that reached completion over time"),
+        "conditions_chart": charts.progress_bars(
+            progress.condition_progress(summary.conditions), "Conditions against their quotas"),
+        "reached_chart": charts.reached_chart(
+            reached, f"Runs that reached each {unit}",
+            "trial (as counted by count_trials_where)" if rule else "records saved", unit),
+        "trial_rule": rule, "drop_off": drop_off,
+    }
 
 
 def access_panel(slug: str, level: Level) -> dict[str, Any]:

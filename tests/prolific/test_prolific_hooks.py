@@ -4,11 +4,15 @@ that applies signed submission status changes to the runs and refuses anything u
 from __future__ import annotations
 
 import json
+import re
 import time
 
+from experiment_host.extensions import db
 from experiment_host.models import RunStatus
 from experiment_host.prolific.hooks import signature
+from experiment_host.researcher.accounts import add_researcher
 from tests.conftest import run_by_id
+from tests.researcher.support import PASSWORD, log_in
 
 SECRET = "hook-secret"
 
@@ -45,6 +49,32 @@ def test_signed_status_change_frees_the_quota_place(client, app, created_study, 
     assert run_by_id(app, returned.run_id).status == RunStatus.RETURNED
     stranger = {**event, "resource_id": "6f0000000000000000000000"}
     assert post_event(client, stranger).get_json()["status"] == "ignored"
+
+
+def test_hook_return_shows_on_the_dashboard_without_a_command(client, app, created_study,
+                                                              take):
+    """Nothing but the hook: the runs table and the counts say "returned" at once."""
+    study_id = created_study()
+    stays = take(study_id, complete=False, come_back=False)
+    returned = take(study_id, complete=False, come_back=False)
+    with app.app_context():
+        add_researcher("ada", PASSWORD, admin=True)
+        db.session.commit()
+    assert log_in(client).status_code == 303
+    before = client.get("/researcher/experiments/survey").get_data(as_text=True)
+    assert 'class="status status-returned"' not in before
+    app.config["PROLIFIC_HOOK_SECRET"] = SECRET
+    event = {"resource_id": returned.submission_id, "status": "RETURNED",
+             "participant_id": returned.participant_id}
+    assert post_event(client, event).status_code == 200
+    html = client.get("/researcher/experiments/survey").get_data(as_text=True)
+    row = re.search(rf">{returned.run_id}</a>.*?</tr>", html, re.S).group(0)
+    assert 'class="status status-returned"' in row and ">returned</span>" in row
+    other = re.search(rf">{stays.run_id}</a>.*?</tr>", html, re.S).group(0)
+    assert ">in progress</span>" in other
+    counts = re.search(r'<p id="status-counts">.*?</p>', html, re.S).group(0)
+    assert re.search(r">returned</span> <strong>1</strong>", counts)
+    assert re.search(r">in progress</span> <strong>1</strong>", counts)
 
 
 def test_unsigned_forged_stale_or_malformed_events_change_nothing(client, app, created_study,

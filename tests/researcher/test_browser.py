@@ -66,7 +66,7 @@ def _browse(base_url: str, target: Path) -> str:
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url("**/researcher/experiments/basic")  # back where it started
-            assert page.locator("svg.chart").count() == 2
+            assert page.locator("svg.chart").count() == 3  # completions, conditions, drop-off
             page.click("text=← Experiments")
             assert page.locator("h1").inner_text() == "Experiments"
             page.click("text=Basic test experiment")

@@ -8,7 +8,7 @@ import pytest
 
 from experiment_host.extensions import db
 from experiment_host.models import ExperimentRow, Platform, RunStatus
-from experiment_host.researcher import charts, dashboard
+from experiment_host.researcher import dashboard, progress
 from tests.researcher.support import T0
 
 
@@ -38,8 +38,7 @@ def test_aggregates(app, study):
         assert funnel.steps() == [("previewed", 9), ("accepted", 6), ("started", 6),
                                   ("completed", 3), ("submitted", 2), ("approved", 1)]
         assert dashboard.median_completion_seconds("basic") == pytest.approx(20 * 60, abs=1)
-        assert dashboard.completions_per_day("basic") == [("2026-05-01", 2), ("2026-05-02", 1)]
-        reached, drop_off = dashboard.trial_progress("basic")
+        reached, drop_off = progress.trial_progress("basic", None)
         assert reached == [(1, 5), (2, 4), (4, 3)]
         assert drop_off == [(1, 1)]
         assert dashboard.recent_runs("basic")[0].status == RunStatus.SUBMITTED
@@ -55,7 +54,9 @@ def test_experiment_page(logged_in, study):
     response = logged_in.get("/researcher/experiments/basic")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "<svg" in html and "Completions per day" in html and "reached each trial" in html
+    assert "<svg" in html and "reached completion over time" in html
+    assert "reached each record" in html and "Conditions against their quotas" in html
+    assert "5 runs reached record 1 and 3 reached record 4" in html  # no rule: records
     assert "20.0 min" in html and "previewed" in html
     assert 'href="/researcher/export/basic/trials.csv"' in html
 
@@ -99,11 +100,3 @@ def test_experiment_only_in_data_is_listed(logged_in, seed):
     seed(slug="retired", condition="old")
     assert "no longer hosted" in logged_in.get("/researcher/").get_data(as_text=True)
     assert logged_in.get("/researcher/experiments/retired").status_code == 200
-
-
-def test_charts_escape_and_handle_empty_data():
-    assert "no data yet" in charts.bar_chart([], "<Done>")
-    svg = charts.bar_chart([("<b>", 3), ("x", 0)], "A & B")
-    assert "&lt;b&gt;" in svg and "A &amp; B" in svg and svg.count("<rect") == 2
-    step = charts.step_chart([(1, 5), (2, 4), (4, 3)], "reached", "trial")
-    assert step.count(",") == 6 and "trial 4" in step
