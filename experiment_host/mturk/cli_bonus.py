@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from ..access import Level
 from . import bonuses
 from .actions import BonusRound, bonus_round, pay_round
-from .cli import confirm, live_option, open_gateway
+from .cli import check_assignments, confirm, live_option, open_gateway
 from .cli_review import chosen_hits, report_failures, workers
 from .gateway import Gateway
 
@@ -31,7 +32,9 @@ def _round(gateway: Gateway, hit_id: str | None, all_hits: bool, csv_file: Path 
         return bonus_round(gateway, chosen_hits(gateway, hit_id, all_hits), approve=approve)
     if hit_id or all_hits:
         raise click.UsageError("Give either --csv or HIT_ID/--all, not both.")
-    return bonus_round(gateway, wanted=bonuses.read_csv(csv_file), approve=approve)
+    wanted = bonuses.read_csv(csv_file)
+    check_assignments([one.assignment_id for one in wanted], Level.EDIT)
+    return bonus_round(gateway, wanted=wanted, approve=approve)
 
 
 @click.command("bonus")
