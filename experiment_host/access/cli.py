@@ -49,7 +49,8 @@ def acting_researcher() -> Researcher | None:
         try:
             researcher = context.meta[_FOUND_KEY] = get_researcher(name)
         except AccountError as error:
-            raise click.ClickException(f"{error} (named by --as or {ENV_VAR}).") from error
+            raise click.ClickException(
+                f"{str(error).rstrip('.')} (named by --as or {ENV_VAR}).") from error
     g.researcher = researcher
     return researcher
 

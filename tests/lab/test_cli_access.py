@@ -5,6 +5,7 @@ and a refused command calls neither MTurk nor Prolific and changes nothing."""
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from experiment_host.access import ExperimentAccess, Level, grant
+from experiment_host.access.cli import ENV_VAR
 from experiment_host.audit import audit_entries
 from experiment_host.extensions import db
 from experiment_host.links.models import LinkBatch, LinkType, StudyLink
@@ -180,3 +182,76 @@ def test_commands_check_the_acting_researchers_level(app, simulator, world, who)
         assert db.session.scalar(select(Hit.deleted_at)) is None
         assert db.session.scalar(select(func.count()).select_from(LinkBatch)) == 1
         assert db.session.scalar(select(func.count()).select_from(ExperimentAccess)) == 3
+
+
+def test_no_access_reads_exactly_as_no_such_experiment(app, world):
+    for command in ("export runs {}", "links list {}", "runs delete {} --run 1 --yes",
+                    "hits create {} --yes", "prolific create {} --yes", "hits status {}",
+                    "prolific bonus {} --yes", "links off {}"):
+        hidden, real = ("followup", "nope") if command.startswith("prolific c") else \
+            (world["hit"], "3NOSUCHHIT") if command.startswith("hits s") else \
+            (world["study"], "nosuchstudy") if command.startswith("prolific b") else \
+            (world["link"], "ZZZZZZZZZZ") if command.startswith("links o") else ("basic", "nope")
+        refused = flask(app, command.format(hidden), "--as", "outsider")
+        missing = flask(app, command.format(real), "--as", "outsider")
+        assert refused.exit_code == missing.exit_code == 1, (command, refused.output)
+        assert refused.output.replace(hidden, real) == missing.output, command
+        assert "There is no" in missing.output and "basic" not in missing.output
+
+
+def test_lists_and_all_keep_to_what_the_researcher_may_use(app, simulator, world):
+    assert world["hit"] in flask(app, "hits list --as viewer").output
+    listed = flask(app, "hits list --as outsider")
+    assert listed.exit_code == 0 and world["hit"] not in listed.output
+    assert world["study"] in flask(app, "prolific list --as viewer").output
+    assert world["study"] not in flask(app, "prolific list --as outsider").output
+    calls = platform_calls(simulator)
+    for command in ("hits expire --all --yes", "hits approve --all --yes", "hits sync",
+                    "prolific sync --all", "prolific approve --all --yes"):
+        answer = flask(app, command, "--as", "viewer")  # view only: nothing to change
+        assert answer.exit_code == 0 and world["hit"] not in answer.output, answer.output
+    assert platform_calls(simulator) == calls
+    expired = flask(app, "hits expire --all --yes", env={ENV_VAR: "boss"})  # an admin
+    assert f"Expired {world['hit']}" in expired.output
+
+
+def test_account_and_platform_wide_commands_need_an_admin(app, simulator, world):
+    calls = platform_calls(simulator)
+    for command in ("researchers list", "researchers add eve --password long-password-1",
+                    "researchers token viewer", "researchers audit", "experiments reload",
+                    "export backfill-columns", "prolific subscribe --yes",
+                    "hits notify AWORKER1 --subject s --message m --yes"):
+        answer = flask(app, command, "--as", "viewer")
+        assert answer.exit_code == 1, (command, answer.output)
+        assert "Only an admin may do this, and 'viewer' is not one." in answer.output
+    assert platform_calls(simulator) == calls
+    assert "viewer" in flask(app, "researchers list --as boss").output
+    assert flask(app, "experiments reload --as boss").exit_code == 0
+
+
+def test_the_audit_log_names_the_researcher_or_the_operator(app, world):
+    assert flask(app, "researchers grant basic outsider --level edit --as boss").exit_code == 0
+    assert flask(app, "export runs basic --as viewer").exit_code == 0
+    assert flask(app, "export trials basic", env={ENV_VAR: "outsider"}).exit_code == 0
+    assert flask(app, "export jsonl basic").exit_code == 0
+    with app.app_context():
+        entries = [(e.actor, e.action, e.detail) for e in audit_entries("basic")][:4]
+        assert db.session.get(ExperimentAccess, ("basic", 2)).granted_by == "boss"
+    assert entries == [(f"cli:{getpass.getuser()}", "export", "trials.jsonl (command)"),
+                       ("outsider", "export", "trials.csv (command)"),
+                       ("viewer", "export", "runs.csv (command)"),
+                       ("boss", "grant", "outsider: edit")]
+
+
+def test_an_unknown_name_and_a_server_that_requires_one(app, world):
+    unknown = flask(app, "export runs basic --as nobody")
+    assert unknown.exit_code == 1
+    assert "There is no researcher called 'nobody' (named by --as or " in unknown.output
+    app.config["CLI_REQUIRE_RESEARCHER"] = True
+    for command in ("export runs basic", "hits list", f"links off {world['link']}",
+                    f"hits status {world['hit']}"):
+        refused = flask(app, command)
+        assert refused.exit_code == 1 and "give --as NAME or set" in refused.output, command
+    assert flask(app, "export runs basic --as viewer").exit_code == 0
+    added = flask(app, "researchers add eve --password long-password-1")  # the first admin
+    assert added.exit_code == 0, added.output
