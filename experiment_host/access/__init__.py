@@ -15,7 +15,14 @@ researcher named by ``--as`` or EXPERIMENT_HOST_RESEARCHER (else the server's op
 
 from __future__ import annotations
 
-from .cli import add_acting_option, cli_access, cli_experiment, cli_visible, unknown_experiment
+from .cli import (
+    add_acting_option,
+    cli_access,
+    cli_access_sessions,
+    cli_experiment,
+    cli_visible,
+    unknown_experiment,
+)
 from .grants import AccessError, collaborators, grant, revoke
 from .models import ExperimentAccess, Level
 from .rules import check_access, current_level, require_experiment, visible
@@ -27,6 +34,7 @@ __all__ = [
     "add_acting_option",
     "check_access",
     "cli_access",
+    "cli_access_sessions",
     "cli_experiment",
     "cli_visible",
     "collaborators",

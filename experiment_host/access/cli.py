@@ -14,8 +14,11 @@ from collections.abc import Iterable
 
 import click
 from flask import current_app, g
+from sqlalchemy import select
 
 from ..experiments import Experiment, registry
+from ..extensions import db
+from ..models import Platform, Run
 from ..researcher.accounts import AccountError, Researcher, get_researcher
 from .models import Level
 from .rules import current_level
@@ -101,6 +104,17 @@ def cli_access(slug: str | None, level: Level | str = Level.VIEW, thing: str = "
         raise click.ClickException(f"This needs {wanted.value} access to {slug!r}; "
                                    f"{researcher.name!r} has {have.value} access.")
     return None
+
+
+def cli_access_sessions(platform: Platform, session_keys: Iterable[str], level: Level | str,
+                        noun: str) -> None:
+    """:func:`cli_access` for each assignment or submission named by id, traced to its
+    experiment by its run here (none: for the operator and admins only)."""
+    wanted = list(session_keys)
+    slugs = dict(db.session.execute(select(Run.session_key, Run.experiment_slug).where(
+        Run.platform == platform, Run.session_key.in_(wanted))).all())
+    for key in wanted:
+        cli_access(slugs.get(key), level, f"{noun} {key}")
 
 
 def cli_experiment(slug: str, level: Level | str = Level.VIEW) -> Experiment:

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from ..access import Level, cli_access, cli_experiment, cli_visible
 from ..experiments import Experiment
 from ..extensions import db
-from ..models import Platform, Run
 from .bonuses import BonusFileError
 from .errors import MTurkError, NotFound
 from .exclusion import exclude_previous
@@ -86,15 +85,6 @@ def check_hits(target: Target, hit_ids: Iterable[str], level: Level) -> None:
     for hit_id in hit_ids:
         row = our_row(target, hit_id)
         cli_access(row.experiment_slug if row else None, level, f"HIT {hit_id}")
-
-
-def check_assignments(assignment_ids: Iterable[str], level: Level) -> None:
-    """The same for assignments, found by their runs here (none: operator and admins)."""
-    wanted = list(assignment_ids)
-    slugs = dict(db.session.execute(select(Run.session_key, Run.experiment_slug).where(
-        Run.platform == Platform.MTURK, Run.session_key.in_(wanted))).all())
-    for assignment_id in wanted:
-        cli_access(slugs.get(assignment_id), level, f"assignment {assignment_id}")
 
 
 def visible_hits(target: Target, level: Level) -> list[Hit]:

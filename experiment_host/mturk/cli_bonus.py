@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from ..access import Level
+from ..access import Level, cli_access_sessions
+from ..models import Platform
 from . import bonuses
 from .actions import BonusRound, bonus_round, pay_round
-from .cli import check_assignments, confirm, live_option, open_gateway
+from .cli import confirm, live_option, open_gateway
 from .cli_review import chosen_hits, report_failures, workers
 from .gateway import Gateway
 
@@ -33,7 +34,8 @@ def _round(gateway: Gateway, hit_id: str | None, all_hits: bool, csv_file: Path 
     if hit_id or all_hits:
         raise click.UsageError("Give either --csv or HIT_ID/--all, not both.")
     wanted = bonuses.read_csv(csv_file)
-    check_assignments([one.assignment_id for one in wanted], Level.EDIT)
+    cli_access_sessions(Platform.MTURK, [one.assignment_id for one in wanted], Level.EDIT,
+                        "assignment")
     return bonus_round(gateway, wanted=wanted, approve=approve)
 
 

@@ -9,10 +9,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..access import Level
+from ..access import Level, cli_access_sessions
+from ..models import Platform
 from .actions import ReviewPlan, approval_plan, carry_out_review, rejection_plan
 from .cli import (
-    check_assignments,
     check_hits,
     confirm,
     live_option,
@@ -102,6 +102,6 @@ def reject_command(assignment_ids: tuple[str, ...], no_data: bool, hit_id: str |
     if not message.strip():
         raise click.UsageError("--message must say why, for the worker.")
     gateway = open_gateway(live)
-    check_assignments(assignment_ids, Level.EDIT)
+    cli_access_sessions(Platform.MTURK, assignment_ids, Level.EDIT, "assignment")
     hit_ids = chosen_hits(gateway, hit_id, all_hits) if no_data else None
     _review(gateway, rejection_plan(gateway, message, assignment_ids, hit_ids), dry_run, yes)

@@ -5,7 +5,7 @@ joined with our runs. Every command shows its plan, asks before acting (``--yes`
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from ..access import Level, cli_access, cli_experiment, cli_visible
 from ..extensions import db
-from ..models import Platform, Run
 from ..runs import has_complete_data
 from . import review, studies
 from .bonuses import BonusFileError
@@ -72,15 +71,6 @@ def check_study(client: ProlificClient, study_id: str, level: Level) -> None:
     slug = db.session.scalar(select(ProlificStudy.experiment_slug).where(
         ProlificStudy.api_url == client.url, ProlificStudy.study_id == study_id))
     cli_access(slug, level, f"study {study_id}")
-
-
-def check_submissions(submission_ids: Iterable[str], level: Level) -> None:
-    """The same for submissions, found by their runs here (none: operator and admins)."""
-    wanted = list(submission_ids)
-    slugs = dict(db.session.execute(select(Run.session_key, Run.experiment_slug).where(
-        Run.platform == Platform.PROLIFIC, Run.session_key.in_(wanted))).all())
-    for submission_id in wanted:
-        cli_access(slugs.get(submission_id), level, f"submission {submission_id}")
 
 
 def visible_studies(client: ProlificClient, level: Level) -> list[ProlificStudy]:

@@ -11,13 +11,13 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..access import Level, cli_access
+from ..access import Level, cli_access, cli_access_sessions
 from ..extensions import db
+from ..models import Platform
 from . import bonuses, hooks, messages, review
 from .cli import (
     asking,
     check_study,
-    check_submissions,
     confirm,
     money,
     open_client,
@@ -93,10 +93,9 @@ def reject_command(submission_ids: tuple[str, ...], no_data_study: str | None, c
     client = open_client()
     if no_data_study:
         check_study(client, no_data_study, Level.EDIT)
-    check_submissions(submission_ids, Level.EDIT)
-    if no_data_study:
         items = review.submissions(client, no_data_study)
     else:
+        cli_access_sessions(Platform.PROLIFIC, submission_ids, Level.EDIT, "submission")
         items = [client.get(f"submissions/{sid}/", what=f"reading submission {sid}")
                  for sid in submission_ids]
     runs = review.runs_for(str(s["id"]) for s in items)
