@@ -16,6 +16,7 @@ researcher named by ``--as`` or EXPERIMENT_HOST_RESEARCHER (else the server's op
 from __future__ import annotations
 
 from .cli import (
+    acting_researcher,
     add_acting_option,
     cli_access,
     cli_access_sessions,
@@ -31,6 +32,7 @@ __all__ = [
     "AccessError",
     "ExperimentAccess",
     "Level",
+    "acting_researcher",
     "add_acting_option",
     "check_access",
     "cli_access",

@@ -13,7 +13,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from ..access import Level, cli_access, cli_experiment, cli_visible
+from ..access import Level, acting_researcher, cli_access, cli_experiment, cli_visible
 from ..experiments import Experiment
 from ..extensions import db
 from .bonuses import BonusFileError
@@ -251,7 +251,8 @@ def status_command(hit_id: str | None, live: bool) -> None:
 @with_appcontext
 @live_option
 def balance_command(live: bool) -> None:
-    """Show the account's available balance."""
+    """Show the account's available balance (open to every researcher)."""
+    acting_researcher()  # an unknown --as is refused here too
     gateway = open_gateway(live)
     amount: Decimal = gateway.balance()
     click.echo(f"Available balance on {gateway.target.label}: ${amount:.2f}")

@@ -247,6 +247,8 @@ def test_an_unknown_name_and_a_server_that_requires_one(app, world):
     unknown = flask(app, "export runs basic --as nobody")
     assert unknown.exit_code == 1
     assert "There is no researcher called 'nobody' (named by --as or " in unknown.output
+    assert flask(app, "hits balance --as nobody").exit_code == 1
+    assert "Available balance" in flask(app, "hits balance --as outsider").output
     app.config["CLI_REQUIRE_RESEARCHER"] = True
     for command in ("export runs basic", "hits list", f"links off {world['link']}",
                     f"hits status {world['hit']}"):
