@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass
 from datetime import datetime
 
-from flask import g, has_request_context
+from flask import g, has_app_context
 from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,8 +30,9 @@ class AuditEntry(db.Model):
 
 
 def actor() -> str:
-    """Who is acting: the researcher of this request, else the command's user."""
-    researcher = g.get("researcher") if has_request_context() else None
+    """Who is acting: the researcher of this request or named for this command (``--as``),
+    else the command's operating-system user."""
+    researcher = g.get("researcher") if has_app_context() else None
     if researcher is not None:
         return researcher.name
     try:

@@ -81,7 +81,9 @@ def _post_rehearsal_hits(endpoint: str, experiment_base: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register every command group on the app, each named here."""
+    """Register every command group on the app, each named here; every command but the
+    simulator's takes ``--as NAME``, the researcher it acts as (access/cli.py)."""
+    from .access import add_acting_option
     from .links import links_cli
     from .mturk import hits_group
     from .prolific import prolific_group
@@ -92,3 +94,5 @@ def init_app(app: Flask) -> None:
     for group in (hits_group(), prolific_group(), researchers_cli, export_cli, links_cli,
                   simulator_cli, runs_cli, experiments_cli):
         app.cli.add_command(group)
+        for command in group.commands.values() if group is not simulator_cli else ():
+            add_acting_option(command)

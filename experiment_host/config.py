@@ -95,6 +95,10 @@ class Defaults:
     MTURK_MAX_ATTEMPTS = 8
     #: ``flask hits``: concurrent MTurk calls for approve / bonus (MTurk throttles bursts).
     MTURK_CONCURRENCY = 10
+    #: ``flask`` commands that name an experiment (or a HIT, study or link of one) refuse
+    #: to run unless a researcher is named (``--as NAME`` or EXPERIMENT_HOST_RESEARCHER);
+    #: false lets the server's operator act unnamed, as ``cli:<user>`` in the audit log.
+    CLI_REQUIRE_RESEARCHER = False
     #: ``flask prolific``: the researcher's API token (Prolific → API tokens).
     PROLIFIC_API_TOKEN = ""
     #: ``flask prolific``: Prolific's API, or the simulator's (``flask simulator run``

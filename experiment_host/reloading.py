@@ -22,6 +22,7 @@ from sqlalchemy import Integer, String, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .access import Level, cli_access
 from .audit import actor, audit
 from .database import increment
 from .experiments import ExperimentConfigError, Registry, discover
@@ -114,11 +115,14 @@ experiments_cli = AppGroup("experiments", help="The experiments folder.")
 
 
 @experiments_cli.command("reload")
-def reload_command() -> None:
+@click.argument("slug", required=False)
+def reload_command(slug: str | None) -> None:
     """Read the experiments folder again; every app process follows within
-    REGISTRY_CHECK_SECONDS. A broken experiment is refused and nothing changes."""
+    REGISTRY_CHECK_SECONDS. A broken experiment is refused and nothing changes. A researcher
+    who is not an admin names an experiment they can edit (as the dashboard's button does)."""
+    cli_access(slug, Level.EDIT)
     try:
-        fresh, version = reload_registry()
+        fresh, version = reload_registry(slug)
     except ExperimentConfigError as error:
         raise click.ClickException(f"Not reloaded: {error}") from error
     click.echo(f"Registry version {version}: {len(fresh)} experiment(s) "

@@ -7,8 +7,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from .access import Level, cli_access, cli_experiment
 from .audit import audit
-from .experiments import registry
 from .extensions import db
 from .models import Platform, Run
 from .pilots import purge_tests, test_entry_url, test_run_counts
@@ -17,19 +17,13 @@ from .withdrawal import WithdrawalError, delete_runs, plan_deletion
 runs_cli = AppGroup("runs", help="Test runs and withdrawals of an experiment's runs.")
 
 
-def _hosted(slug: str) -> None:
-    if slug not in registry():
-        known = ", ".join(registry()) or "none"
-        raise click.ClickException(f"There is no experiment {slug!r} (experiments: {known}).")
-
-
 @runs_cli.command("test")
 @click.argument("slug")
 @click.option("--platform", type=click.Choice([p.value for p in Platform]), default="link",
               show_default=True, help="Whose worker flow to open.")
 def test_command(slug: str, platform: str) -> None:
     """Print a URL that opens SLUG's real worker flow as a test run (valid for 7 days)."""
-    _hosted(slug)
+    cli_experiment(slug, Level.EDIT)
     with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
         click.echo(test_entry_url(slug, Platform(platform), external=True))
 
@@ -39,6 +33,7 @@ def test_command(slug: str, platform: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def purge_tests_command(slug: str, yes: bool) -> None:
     """Delete every test run of SLUG and its trial records (participants' runs stay)."""
+    cli_access(slug, Level.EDIT)
     counts = test_run_counts(slug)
     total = sum(counts.values())
     if not total:
@@ -70,6 +65,7 @@ def delete_command(slug: str, run_id: int | None, worker_id: str | None, code: s
                    yes: bool) -> None:
     """Delete a participant's runs of SLUG on request: their trial records and identifying
     fields go for good; the audit log keeps only that a deletion happened."""
+    cli_access(slug, Level.EDIT)
     try:
         plan = plan_deletion(slug, run_id, worker_id, code)
     except WithdrawalError as error:

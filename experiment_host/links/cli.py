@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from ..experiments import registry
+from ..access import Level, cli_access, cli_experiment
 from ..extensions import db
 from .models import LinkType, StudyLink
 from .rules import link_url, qr_svg
@@ -16,6 +16,7 @@ from .store import (
     DEFAULT_BATCH,
     LinkError,
     batch_named,
+    batch_of,
     batches,
     create_links,
     find_link,
@@ -30,16 +31,16 @@ links_cli = AppGroup("links", help="Study links: batches, personal and general l
 TYPES = click.Choice([t.value for t in LinkType])
 
 
-def _slug(slug: str) -> str:
-    if slug not in registry():
-        raise click.ClickException(f"There is no experiment {slug!r}.")
-    return slug
+def _slug(slug: str, level: Level) -> str:
+    return cli_experiment(slug, level).slug
 
 
-def _link(value: str) -> StudyLink:
+def _link(value: str, level: Level) -> StudyLink:
     link = find_link(value)
+    thing = f"link with the token or code {value!r}"
+    cli_access(batch_of(link).experiment_slug if link else None, level, thing)
     if link is None:
-        raise click.ClickException(f"No link has the token or code {value!r}.")
+        raise click.ClickException(f"There is no {thing}.")
     return link
 
 
@@ -47,7 +48,7 @@ def _link(value: str) -> StudyLink:
 @click.argument("slug")
 def list_batches(slug: str) -> None:
     """Show the experiment's batches: runs, maximum, switches, end redirect."""
-    for batch in batches(_slug(slug)):
+    for batch in batches(_slug(slug, Level.VIEW)):
         cap = batch.max_participants if batch.max_participants is not None else "-"
         click.echo(f"{batch.name}\t{'open' if batch.active else 'OFF'}\t"
                    f"runs {runs_in_batch(batch)}/{cap}\ttypes {batch.allowed_types or '-'}\t"
@@ -72,7 +73,7 @@ def edit_batch(slug: str, name: str, max_participants: int | None, end_redirect_
                rename: str | None) -> None:
     """Create the batch NAME or change it."""
     try:
-        batch = batch_named(_slug(slug), name, create=True)
+        batch = batch_named(_slug(slug, Level.EDIT), name, create=True)
         if rename is not None:
             rename_batch(batch, rename)
     except LinkError as error:
@@ -106,6 +107,7 @@ def edit_batch(slug: str, name: str, max_participants: int | None, end_redirect_
 def create(slug: str, link_type: str, amount: int, batch_name: str, comment: str | None,
            comments_file: Path | None, confirm_first: bool) -> None:
     """Create personal links (or the batch's general link) and print their URLs and codes."""
+    _slug(slug, Level.EDIT)
     if comment and comments_file:
         raise click.ClickException("Give --comment or --comments, not both.")
     comments: list[str | None] = [comment] if comment else []
@@ -113,7 +115,7 @@ def create(slug: str, link_type: str, amount: int, batch_name: str, comment: str
         if comments_file:
             comments = list(parse_comments(comments_file.read_bytes()))
             amount = len(comments) if amount == 1 else amount
-        batch = (batch_named(_slug(slug), batch_name, create=batch_name == DEFAULT_BATCH))
+        batch = (batch_named(slug, batch_name, create=batch_name == DEFAULT_BATCH))
         made = create_links(batch, LinkType(link_type), amount, comments, confirm_first)
     except (LinkError, ValueError) as error:
         raise click.ClickException(str(error)) from error
@@ -132,8 +134,8 @@ def create(slug: str, link_type: str, amount: int, batch_name: str, comment: str
 def list_links(slug: str, link_type: str | None, state: str | None, batch_name: str | None
                ) -> None:
     """List links: URL, code, type, batch, comment, on/off, runs, last use."""
-    rows = link_rows(_slug(slug), LinkType(link_type) if link_type else None, state or "all",
-                     batch_name)
+    rows = link_rows(_slug(slug, Level.VIEW), LinkType(link_type) if link_type else None,
+                     state or "all", batch_name)
     for row in rows:
         link = row.link
         click.echo("\t".join([link_url(link), link.code, link.link_type, row.batch,
@@ -146,7 +148,7 @@ def list_links(slug: str, link_type: str | None, state: str | None, batch_name: 
 @click.argument("link_or_code")
 def switch_off(link_or_code: str) -> None:
     """Switch a link off: it starts no new run (runs it started may finish)."""
-    _link(link_or_code).active = False
+    _link(link_or_code, Level.EDIT).active = False
     db.session.commit()
     click.echo("Switched off.")
 
@@ -155,7 +157,7 @@ def switch_off(link_or_code: str) -> None:
 @click.argument("link_or_code")
 def switch_on(link_or_code: str) -> None:
     """Switch a link back on."""
-    _link(link_or_code).active = True
+    _link(link_or_code, Level.EDIT).active = True
     db.session.commit()
     click.echo("Switched on.")
 
@@ -166,7 +168,7 @@ def switch_on(link_or_code: str) -> None:
               help="The SVG file to write (- for standard output).")
 def qr(link_or_code: str, output: click.utils.LazyFile) -> None:
     """Write a link's QR code as SVG."""
-    output.write(qr_svg(link_url(_link(link_or_code))))
+    output.write(qr_svg(link_url(_link(link_or_code, Level.VIEW))))
 
 
 @links_cli.command("export")
@@ -175,6 +177,6 @@ def qr(link_or_code: str, output: click.utils.LazyFile) -> None:
               required=True, help="The CSV file to write (- for standard output).")
 def export(slug: str, output: click.utils.LazyFile) -> None:
     """Write every link as CSV: url, code, type, batch, comment, active, used_at, run_id."""
-    for line in csv_lines(link_rows(_slug(slug))):
+    for line in csv_lines(link_rows(_slug(slug, Level.VIEW))):
         output.write(line)
 

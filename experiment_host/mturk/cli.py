@@ -4,21 +4,24 @@ Every command works on the sandbox unless given ``--live`` (which also needs
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
-from ..experiments import Experiment, registry
+from ..access import Level, acting_researcher, cli_access, cli_experiment, cli_visible
+from ..experiments import Experiment
 from ..extensions import db
 from .bonuses import BonusFileError
 from .errors import MTurkError, NotFound
 from .exclusion import exclude_previous
 from .fees import parse_money, plan_cost
 from .gateway import Gateway, Target, gateway_for
+from .models import Hit
 from .posting import (
     CreatePlan,
     HitOptions,
@@ -70,13 +73,25 @@ def confirm(question: str, yes: bool, target: Target) -> None:
                       abort=True)
 
 
-def experiment_named(slug: str) -> Experiment:
-    """The experiment ``slug``, or an error listing the known ones."""
-    experiment = registry().get(slug)
-    if experiment is None:
-        known = ", ".join(registry()) or "(none)"
-        raise click.ClickException(f"No experiment {slug!r}. Known experiments: {known}.")
-    return experiment
+def our_row(target: Target, hit_id: str) -> Hit | None:
+    """This project's record of the HIT (deleted ones too), if it has one."""
+    return db.session.scalars(select(Hit).where(
+        Hit.endpoint == target.endpoint, Hit.hit_id == hit_id)).one_or_none()
+
+
+def check_hits(target: Target, hit_ids: Iterable[str], level: Level) -> None:
+    """Stop, before any MTurk call, unless whoever acts has ``level`` on each HIT's
+    experiment (a HIT this project did not post: the operator and admins only)."""
+    for hit_id in hit_ids:
+        row = our_row(target, hit_id)
+        cli_access(row.experiment_slug if row else None, level, f"HIT {hit_id}")
+
+
+def visible_hits(target: Target, level: Level) -> list[Hit]:
+    """This project's HITs on ``target`` whose experiment whoever acts may use at ``level``."""
+    rows = project_hits(target)
+    allowed = set(cli_visible({row.experiment_slug for row in rows}, level))
+    return [row for row in rows if row.experiment_slug in allowed]
 
 
 def plan_lines(plan: CreatePlan) -> list[str]:
@@ -162,7 +177,7 @@ def _post(gateway: Gateway, plan: CreatePlan) -> None:
 def create_command(slug: str, batches: bool, exclude_previous: bool, round_: int,
                    dry_run: bool, yes: bool, live: bool, **overrides: Any) -> None:
     """Create the HIT(s) of an experiment: show the plan and cost, ask, post, record."""
-    experiment = experiment_named(slug)
+    experiment = cli_experiment(slug, Level.EDIT)
     gateway = open_gateway(live)
     options = _options(experiment, **overrides)
     plan = make_plan(experiment, gateway.target, current_app.config["PUBLIC_URL"], options,
@@ -197,7 +212,7 @@ def _hit_line(report: HitReport, slug: str) -> str:
 def list_command(live: bool) -> None:
     """List this project's HITs with their MTurk state and assignment counts."""
     gateway = open_gateway(live)
-    rows = project_hits(gateway.target)
+    rows = visible_hits(gateway.target, Level.VIEW)
     click.echo(f"HITs on {gateway.target.label}: {len(rows)}")
     for row in rows:
         try:
@@ -214,7 +229,9 @@ def list_command(live: bool) -> None:
 def status_command(hit_id: str | None, live: bool) -> None:
     """Show HITs (or one) with counts, joined with our runs: who has data, who has none."""
     gateway = open_gateway(live)
-    rows = project_hits(gateway.target, hit_id)
+    check_hits(gateway.target, [hit_id] if hit_id else [], Level.VIEW)
+    rows = project_hits(gateway.target, hit_id) if hit_id else \
+        visible_hits(gateway.target, Level.VIEW)
     slugs = {row.hit_id: row.experiment_slug for row in rows}
     hit_ids = [hit_id] if hit_id else list(slugs)
     if not hit_ids:
@@ -234,7 +251,8 @@ def status_command(hit_id: str | None, live: bool) -> None:
 @with_appcontext
 @live_option
 def balance_command(live: bool) -> None:
-    """Show the account's available balance."""
+    """Show the account's available balance (open to every researcher)."""
+    acting_researcher()  # an unknown --as is refused here too
     gateway = open_gateway(live)
     amount: Decimal = gateway.balance()
     click.echo(f"Available balance on {gateway.target.label}: ${amount:.2f}")

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from ..access import Level, cli_access_sessions
+from ..models import Platform
 from . import bonuses
 from .actions import BonusRound, bonus_round, pay_round
 from .cli import confirm, live_option, open_gateway
@@ -31,7 +33,10 @@ def _round(gateway: Gateway, hit_id: str | None, all_hits: bool, csv_file: Path 
         return bonus_round(gateway, chosen_hits(gateway, hit_id, all_hits), approve=approve)
     if hit_id or all_hits:
         raise click.UsageError("Give either --csv or HIT_ID/--all, not both.")
-    return bonus_round(gateway, wanted=bonuses.read_csv(csv_file), approve=approve)
+    wanted = bonuses.read_csv(csv_file)
+    cli_access_sessions(Platform.MTURK, [one.assignment_id for one in wanted], Level.EDIT,
+                        "assignment")
+    return bonus_round(gateway, wanted=wanted, approve=approve)
 
 
 @click.command("bonus")

@@ -8,32 +8,26 @@ from datetime import timedelta
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
+from ..access import Level, cli_access, cli_experiment
 from ..extensions import db
 from ..models import utcnow
 from .actions import sync_hits
-from .cli import confirm, experiment_named, live_option, open_gateway
+from .cli import check_hits, confirm, live_option, open_gateway, our_row, visible_hits
 from .cli_review import report_failures
 from .errors import InvalidState
 from .exclusion import ExclusionResult, exclude_previous
 from .fees import LARGE_HIT_ASSIGNMENTS, fee_per_payment
 from .gateway import Gateway
-from .models import Hit
-from .posting import project_hits
 
 EXPIRE_IN_THE_PAST = timedelta(minutes=1)
-
-
-def _our_row(gateway: Gateway, hit_id: str) -> Hit | None:
-    return db.session.scalars(select(Hit).where(
-        Hit.endpoint == gateway.target.endpoint, Hit.hit_id == hit_id)).one_or_none()
 
 
 def _hit_ids(gateway: Gateway, hit_ids: tuple[str, ...], all_hits: bool) -> list[str]:
     if bool(hit_ids) == all_hits:
         raise click.UsageError("Name HIT_IDS, or give --all for every HIT of this project.")
-    return list(hit_ids) or [row.hit_id for row in project_hits(gateway.target)]
+    check_hits(gateway.target, hit_ids, Level.EDIT)
+    return list(hit_ids) or [row.hit_id for row in visible_hits(gateway.target, Level.EDIT)]
 
 
 @click.command("expire")
@@ -56,7 +50,7 @@ def expire_command(hit_ids: tuple[str, ...], all_hits: bool, dry_run: bool, yes:
     when = utcnow() - EXPIRE_IN_THE_PAST
     for hit_id in chosen:
         gateway.set_expiration(hit_id, when)
-        row = _our_row(gateway, hit_id)
+        row = our_row(gateway.target, hit_id)
         if row is not None:
             row.expires_at = utcnow()
         click.echo(f"Expired {hit_id}")
@@ -82,6 +76,7 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: b
     if not add and not hours:
         raise click.UsageError("Give --add N and/or --hours H.")
     gateway = open_gateway(live)
+    check_hits(gateway.target, [hit_id], Level.EDIT)
     hit = gateway.get_hit(hit_id)
     total = hit.max_assignments + (add or 0)
     if add and hit.max_assignments < LARGE_HIT_ASSIGNMENTS <= total:
@@ -103,7 +98,7 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: b
         click.echo(f"Assignments: {total}" + ("" if added else " (already added)"))
     if hours:
         gateway.set_expiration(hit_id, new_expiry)
-    row = _our_row(gateway, hit_id)
+    row = our_row(gateway.target, hit_id)
     if row is not None:
         row.max_assignments, row.expires_at = total, new_expiry if hours else row.expires_at
     db.session.commit()
@@ -118,6 +113,7 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: b
 def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: bool) -> None:
     """Delete finished HITs (expired or full, every assignment approved or rejected)."""
     gateway = open_gateway(live)
+    check_hits(gateway.target, hit_ids, Level.EDIT)
     if dry_run:
         for hit_id in hit_ids:
             hit = gateway.get_hit(hit_id)
@@ -135,7 +131,7 @@ def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: boo
             raise click.ClickException(
                 f"{error}\nExpire the HIT first (flask hits expire {hit_id}) and approve or "
                 "reject every submitted assignment.") from error
-        row = _our_row(gateway, hit_id)
+        row = our_row(gateway.target, hit_id)
         if row is not None:
             row.deleted_at = utcnow()
         db.session.commit()
@@ -148,7 +144,7 @@ def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: boo
 @live_option
 def exclude_previous_command(slug: str, live: bool) -> None:
     """Mark everyone who took part in SLUG or its related experiments (no notification)."""
-    experiment = experiment_named(slug)
+    experiment = cli_experiment(slug, Level.EDIT)
     gateway = open_gateway(live)
     result = exclude_previous(gateway, experiment)
     db.session.commit()
@@ -180,6 +176,10 @@ def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str
     if bool(worker_ids) == bool(hit_id):
         raise click.UsageError("Name WORKER_IDS, or give --hit HIT_ID.")
     gateway = open_gateway(live)
+    if hit_id:
+        check_hits(gateway.target, [hit_id], Level.EDIT)
+    else:
+        cli_access(None)  # workers of any experiment: the operator and admins only
     workers = list(dict.fromkeys(worker_ids)) or sorted(
         {a.worker_id for a in gateway.assignments(hit_id or "")})
     if dry_run:
@@ -200,8 +200,9 @@ def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str
 def sync_command(hit_id: str | None, live: bool) -> None:
     """Copy assignment states from MTurk into our runs; refresh exclusion qualifications."""
     gateway = open_gateway(live)
-    rows = project_hits(gateway.target, hit_id)
-    hit_ids = [hit_id] if hit_id else [row.hit_id for row in rows]
+    check_hits(gateway.target, [hit_id] if hit_id else [], Level.EDIT)
+    hit_ids = [hit_id] if hit_id else [row.hit_id for row in visible_hits(gateway.target,
+                                                                        Level.EDIT)]
     with click.progressbar(length=len(hit_ids), label="Syncing") as bar:
         outcome = sync_hits(gateway, hit_ids, lambda: bar.update(1))
     click.echo("\n".join(outcome.lines()))

@@ -9,20 +9,31 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..access import Level, cli_access_sessions
+from ..models import Platform
 from .actions import ReviewPlan, approval_plan, carry_out_review, rejection_plan
-from .cli import confirm, live_option, open_gateway
+from .cli import (
+    check_hits,
+    confirm,
+    live_option,
+    open_gateway,
+    visible_hits,
+)
 from .gateway import Gateway
-from .posting import project_hits
 from .review import APPROVE, REJECT, Failure
 
 PROGRESS = {APPROVE: "Approving", REJECT: "Rejecting"}
 
 
 def chosen_hits(gateway: Gateway, hit_id: str | None, all_hits: bool) -> list[str]:
-    """The HIT named, or with ``--all`` every HIT of this project on the endpoint."""
+    """The HIT named, or with ``--all`` every HIT of this project on the endpoint (of the
+    experiments whoever acts may edit)."""
     if bool(hit_id) == all_hits:
         raise click.UsageError("Name one HIT_ID, or give --all for every HIT of this project.")
-    return [hit_id] if hit_id else [row.hit_id for row in project_hits(gateway.target)]
+    if hit_id:
+        check_hits(gateway.target, [hit_id], Level.EDIT)
+        return [hit_id]
+    return [row.hit_id for row in visible_hits(gateway.target, Level.EDIT)]
 
 
 def workers() -> int:
@@ -91,5 +102,6 @@ def reject_command(assignment_ids: tuple[str, ...], no_data: bool, hit_id: str |
     if not message.strip():
         raise click.UsageError("--message must say why, for the worker.")
     gateway = open_gateway(live)
+    cli_access_sessions(Platform.MTURK, assignment_ids, Level.EDIT, "assignment")
     hit_ids = chosen_hits(gateway, hit_id, all_hits) if no_data else None
     _review(gateway, rejection_plan(gateway, message, assignment_ids, hit_ids), dry_run, yes)

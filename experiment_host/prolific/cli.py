@@ -11,12 +11,15 @@ from typing import Any, TypeVar
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
-from ..experiments import Experiment, registry
+from ..access import Level, cli_access, cli_experiment, cli_visible
+from ..extensions import db
 from ..runs import has_complete_data
 from . import review, studies
 from .bonuses import BonusFileError
 from .client import ProlificClient, ProlificError, Settings
+from .models import ProlificStudy
 
 F = TypeVar("F", bound=Callable[..., Any])
 LIVE_URL = "https://api.prolific.com/api/v1"
@@ -62,12 +65,19 @@ def asking(function: F) -> F:
     return click.option("--dry-run", is_flag=True, help="Only show the plan.")(function)
 
 
-def experiment_named(slug: str) -> Experiment:
-    experiment = registry().get(slug)
-    if experiment is None:
-        raise click.ClickException(f"No experiment {slug!r}. Known experiments: "
-                                   f"{', '.join(registry()) or '(none)'}.")
-    return experiment
+def check_study(client: ProlificClient, study_id: str, level: Level) -> None:
+    """Stop, before any Prolific call, unless whoever acts has ``level`` on the study's
+    experiment (a study this project did not create: the operator and admins only)."""
+    slug = db.session.scalar(select(ProlificStudy.experiment_slug).where(
+        ProlificStudy.api_url == client.url, ProlificStudy.study_id == study_id))
+    cli_access(slug, level, f"study {study_id}")
+
+
+def visible_studies(client: ProlificClient, level: Level) -> list[ProlificStudy]:
+    """This project's studies on the client's API whose experiment whoever acts may use."""
+    rows = studies.recorded(client.url)
+    allowed = set(cli_visible({row.experiment_slug for row in rows}, level))
+    return [row for row in rows if row.experiment_slug in allowed]
 
 
 def balance(client: ProlificClient) -> int:
@@ -89,7 +99,7 @@ def money(cents: int) -> str:
 @asking
 def create_command(slug: str, round_: int, places: int | None, dry_run: bool, yes: bool) -> None:
     """Create a draft study from the experiment's [prolific] settings (once per round)."""
-    experiment = experiment_named(slug)
+    experiment = cli_experiment(slug, Level.EDIT)
     if not experiment.config.prolific.completion_code:
         raise click.ClickException(f"Experiment {slug!r} has no [prolific] completion_code; "
                                    "add one to its experiment.toml first.")
@@ -125,6 +135,7 @@ def transition_command(word: str) -> click.Command:
     @asking
     def command(study_id: str, dry_run: bool, yes: bool) -> None:
         client = open_client()
+        check_study(client, study_id, Level.EDIT)
         study = client.get(f"studies/{study_id}/", what=f"reading study {study_id}")
         click.echo(f"Study {study_id} '{study.get('name')}' is {study.get('status')} on "
                    f"{where(client)}.")
@@ -156,6 +167,7 @@ def transition_command(word: str) -> click.Command:
 def add_places_command(study_id: str, extra: int, dry_run: bool, yes: bool) -> None:
     """Add EXTRA places to a study (each re-run adds again: it is what you asked)."""
     client = open_client()
+    check_study(client, study_id, Level.EDIT)
     study = client.get(f"studies/{study_id}/", what=f"reading study {study_id}")
     cost = extra * int(study["reward"])
     click.echo(f"Study {study_id}: {study['total_available_places']} places → "
@@ -173,7 +185,7 @@ def add_places_command(study_id: str, extra: int, dry_run: bool, yes: bool) -> N
 def list_command() -> None:
     """List the studies this project created, with Prolific's status."""
     client = open_client()
-    rows = studies.recorded(client.url)
+    rows = visible_studies(client, Level.VIEW)
     if not rows:
         click.echo(f"No studies created from this project on {where(client)}.")
     for row in rows:
@@ -187,13 +199,16 @@ def list_command() -> None:
                    f"{study.get('total_available_places')} places  '{study.get('name')}'")
 
 
-def study_ids(client: ProlificClient, study_id: str | None, all_studies: bool = True
-              ) -> list[str]:
+def study_ids(client: ProlificClient, study_id: str | None, all_studies: bool = True,
+              level: Level = Level.EDIT) -> list[str]:
+    """The study named, or every study of this project whose experiment whoever acts may
+    use at ``level``."""
     if study_id:
+        check_study(client, study_id, level)
         return [study_id]
     if not all_studies:
         raise click.UsageError("Name one STUDY_ID, or give --all for every study of this project.")
-    return [row.study_id for row in studies.recorded(client.url) if row.study_id]
+    return [row.study_id for row in visible_studies(client, level) if row.study_id]
 
 
 @click.command("status")
@@ -202,7 +217,7 @@ def study_ids(client: ProlificClient, study_id: str | None, all_studies: bool = 
 def status_command(study_id: str | None) -> None:
     """Prolific's submissions of a study (or of every study) joined with our runs."""
     client = open_client()
-    for sid in study_ids(client, study_id):
+    for sid in study_ids(client, study_id, level=Level.VIEW):
         items = review.submissions(client, sid)
         runs = review.runs_for(str(s["id"]) for s in items)
         counts = Counter(str(s.get("status")) for s in items)

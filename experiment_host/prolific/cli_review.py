@@ -11,9 +11,19 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..access import Level, cli_access, cli_access_sessions
 from ..extensions import db
+from ..models import Platform
 from . import bonuses, hooks, messages, review
-from .cli import asking, confirm, money, open_client, study_ids, where
+from .cli import (
+    asking,
+    check_study,
+    confirm,
+    money,
+    open_client,
+    study_ids,
+    where,
+)
 from .client import ProlificClient
 
 MIN_REJECTION_MESSAGE = 100
@@ -82,8 +92,10 @@ def reject_command(submission_ids: tuple[str, ...], no_data_study: str | None, c
                                  "explaining the rejection.", param_hint="--message")
     client = open_client()
     if no_data_study:
+        check_study(client, no_data_study, Level.EDIT)
         items = review.submissions(client, no_data_study)
     else:
+        cli_access_sessions(Platform.PROLIFIC, submission_ids, Level.EDIT, "submission")
         items = [client.get(f"submissions/{sid}/", what=f"reading submission {sid}")
                  for sid in submission_ids]
     runs = review.runs_for(str(s["id"]) for s in items)
@@ -160,6 +172,7 @@ def bonus_resolve_command(study_id: str, unpaid: bool) -> None:
     """Settle bonuses whose pay call got no answer: paid when Prolific's submission lists
     the bonus; otherwise left unknown, or (--unpaid) payable again."""
     client = open_client()
+    check_study(client, study_id, Level.EDIT)
     paid, reopened, still = bonuses.resolve(client, client.url, study_id, unpaid)
     click.echo(f"Confirmed paid {paid}; made payable again {reopened}; still unknown "
                f"{len(still)}.")
@@ -204,6 +217,7 @@ def message_command(study_id: str, body: str, statuses: tuple[str, ...], dry_run
     if not body.strip():
         raise click.BadParameter("Give the message text.", param_hint="--body")
     client = open_client()
+    check_study(client, study_id, Level.EDIT)
     items = review.submissions(client, study_id)
     everyone = [str(s["participant_id"]) for s in items if s.get("status") in statuses]
     todo = messages.unsent(client.url, study_id, everyone, body)
@@ -224,6 +238,7 @@ def subscribe_command(workspace: str | None, dry_run: bool, yes: bool) -> None:
     """Have Prolific call PUBLIC_URL/prolific/hooks on every submission status change (as
     `sync` does, at once); prints the signing secret to set as PROLIFIC_HOOK_SECRET."""
     client = open_client()
+    cli_access(None)  # the workspace's hooks serve every experiment: operator and admins
     target = hooks.hook_url(current_app.config["PUBLIC_URL"])
     try:
         workspace_id = hooks.workspace_of(client, workspace)

@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..access import Level, grant, revoke
+from ..access import Level, cli_access, grant, revoke, unknown_experiment
 from ..audit import audit, audit_entries
 from ..experiments import registry
 from ..extensions import db
@@ -56,6 +56,7 @@ def _when(value: Any) -> str:
 def add_command(name: str, password: str, admin: bool) -> None:
     """Create a researcher account, asking for its password. A researcher who is not an
     admin sees no experiment until granted one (`flask researchers grant`)."""
+    cli_access(None)
     _commit(add_researcher, name, password, admin)
     click.echo(f"{'Admin' if admin else 'Researcher'} {name!r} added.")
 
@@ -68,7 +69,7 @@ def add_command(name: str, password: str, admin: bool) -> None:
               "owner: edit, and sharing.")
 def grant_command(slug: str, name: str, level: str) -> None:
     """Give researcher NAME access to experiment SLUG (or change their level)."""
-    _check_slug(slug)
+    _check_slug(slug, Level.OWNER)
     _commit(grant, slug, name, level)
     click.echo(f"{name!r} now has {level} access to {slug!r}.")
 
@@ -78,6 +79,7 @@ def grant_command(slug: str, name: str, level: str) -> None:
 @click.argument("name")
 def revoke_access_command(slug: str, name: str) -> None:
     """Take researcher NAME's access to experiment SLUG away."""
+    cli_access(slug, Level.OWNER)
     _commit(revoke, slug, name)
     click.echo(f"{name!r} no longer has access to {slug!r}.")
 
@@ -87,6 +89,7 @@ def revoke_access_command(slug: str, name: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 def audit_command(slug: str | None, limit: int) -> None:
     """Print the audit log (of SLUG, or of every experiment), newest first."""
+    cli_access(slug, Level.OWNER)
     for entry in audit_entries(slug, limit):
         click.echo(f"{_when(entry.at)}\t{entry.actor}\t{entry.action}\t"
                    f"{entry.experiment_slug or '-'}\t{entry.detail}")
@@ -97,6 +100,7 @@ def audit_command(slug: str | None, limit: int) -> None:
 @click.password_option(help="The new password (asked for when not given).")
 def set_password_command(name: str, password: str) -> None:
     """Change a researcher's password (ends their browser sessions)."""
+    cli_access(None)
     _commit(set_password, name, password)
     click.echo(f"Password of {name!r} changed.")
 
@@ -106,6 +110,7 @@ def set_password_command(name: str, password: str) -> None:
 @click.confirmation_option(prompt="Remove this researcher and their API tokens?")
 def remove_command(name: str) -> None:
     """Delete a researcher account and its tokens."""
+    cli_access(None)
     _commit(remove_researcher, name)
     click.echo(f"Researcher {name!r} removed.")
 
@@ -113,6 +118,7 @@ def remove_command(name: str) -> None:
 @researchers_cli.command("list")
 def list_command() -> None:
     """List researcher accounts."""
+    cli_access(None)
     rows = list_researchers()
     if not rows:
         click.echo("No researchers yet; add one with `flask researchers add NAME`.")
@@ -130,6 +136,7 @@ def list_command() -> None:
 def token_command(name: str, read_only: bool, experiments: tuple[str, ...]) -> None:
     """Make a new API token for NAME and print it (it is shown only this once). It acts with
     NAME's rights, narrowed by --read-only and --experiment."""
+    cli_access(None)
     token, plain = _commit(issue_token, name, read_only, experiments)
     click.echo(f"Token {token.id} for {name!r} (store it now; it cannot be shown again):",
                err=True)
@@ -140,6 +147,7 @@ def token_command(name: str, read_only: bool, experiments: tuple[str, ...]) -> N
 @click.argument("name")
 def tokens_command(name: str) -> None:
     """List NAME's API tokens."""
+    cli_access(None)
     for token in _commit(list_tokens, name):
         state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "active"
         scope = ("read-only " if token.read_only else "") + (token.experiments or "all")
@@ -155,6 +163,7 @@ def revoke_command(name: str, token_id: int | None, revoke_all: bool) -> None:
     """Revoke one of NAME's tokens (TOKEN_ID from `tokens`), or all with --all."""
     if (token_id is None) == (not revoke_all):
         raise click.UsageError("Give a TOKEN_ID or --all (not both).")
+    cli_access(None)
     count = _commit(revoke_tokens, name, token_id)
     click.echo(f"Revoked {count} token(s) of {name!r}.")
 
@@ -179,7 +188,7 @@ def _export_command(kind: str) -> click.Command:
     @click.option("--checkpoints", is_flag=True, help="Keep jsPsych resume checkpoints (CSV).")
     def command(slug: str, output: Any, worker_ids: str | None, no_escape_formulas: bool,
                 checkpoints: bool, **filters: Any) -> None:
-        _check_slug(slug)
+        _check_slug(slug, Level.VIEW)
         try:
             run_filter = parse_filter(lambda name: _values(filters.get(name)))
         except FilterError as error:
@@ -208,12 +217,13 @@ def _values(value: str | tuple[str, ...] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _check_slug(slug: str) -> None:
+def _check_slug(slug: str, level: Level) -> None:
+    """Whoever acts has ``level`` on ``slug``, hosted or only in the data (a removed folder)."""
+    cli_access(slug, level)
     if slug in registry():
         return
     if not db.session.scalar(db.select(Run.id).where(Run.experiment_slug == slug).limit(1)):
-        known = ", ".join(registry()) or "none"
-        raise click.ClickException(f"There is no experiment {slug!r} (experiments: {known}).")
+        raise unknown_experiment(slug)
 
 
 def _write(output: Any, chunks: Any, total: int) -> None:
@@ -242,8 +252,10 @@ def backfill_columns_command(slug: str | None) -> None:
     database by other means (a restore, an import) need this. Reads every record of SLUG
     (or of all experiments) in batches; only adds columns. Safe while the app runs.
     """
-    if slug is not None:
-        _check_slug(slug)
+    if slug is None:
+        cli_access(None)
+    else:
+        _check_slug(slug, Level.EDIT)
     with db.engine.begin() as connection:
         counts = backfill_columns(connection, current_app.config["EXPORT_MAX_COLUMNS"], slug,
                                   current_app.config["RUN_MAX_NEW_COLUMNS"])

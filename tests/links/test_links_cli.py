@@ -59,7 +59,7 @@ def test_batches_and_mistakes(app):
     for args, message in (
         (("create", "nope", "--type", "personal-single"), "no experiment"),
         (("create", "open", "--type", "personal-single", "--batch", "Nope"), "no batch"),
-        (("off", "ZZZZZZZZZZ"), "No link"),
+        (("off", "ZZZZZZZZZZ"), "no link with the token"),
         (("batch", "open", "Lab", "--redirect", "javascript:alert(1)"), "https://"),
     ):
         answer = invoke(app, *args)

@@ -132,7 +132,7 @@ def test_a_loopback_endpoint_is_a_local_simulator(endpoint):
 
 def test_unknown_experiment(hits):
     result = hits("create", "nope", "--yes")
-    assert result.exit_code == 1 and "Known experiments" in result.output
+    assert result.exit_code == 1 and "There is no experiment 'nope' (experiments: " in result.output
 
 
 def test_insufficient_balance_is_refused_before_posting(hits, sim):

@@ -53,7 +53,7 @@ def test_dry_run_creates_nothing(prolific, sim, app):
 
 
 def test_unknown_experiment_and_declined_prompt(prolific, sim):
-    assert "No experiment 'nope'" in prolific("create", "nope", "--yes").output
+    assert "There is no experiment 'nope'" in prolific("create", "nope", "--yes").output
     declined = prolific("create", "survey", input="n\n")
     assert declined.exit_code != 0 and sim.studies == {}
 
