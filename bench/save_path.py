@@ -1,6 +1,7 @@
 """Save-path benchmarks against gunicorn: the real flow vs a bare-Flask baseline, same run.
 
     .venv/bin/python bench/save_path.py [--participants 500] [--postgres URL] [--only NAME]
+    .venv/bin/python bench/save_path.py --ablate [--postgres URL]
 
 Scenarios (each bounded in count; the load generator runs on the same 2-core machine):
   save      N participants (enter, 200 trials, complete) at concurrency 16 and 64, on SQLite
@@ -13,6 +14,9 @@ Scenarios (each bounded in count; the load generator runs on the same 2-core mac
             (and vs 100,000 runs of which 5,000 are in progress, then also 1,000 in progress
             but quiet: the runs each arrival counts).
   pages     the task page (a resumed run) and its script, gzip, at concurrency 64.
+  --ablate  the save scenario at concurrency 64 with every speed-up on, and with each one
+            switched off (SPEEDUP_*, docs/operations.md), interleaved over 3 rounds or more:
+            each piece's gain beside the spread of the all-on rounds (the run's noise).
 """
 
 from __future__ import annotations
@@ -113,9 +117,9 @@ def drive(url: str, participants: int, trials: int, concurrency: int, first: int
     }
 
 
-def host(database_url: str) -> Gunicorn:
+def host(database_url: str, settings: dict[str, str] | None = None) -> Gunicorn:
     env = {"DATABASE_URL": database_url, "SECRET_KEY": "bench",
-           "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS), **LIMITS}
+           "EXPERIMENTS_DIR": str(BENCH_EXPERIMENTS), **LIMITS, **(settings or {})}
     return Gunicorn(env)
 
 
@@ -352,6 +356,86 @@ def entry_scenario(databases: dict[str, str], entries: int = 1000, rounds: int =
                   f"ratio {median['entries_per_s'] / empty:.2f}", flush=True)
 
 
+#: The save path's speed-ups, each with its switch and the databases it does anything on.
+SPEEDUPS = {
+    "plain saves": ("SPEEDUP_PLAIN_SAVES", ("sqlite", "postgresql")),
+    "group commit": ("SPEEDUP_GROUP_COMMIT", ("sqlite", "postgresql")),
+    "gevent gather": ("SPEEDUP_GATHER", ("sqlite", "postgresql")),
+    "driver statements": ("SPEEDUP_DRIVER_STATEMENTS", ("sqlite", "postgresql")),
+    "pipelined transactions": ("SPEEDUP_PIPELINED_TRANSACTIONS", ("postgresql",)),
+    "autocommit engine": ("SPEEDUP_AUTOCOMMIT_ENGINE", ("postgresql",)),
+}
+ALL_ON = "all on"
+
+
+def ablate_scenario(databases: dict[str, str], participants: int, rounds: int,
+                    concurrency: int = 64) -> None:
+    """The save scenario with every speed-up on, and with each one off, per database.
+
+    The lines run ``rounds`` times in alternating order, each on a fresh schema and a fresh
+    server, so that a machine whose speed drifts shifts them alike. A piece's gain is the
+    all-on median over its off median; the run's noise is the spread of the all-on rounds
+    (fastest minus slowest, over their median). A gain within that noise is one this run
+    cannot tell from none."""
+    print(f"\n== speed-up ablation: {participants} participants x 200 trials (1 per request) "
+          f"at c={concurrency}, {rounds} rounds in alternating order")
+    for name, url in databases.items():
+        lines = [ALL_ON, *(piece for piece, (_, where) in SPEEDUPS.items() if name in where)]
+        results: dict[str, list[dict[str, float]]] = {line: [] for line in lines}
+        started, load = time.monotonic(), os.getloadavg()
+        print(f"{name}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start",
+              flush=True)
+        for round_number, line in alternating_rounds(lines, rounds):
+            fresh_schema(url)
+            settings = {} if line == ALL_ON else {SPEEDUPS[line][0]: "false"}
+            server = host(url, settings).start()
+            try:
+                figures = drive(server.url, participants, 200, concurrency)
+            finally:
+                server.stop()
+            results[line].append(figures)
+            label = line if line == ALL_ON else f"{line} off"
+            print(f"{name:<10} round {round_number} {label:<26} "
+                  f"{figures['requests_per_s']:7.0f} req/s  p99 {figures['p99_ms']:6.1f} ms  "
+                  f"errors {figures['errors']:.0f}  cpu/req gunicorn "
+                  f"{figures['gunicorn_us']:4.0f} us postgres {figures['postgres_us']:4.0f} us",
+                  flush=True)
+        load = os.getloadavg()
+        print(f"{name}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end, "
+              f"{time.monotonic() - started:.0f} s in all", flush=True)
+        print(ablation_table(name, results), flush=True)
+
+
+def ablation_table(database: str, results: dict[str, list[dict[str, float]]]) -> str:
+    """One row per piece: req/s all on and off (median, min-max), gain, noise, verdict."""
+    def rates(line: str) -> list[float]:
+        return [figures["requests_per_s"] for figures in results[line]]
+
+    def spread(values: list[float]) -> str:
+        return f"{statistics.median(values):6.0f} ({min(values):.0f}-{max(values):.0f})"
+
+    on = rates(ALL_ON)
+    on_median = statistics.median(on)
+    noise = (max(on) - min(on)) / on_median * 100
+    p99_on = statistics.median(figures["p99_ms"] for figures in results[ALL_ON])
+    rows = [f"{database}: all on {spread(on)} req/s, p99 {p99_on:.1f} ms, "
+            f"errors {sum(f['errors'] for f in results[ALL_ON]):.0f}",
+            f"{'piece':<24} {'req/s all on':>20} {'req/s off':>20} {'gain %':>7} "
+            f"{'noise %':>7}  {'p99 off ms':>10}  verdict"]
+    for line, runs in results.items():
+        if line == ALL_ON:
+            continue
+        off = rates(line)
+        gain = (on_median / statistics.median(off) - 1) * 100
+        verdict = "earns its lines" if gain > noise else "within noise"
+        p99_off = statistics.median(figures["p99_ms"] for figures in runs)
+        rows.append(f"{line:<24} {spread(on):>20} {spread(off):>20} {gain:7.1f} {noise:7.1f}  "
+                    f"{p99_off:10.1f}  {verdict}"
+                    + (f" (errors {sum(f['errors'] for f in runs):.0f})"
+                       if any(f["errors"] for f in runs) else ""))
+    return "\n".join(rows)
+
+
 def _entry_line(line: tuple[int, int, int]) -> str:
     runs, active, quiet = line
     return f"with {runs:>7} runs, {active:>5} in progress, {quiet:>5} quiet"
@@ -419,8 +503,20 @@ def main() -> None:
     parser.add_argument("--only", choices=["save", "growth", "entry", "pages"])
     parser.add_argument("--growth-rounds", type=int, default=4,
                         help="rounds of the cost-growth lines (default: %(default)s)")
+    parser.add_argument("--ablate", action="store_true",
+                        help="run only the speed-up ablation (each SPEEDUP_* off in turn)")
+    parser.add_argument("--ablate-participants", type=int, default=128,
+                        help="participants per ablation line and round (default: %(default)s)")
+    parser.add_argument("--ablate-rounds", type=int, default=3,
+                        help="ablation rounds, at least 3 (default: %(default)s)")
     args = parser.parse_args()
     urls = databases(args.postgres)
+    if args.ablate:
+        if args.ablate_rounds < 3 or args.ablate_participants < 64:
+            parser.error("--ablate needs at least 3 rounds and 64 participants (c=64)")
+        ablate_scenario(urls, args.ablate_participants, args.ablate_rounds)
+        print(json.dumps({"done": True}))
+        return
     if args.only in (None, "save"):
         save_scenario(urls, args.participants, args.batch)
     if args.only in (None, "growth"):

@@ -141,6 +141,15 @@ class Defaults:
     EXPORT_MAX_COLUMNS = 1000
     #: Runs per page in the dashboard's runs table.
     RUNS_PER_PAGE = 50
+    #: The save path's speed-ups, each switchable off for ``bench/save_path.py --ablate``
+    #: and diagnosis only (docs/operations.md): off, the same saves are stored and answered
+    #: alike, just slower. Leave them on in production.
+    SPEEDUP_PLAIN_SAVES = True
+    SPEEDUP_GROUP_COMMIT = True
+    SPEEDUP_GATHER = True
+    SPEEDUP_DRIVER_STATEMENTS = True
+    SPEEDUP_PIPELINED_TRANSACTIONS = True
+    SPEEDUP_AUTOCOMMIT_ENGINE = True
 
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}

@@ -14,6 +14,11 @@ SQLAlchemy's own exception class (``OperationalError`` for a locked or lost data
 the app's handlers answer it as usual, and a connection lost mid-statement, or left
 mid-statement by an interruption (a worker's timeout), is invalidated so that the pool
 never hands it out again. What it skips is SQLAlchemy's cursor events.
+
+Both are speed-ups that must keep earning their lines (``bench/save_path.py --ablate``):
+``SPEEDUP_DRIVER_STATEMENTS`` off runs each statement through SQLAlchemy instead, and
+``SPEEDUP_PIPELINED_TRANSACTIONS`` off sends :func:`commit_together`'s statements one by
+one in the driver's own transaction, then its commit.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from flask import current_app, has_app_context
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -44,6 +50,8 @@ class DriverStatement:
     #: Columns an INSERT fills from their Python-side default (a value or a function) unless
     #: the caller passes them, as SQLAlchemy's own execution does.
     defaults: Mapping[str, ColumnDefault] = field(default_factory=dict)
+    #: The statement as compiled, for SQLAlchemy's own execution (speed-up switched off).
+    statement: Executable | None = field(default=None, compare=False)
 
     @classmethod
     def compile(cls, statement: Executable, dialect_class: type[Dialect]) -> DriverStatement:
@@ -61,7 +69,7 @@ class DriverStatement:
                 process = processors.pop(name, None)
                 literals[name] = value if process is None else process(value)
         defaults = {column.key: column.default for column in compiled.insert_prefetch}
-        return cls(compiled.string, literals, processors, defaults)
+        return cls(compiled.string, literals, processors, defaults, statement)
 
     def values(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters as the driver takes them: the literals and defaults added, each
@@ -76,6 +84,11 @@ class DriverStatement:
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Any]:
         """Run the statement on ``connection`` (in its transaction, if any); its rows."""
+        if self.statement is not None and not _switched_on("SPEEDUP_DRIVER_STATEMENTS"):
+            return list(connection.execute(self.statement, parameters).fetchall())
+        return self._on_cursor(connection, parameters)
+
+    def _on_cursor(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Any]:
         values = self.values(parameters)
         cursor = connection.connection.cursor()
         try:
@@ -103,13 +116,21 @@ def commit_together(connection: Connection,
     session's next commit or rollback ends it.
     """
     driver = connection.connection.driver_connection
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or \
+            not _switched_on("SPEEDUP_PIPELINED_TRANSACTIONS"):
         rows = [statement.rows(connection, parameters) for statement, parameters in steps]
         try:
             driver.commit()
         except BaseException as error:
             _raise_as_sqlalchemy_error(connection, error, "COMMIT", {})
         return rows[-1]
+    return _pipelined(connection, driver, steps)
+
+
+def _pipelined(connection: Connection, driver: Any,
+               steps: Sequence[tuple[DriverStatement, Mapping[str, Any]]]) -> list[Any]:
+    """:func:`commit_together` on PostgreSQL: ``BEGIN``, the statements and ``COMMIT`` in
+    one round trip (psycopg's pipeline mode)."""
     prepared = [(statement.sql, statement.values(parameters)) for statement, parameters in steps]
     try:
         driver.autocommit = True  # the BEGIN and COMMIT below are the only ones sent
@@ -124,6 +145,11 @@ def commit_together(connection: Connection,
         _raise_as_sqlalchemy_error(connection, error, *prepared[-1], lost=lost)
     driver.autocommit = False
     return rows
+
+
+def _switched_on(speedup: str) -> bool:
+    """Whether the current app runs with the speed-up ``speedup`` (on outside an app)."""
+    return not has_app_context() or current_app.config.get(speedup, True)
 
 
 def _end_own_transaction(driver: Any) -> bool:

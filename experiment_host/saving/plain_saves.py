@@ -23,13 +23,18 @@ the transactional way by its own request (:mod:`records`), which explains any re
 compares resent records, and changes nothing when it fails. So one worker's save can delay
 another's by a statement, but never decides it: only a lost database fails them together
 (each answers 503 and its client resends).
+
+Each piece exists only for speed and can be switched off (``SPEEDUP_*``, docs/operations.md)
+so that ``bench/save_path.py --ablate`` measures what it earns: the plain saves themselves,
+their group commit (off: each save is written alone), the gather, and PostgreSQL's
+autocommit engine (off: the app's pool, in a transaction).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -41,7 +46,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from ..database import autocommit_engine, write_transaction
 from ..driver_statements import DriverStatement
 from ..models import UTCDateTime
-from .group_commit import GroupCommit
+from .group_commit import GroupCommit, Writer, WrittenAlone
 from .run_caps import cap_parameters
 from .run_guard import count_saved_on_driver, this_moment
 from .save_sql import insert_if_plain_sqlite, save_if_plain_postgresql
@@ -67,18 +72,31 @@ def _moment() -> dict[str, Any]:
             "budget": current_app.config["RUN_REQUESTS_PER_MINUTE"]}
 
 
+def _writer(write: Callable[[Sequence[PlainSave]], Sequence[Counters | None]],
+            grouped: bool, gather: Callable[[], None] | None,
+            gather_every_write: bool = False) -> Writer[PlainSave, Counters | None]:
+    """The plain saves' group commit, or each save written alone (``SPEEDUP_GROUP_COMMIT``
+    off)."""
+    if not grouped:
+        return WrittenAlone(write)
+    return GroupCommit(write, gather=gather, gather_every_write=gather_every_write)
+
+
 class PostgresPlainSaves:
     """PostgreSQL's plain saves: an engine of their own (autocommit) and their group."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine | None, grouped: bool = True,
+                 gathered: bool = True) -> None:
+        #: None: the app's engine, one transaction per write (``SPEEDUP_AUTOCOMMIT_ENGINE``
+        #: off).
         self.engine = engine
-        self.group: GroupCommit[PlainSave, Counters | None] = GroupCommit(
-            self.save_all, gather=_handle_received_requests if _under_gevent() else None,
-            gather_every_write=True)
+        gather = _handle_received_requests if gathered and _under_gevent() else None
+        self.group = _writer(self.save_all, grouped, gather, gather_every_write=True)
 
     def close(self) -> None:
-        """Close the engine's connections."""
-        self.engine.dispose()
+        """Close the engine's connections (the autocommit engine's: the app's is the app's)."""
+        if self.engine is not None:
+            self.engine.dispose()
 
     def save_all(self, saves: Sequence[PlainSave]) -> list[Counters | None]:
         """Store and count, committed, every save that needs no decision; per save its
@@ -91,11 +109,12 @@ class PostgresPlainSaves:
         for save in saves:
             firsts.setdefault(save.run_id, save)
         plain = sorted(firsts.values(), key=lambda save: save.run_id)
-        with self.engine.connect() as connection:
-            try:
+        try:
+            with (self.engine.connect() if self.engine is not None else write_transaction()
+                  ) as connection:
                 rows = _statement(type(connection.dialect)).rows(connection, _parameters(plain))
-            except (IntegrityError, DataError):  # e.g. a seq stored meanwhile
-                return [None] * len(saves)
+        except (IntegrityError, DataError):  # e.g. a seq stored meanwhile
+            return [None] * len(saves)
         stored = {run_id: (record_count, next_seq) for run_id, record_count, next_seq in rows}
         return [stored.get(save.run_id) if firsts[save.run_id] is save else None
                 for save in saves]
@@ -134,9 +153,9 @@ def _parameters(saves: Sequence[PlainSave]) -> dict[str, object]:
 class SqlitePlainSaves:
     """SQLite's plain saves: their group, gathered before each write."""
 
-    def __init__(self) -> None:
-        self.group: GroupCommit[PlainSave, Counters | None] = GroupCommit(
-            self.save_all, gather=_let_ready_requests_in)
+    def __init__(self, grouped: bool = True, gathered: bool = True) -> None:
+        self.group = _writer(self.save_all, grouped,
+                             _let_ready_requests_in if gathered else None)
 
     def close(self) -> None:
         """Nothing to close: SQLite's plain saves use the app's engine."""
@@ -211,6 +230,11 @@ def plain_saves() -> PostgresPlainSaves | SqlitePlainSaves:
     return current_app.extensions["plain_saves"]
 
 
+def plain_saves_on() -> bool:
+    """Whether the current app offers its saves to the plain saves (``SPEEDUP_PLAIN_SAVES``)."""
+    return current_app.config["SPEEDUP_PLAIN_SAVES"]
+
+
 def save_if_plain(save: PlainSave) -> Counters | None:
     """Store and count ``save``, committed, together with the saves that other requests of
     this process make meanwhile, if it needs no decision; the run's counters after it, or
@@ -219,8 +243,12 @@ def save_if_plain(save: PlainSave) -> Counters | None:
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its plain saves, for its database."""
-    uri: str = app.config["SQLALCHEMY_DATABASE_URI"]
-    app.extensions["plain_saves"] = (PostgresPlainSaves(autocommit_engine(app))
-                                     if uri.startswith("postgresql") else SqlitePlainSaves())
+    """Give the app its plain saves, for its database, with the speed-ups it switches on."""
+    config = app.config
+    grouped, gathered = config["SPEEDUP_GROUP_COMMIT"], config["SPEEDUP_GATHER"]
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.extensions["plain_saves"] = SqlitePlainSaves(grouped, gathered)
+        return
+    engine = autocommit_engine(app) if config["SPEEDUP_AUTOCOMMIT_ENGINE"] else None
+    app.extensions["plain_saves"] = PostgresPlainSaves(engine, grouped, gathered)
 

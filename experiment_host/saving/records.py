@@ -47,7 +47,7 @@ from ..models import Run, RunStatus, TrialRecord, UTCDateTime
 from ..runs import run_for_claim
 from ..tokens import RunClaim
 from .column_registry import columns_known, register_columns, remember
-from .plain_saves import PlainSave, save_if_plain
+from .plain_saves import PlainSave, plain_saves_on, save_if_plain
 from .run_caps import cap_parameters, data_bytes, record_bytes
 from .run_guard import (
     count_saved,
@@ -212,7 +212,7 @@ def save_records(claim: RunClaim, records: Sequence[RecordIn]) -> SaveResult:
     """
     slug = claim.experiment_slug  # None only if the run does not exist
     datas = [r.data for r in records]
-    if slug and records and columns_known(slug, datas):
+    if slug and records and plain_saves_on() and columns_known(slug, datas):
         counters = save_if_plain(plain_save(claim, records, db.engine.dialect.name))
         if counters is not None:
             return SaveResult(len(records), 0, *counters)
