@@ -228,12 +228,17 @@ def bonus_round(client: ProlificClient, study_id: str,
     pay) or rolls back (only showing the plan)."""
     items = {str(s["id"]): s for s in review.submissions(client, study_id)}
     runs = review.runs_for(items)
+    unrecorded: list[tuple[str, str]] = []
     if wanted is None:
         chosen = runs.values() if submission_ids is None else \
             [run for key, run in runs.items() if key in submission_ids]
         wanted = bonuses.from_runs(chosen)
+        if submission_ids is not None:
+            named = {w.submission_id for w in wanted}
+            unrecorded = [(key, "no bonus recorded on its run; give an amount")
+                          for key in submission_ids if key not in named]
     rows, skipped = bonuses.plan(client.url, study_id, wanted, items, runs)
-    return BonusRound(where(client), study_id, rows, skipped)
+    return BonusRound(where(client), study_id, rows, [*unrecorded, *skipped])
 
 
 def pay_round(client: ProlificClient, round_: BonusRound, workers: int,

@@ -306,3 +306,36 @@ def test_two_payers_of_the_same_bonus_pay_it_once(app, prolific, created_study, 
         assert (row.state, row.bulk_id) == (BonusState.PAYING, "theirs")
     assert sim.payments == []
     assert took.submission_id in sim.submissions
+
+
+def test_approve_ticked_and_a_bonus_without_one_recorded(console, sim, created_study, take):
+    study_id = created_study()
+    one, two, three = take(study_id), take(study_id), take(study_id)
+    _, lines, fields, _ = plan(console, "approve:selected", study_id,
+                               submission_ids=[one.submission_id, three.submission_id])
+    assert fields["shown"] == [one.submission_id, three.submission_id]
+    assert lines[-1].startswith(f"Study {study_id}: 2 submission(s) to approve")
+    assert confirm(console, fields) == (200, "Approved 2.")
+    assert sim.submissions[two.submission_id].status == "AWAITING REVIEW"
+    _, lines, fields, _ = plan(console, f"bonus:{one.submission_id}", study_id)
+    assert f"  skip {one.submission_id}: no bonus recorded on its run; give an amount" in lines
+    assert fields["shown"] == []
+
+
+def test_the_commands_write_the_audit_log_too(app, prolific, created_study, take):
+    study_id = created_study()
+    good = take(study_id, bonus="0.25")
+    empty = take(study_id, n_records=0, complete=False)
+    assert prolific("approve", study_id, "--yes").exit_code == 0
+    assert prolific("bonus", study_id, "--yes").exit_code == 0
+    assert prolific("reject", empty.submission_id, "--category", "NO_DATA", "--message", REASON,
+                    "--yes").exit_code == 0
+    assert prolific("approve", study_id, "--yes").exit_code == 0  # nothing left: no entry
+    with app.app_context():
+        entries = [(e.action, e.experiment_slug, e.detail) for e in audit_entries()]
+        actors = {e.actor for e in audit_entries()}
+    detail = f"1 submission(s) of Prolific study {study_id}"
+    assert sorted(entries) == sorted([("approve", "survey", detail), ("pay", "survey", detail),
+                                      ("reject", "survey", detail)])
+    assert all(actor.startswith("cli") for actor in actors)
+    assert good.participant_id not in str(entries)  # how many, never whose
