@@ -339,3 +339,68 @@ def test_the_commands_write_the_audit_log_too(app, prolific, created_study, take
                                       ("reject", "survey", detail)])
     assert all(actor.startswith("cli") for actor in actors)
     assert good.participant_id not in str(entries)  # how many, never whose
+
+
+
+class Tab:
+    """A browser tab over real HTTP (its own cookie jar), logged in as ada."""
+
+    def __init__(self, base: str) -> None:
+        import http.cookiejar
+        import urllib.request
+
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        token = csrf_token(self.get("/researcher/login")[1])
+        assert self.post("/researcher/login", {"csrf_token": token, "username": "ada",
+                                               "password": PASSWORD})[0] == 200
+
+    def get(self, path: str) -> tuple[int, str]:
+        with self.opener.open(self.base + path, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+
+    def post(self, path: str, fields: dict) -> tuple[int, str]:
+        import urllib.error
+        import urllib.parse
+
+        body = urllib.parse.urlencode(fields, doseq=True).encode()
+        try:
+            with self.opener.open(self.base + path, data=body, timeout=30) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read().decode()
+
+
+def test_two_simultaneous_confirmations_pay_once(app, console, prolific, created_study, take,
+                                                 sim, simulator):
+    """Two clicks that arrive together (two tabs, two requests at once over HTTP): both plan
+    the same bonus, one pays it, the other finds it taken; Prolific is paid once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from experiment_host.simulator import serve_in_thread
+    from tests.prolific.conftest import faults
+
+    study_id = created_study()
+    took = take(study_id, bonus="0.25")
+    assert prolific("approve", study_id, "--yes").exit_code == 0
+    app.config["SESSION_COOKIE_SECURE"] = False  # the tabs speak plain http to 127.0.0.1
+    running = serve_in_thread(app, "127.0.0.1", 0)
+    try:
+        tabs = [Tab(running.url), Tab(running.url)]
+        forms = [{"csrf_token": csrf_token(tab.get("/researcher/experiments/survey/prolific")[1]),
+                  "do": "bonus:all", "study_id": study_id,
+                  "shown": [f"pay:{took.submission_id}=0.25"]} for tab in tabs]
+        faults(simulator, latency_seconds=0.3)  # both are under way at the same time
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(
+                lambda pair: pair[0].post("/researcher/experiments/survey/prolific/do",
+                                          pair[1]), zip(tabs, forms, strict=True)))
+        faults(simulator, latency_seconds=0)
+    finally:
+        running.stop()
+    texts = [html.unescape(text) for _, text in answers]
+    assert all(status in (200, 502) for status, _ in answers), texts
+    assert [p["submission_id"] for p in sim.payments] == [took.submission_id]
+    assert sum("Paid 1;" in text for text in texts) == 1, texts
