@@ -373,10 +373,13 @@ class Tab:
                 return error.code, error.read().decode()
 
 
+@pytest.mark.parametrize("refused_before", [False, True])
 def test_two_simultaneous_confirmations_pay_once(app, console, prolific, created_study, take,
-                                                 sim, simulator):
+                                                 sim, simulator, refused_before):
     """Two clicks that arrive together (two tabs, two requests at once over HTTP): both plan
-    the same bonus, one pays it, the other finds it taken; Prolific is paid once."""
+    the same bonus, one pays it, the other finds it taken; Prolific is paid once. Whether the
+    ledger row is new (both insert it) or already there, payable again after Prolific refused
+    an earlier pay call (both claim it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from experiment_host.simulator import serve_in_thread
@@ -385,6 +388,12 @@ def test_two_simultaneous_confirmations_pay_once(app, console, prolific, created
     study_id = created_study()
     took = take(study_id, bonus="0.25")
     assert prolific("approve", study_id, "--yes").exit_code == 0
+    if refused_before:
+        balance, sim.balance_cents = sim.balance_cents, 0
+        assert "Paid 0" in prolific("bonus", study_id, "--yes").output
+        sim.balance_cents = balance
+        with app.app_context():
+            assert db.session.query(ProlificBonus).one().state == BonusState.SET_UP
     app.config["SESSION_COOKIE_SECURE"] = False  # the tabs speak plain http to 127.0.0.1
     running = serve_in_thread(app, "127.0.0.1", 0)
     try:
