@@ -195,3 +195,35 @@ def test_the_simulator_refuses_a_bad_shape_and_an_unknown_time_out(simulator):
         assert error.value.code in (400, 404)
         error.value.close()
 
+
+
+def test_the_simulators_published_studies_are_this_projects(app, sim, created_study, take,
+                                                            client):
+    """``flask simulator run`` publishes one study per experiment (its id the slug) and
+    records it, so its arrivals are test runs and the review page and --all follow it."""
+    from experiment_host.experiments import registry
+    from experiment_host.prolific import internal_name, study_body
+    from experiment_host.prolific.studies import record_simulator_studies, recorded
+
+    api_url = app.config["PROLIFIC_API_URL"]
+    earlier = created_study()  # a study of an earlier simulator at the same URL
+    with app.app_context():
+        body = study_body(registry()["survey"], app.config["PUBLIC_URL"],
+                          internal_name("survey", 0))
+        assert record_simulator_studies(api_url, {"survey": body}) == 1
+        db.session.commit()
+        assert [row.study_id for row in recorded(api_url)] == ["survey"]
+    with sim.lock:
+        sim.studies["survey"] = {**body, "id": "survey", "status": "ACTIVE"}
+    took = take("survey", complete=False, come_back=False)
+    assert is_test(app, took.run_id)
+    with app.app_context():
+        from experiment_host.researcher.accounts import add_researcher
+        from tests.researcher.support import PASSWORD, log_in
+
+        add_researcher("ada", PASSWORD, admin=True)
+        db.session.commit()
+    assert log_in(client).status_code == 303
+    page = client.get("/researcher/experiments/survey/prolific").get_data(as_text=True)
+    assert 'data-testid="submissions-survey"' in page and took.submission_id in page
+    assert earlier not in page
