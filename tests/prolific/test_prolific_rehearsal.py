@@ -25,21 +25,6 @@ from tests.helpers import HANG_SECONDS
 from tests.prolific.conftest import faults, sim_call
 
 
-def hand_made_study(sim, app, places: int = 5) -> str:
-    """A study the researcher made on Prolific's site, not with ``flask prolific create``."""
-    study_id = "5e" + "0" * 21 + "1"
-    url = (f"{app.config['PUBLIC_URL']}/exp/survey?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
-           "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}")
-    with sim.lock:
-        sim.studies[study_id] = {
-            "id": study_id, "name": "By hand", "description": "", "status": "ACTIVE",
-            "external_study_url": url, "total_available_places": places, "reward": 60,
-            "estimated_completion_time": 2, "completion_codes": [
-                {"code": "SURVEYDONE", "code_type": "COMPLETED",
-                 "actions": [{"action": "MANUALLY_REVIEW"}]}]}
-    return study_id
-
-
 def is_test(app, run_id: int) -> bool:
     return run_by_id(app, run_id).is_test
 
@@ -49,9 +34,10 @@ def held_places(app) -> int:
         return sum(condition_counts("survey", utcnow() - timedelta(hours=1)).values())
 
 
-def test_simulator_arrivals_are_test_runs_only_off_live(app, sim, created_study, take):
+def test_simulator_arrivals_are_test_runs_only_off_live(app, created_study, hand_made_study,
+                                                        take):
     rehearsal = take(created_study(), complete=False, come_back=False)
-    by_hand = take(hand_made_study(sim, app), complete=False, come_back=False)
+    by_hand = take(hand_made_study(), complete=False, come_back=False)
     assert is_test(app, rehearsal.run_id) and not is_test(app, by_hand.run_id)
     assert held_places(app) == 1  # the test run holds no quota place
     # On a host configured for live Prolific no STUDY_ID makes a test run, even one of ours.
@@ -98,13 +84,13 @@ def deliveries(sim, count: int) -> list[dict]:
     return sim.deliveries
 
 
-def test_returning_in_the_simulator_frees_the_place_through_the_hook(app, sim, simulator,
-                                                                     served, prolific, take):
+def test_returning_in_the_simulator_frees_the_place_through_the_hook(
+        app, sim, simulator, served, prolific, take, hand_made_study):
     subscribed = prolific("subscribe", "--yes")
     assert subscribed.exit_code == 0, subscribed.output
     app.config["PROLIFIC_HOOK_SECRET"] = subscribed.output.split("PROLIFIC_HOOK_SECRET=")[1] \
         .split()[0]
-    study_id = hand_made_study(sim, app)
+    study_id = hand_made_study()
     leaving = take(study_id, complete=False, come_back=False)
     late = take(study_id, complete=False, come_back=False)
     assert held_places(app) == 2
@@ -138,10 +124,10 @@ def test_hooks_follow_completion_and_approval(app, sim, served, prolific, take, 
 
 
 def test_a_wrong_secret_is_refused_and_changes_nothing(app, sim, simulator, served, prolific,
-                                                        take):
+                                                        take, hand_made_study):
     assert prolific("subscribe", "--yes").exit_code == 0
     app.config["PROLIFIC_HOOK_SECRET"] = "not-the-one-prolific-signs-with"
-    study_id = hand_made_study(sim, app)
+    study_id = hand_made_study()
     leaving = take(study_id, complete=False, come_back=False)
     sim_call(f"{simulator.url}/prolific/studies/{study_id}/return", {}, cookie=leaving.cookie)
     assert deliveries(sim, 1)[0]["status"] == 401
