@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -28,14 +29,16 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
     host = host or current_app.config["SIMULATOR_HOST"]
     port = port or current_app.config["SIMULATOR_PORT"]
     prolific = ProlificState()
+    bodies = {}
     for slug, experiment in registry().items():
         if experiment.config.prolific.completion_code:
-            body = study_body(experiment, experiment_base, internal_name(slug, 0))
-            prolific.studies[slug] = {**body, "id": slug, "status": "ACTIVE"}
+            bodies[slug] = study_body(experiment, experiment_base, internal_name(slug, 0))
+            prolific.studies[slug] = {**bodies[slug], "id": slug, "status": "ACTIVE"}
     running = serve_in_thread(create_simulator_app(prolific=prolific), host, port)
     endpoint = f"http://{host}:{port}"
     try:
         _post_rehearsal_hits(endpoint, experiment_base)
+        _record_rehearsal_studies(f"{endpoint}/prolific/api/v1", bodies)
     except BaseException:
         running.stop()
         raise
@@ -53,6 +56,23 @@ def simulator_run(host: str | None, port: int | None, experiment_base: str) -> N
             time.sleep(0.5)
     except KeyboardInterrupt:
         running.stop()
+
+
+def _record_rehearsal_studies(api_url: str, bodies: dict[str, dict[str, Any]]) -> None:
+    """Record the simulator's published studies as this project's (see
+    :func:`..prolific.studies.record_simulator_studies`)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .extensions import db
+    from .prolific.studies import record_simulator_studies
+
+    try:
+        record_simulator_studies(api_url, bodies)
+        db.session.commit()
+    except SQLAlchemyError as error:
+        raise click.ClickException(
+            "Could not record the simulator's Prolific studies in the database "
+            f"({error.__class__.__name__}). Run `flask db upgrade` first.") from error
 
 
 def _post_rehearsal_hits(endpoint: str, experiment_base: str) -> None:

@@ -8,16 +8,29 @@ How an arrival is known to be a test (:func:`is_test_arrival`), decided once at 
   (:func:`test_entry_url`, made by the dashboard's "Test run" button and ``flask runs test``);
 - or it is an MTurk arrival whose ``turkSubmitTo`` is a test origin: one of
   ``TEST_SUBMIT_ORIGINS`` (default MTurk's sandbox) or the local simulator's address
-  (``http://SIMULATOR_HOST:SIMULATOR_PORT``).
+  (``http://SIMULATOR_HOST:SIMULATOR_PORT``);
+- or it is a Prolific arrival whose STUDY_ID is a study ``flask prolific create`` made on the
+  configured, non-live Prolific API (the local simulator); such a run's done page still
+  hands it back to the simulator (:func:`hands_back`), so the rehearsal goes on.
 """
 
 from __future__ import annotations
 
-from .marking import TEST_ARG, is_test_arrival, test_entry_args, test_entry_url, valid_marker
+from .marking import (
+    TEST_ARG,
+    hands_back,
+    is_rehearsal_study,
+    is_test_arrival,
+    test_entry_args,
+    test_entry_url,
+    valid_marker,
+)
 from .purging import latest_test_runs, purge_tests, test_run_counts
 
 __all__ = [
     "TEST_ARG",
+    "hands_back",
+    "is_rehearsal_study",
     "is_test_arrival",
     "latest_test_runs",
     "purge_tests",

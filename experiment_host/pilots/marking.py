@@ -7,8 +7,10 @@ from collections.abc import Mapping
 
 from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
 
-from ..models import Platform
+from ..extensions import db
+from ..models import Platform, Run
 from ..platforms import Identity
 
 #: The entry URL's parameter that carries the signed test marker.
@@ -46,11 +48,37 @@ def test_origins() -> set[str]:
     return {o.rstrip("/").lower() for o in (*config["TEST_SUBMIT_ORIGINS"], simulator)}
 
 
+def is_rehearsal_study(study_id: str | None) -> bool:
+    """Whether ``study_id`` is a study ``flask prolific create`` made on the Prolific API this
+    host is configured for now, and that API is not the live one (the local simulator).
+
+    A participant chooses the STUDY_ID in their URL, so the rule is built to be unforgeable
+    where it matters: on a host configured for live Prolific it is never true, and elsewhere
+    it needs an id the simulator made (random, never shown to live participants)."""
+    from ..prolific.actions import LIVE_URL
+    from ..prolific.models import ProlificStudy
+
+    api_url = str(current_app.config["PROLIFIC_API_URL"]).rstrip("/")
+    if not study_id or api_url == LIVE_URL:
+        return False
+    return db.session.scalar(select(ProlificStudy.id).where(
+        ProlificStudy.api_url == api_url, ProlificStudy.study_id == study_id).limit(1)) is not None
+
+
+def hands_back(run: Run) -> bool:
+    """Whether a test run's done page still hands it back to its platform: a rehearsal on
+    the Prolific simulator (whose submission must reach it) does; pilots' made-up ids don't."""
+    return run.platform == Platform.PROLIFIC and is_rehearsal_study(run.study_key)
+
+
 def is_test_arrival(slug: str, args: Mapping[str, str], identity: Identity | None) -> bool:
     """Whether this arrival (``identity`` None: a preview) is a test: a signed marker for the
-    experiment, or an MTurk ``turkSubmitTo`` that is a sandbox or simulator origin."""
+    experiment, an MTurk ``turkSubmitTo`` that is a sandbox or simulator origin, or a
+    Prolific STUDY_ID of a study made on the simulator (:func:`is_rehearsal_study`)."""
     if valid_marker(slug, args):
         return True
+    if identity is not None and identity.platform == Platform.PROLIFIC:
+        return is_rehearsal_study(identity.study_key)
     submit_to = identity.submit_to if identity else args.get("turkSubmitTo", "")
     return bool(submit_to) and submit_to.rstrip("/").lower() in test_origins()
 

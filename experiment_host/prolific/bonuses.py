@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..experiments import registry
 from ..extensions import db
@@ -149,6 +150,32 @@ def in_parallel(items: list[T], work: Callable[[T], R], workers: int,
     return results
 
 
+BUSY = "being paid by another request at the same time; not paid by this one"
+
+
+def claim(chunk: list[ProlificBonus], bulk_id: str) -> bool:
+    """Mark the chunk PAYING with its bulk payment only if no other request did first (one
+    conditional UPDATE, so two payers of the same rows cannot both pay); caller commits."""
+    ids = [row.id for row in chunk]
+    payable = (BonusState.PLANNED, BonusState.SET_UP)
+    taken = db.session.execute(
+        update(ProlificBonus).where(ProlificBonus.id.in_(ids), ProlificBonus.state.in_(payable))
+        .values(state=BonusState.PAYING, bulk_id=bulk_id)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != len(ids):  # another payer holds some: give back ours, pay none of them
+        db.session.execute(
+            update(ProlificBonus).where(ProlificBonus.id.in_(ids),
+                                        ProlificBonus.bulk_id == bulk_id)
+            .values(state=BonusState.SET_UP).execution_options(synchronize_session=False))
+    for row in chunk:
+        if taken == len(ids):
+            set_committed_value(row, "state", BonusState.PAYING)
+            set_committed_value(row, "bulk_id", bulk_id)
+        else:
+            db.session.expire(row, ["state", "bulk_id"])
+    return taken == len(ids)
+
+
 def _csv(rows: list[ProlificBonus]) -> str:
     return "\n".join(f"{row.submission_id},{row.amount_cents / 100:.2f}" for row in rows)
 
@@ -169,19 +196,20 @@ def pay(client: ProlificClient, study_id: str, rows: list[ProlificBonus], worker
     set_up = in_parallel(chunks, lambda chunk: client.post(
         "submissions/bonus-payments/", {"study_id": study_id, "csv_bonuses": _csv(chunk)},
         what=f"setting up {len(chunk)} bonus(es)"), workers, lambda n: None)
-    ready: list[list[ProlificBonus]] = []
+    ready: list[tuple[list[ProlificBonus], str]] = []
     for chunk, answer, error in set_up:
         if error is not None or not isinstance(answer, dict):
             result.failed.extend(f"{row.submission_id}: {error}" for row in chunk)
             continue
-        for row in chunk:
-            row.bulk_id, row.state = str(answer["id"]), BonusState.PAYING
-        ready.append(chunk)
+        if claim(chunk, str(answer["id"])):
+            ready.append((chunk, str(answer["id"])))
+        else:
+            result.failed.extend(f"{row.submission_id}: {BUSY}" for row in chunk)
     db.session.commit()  # from here on a crash leaves PAYING: unknown, never paid again
-    paid = in_parallel(ready, lambda chunk: client.post(
-        f"bulk-bonus-payments/{chunk[0].bulk_id}/pay/", what=f"paying {len(chunk)} bonus(es)",
+    paid = in_parallel(ready, lambda item: client.post(
+        f"bulk-bonus-payments/{item[1]}/pay/", what=f"paying {len(item[0])} bonus(es)",
         safe=False), workers, lambda n: None)
-    for chunk, _answer, error in paid:
+    for (chunk, _bulk_id), _answer, error in paid:
         for row in chunk:
             if error is None:
                 row.state, row.paid_at = BonusState.PAID, utcnow()
@@ -196,6 +224,31 @@ def pay(client: ProlificClient, study_id: str, rows: list[ProlificBonus], worker
     return result
 
 
+def _minor_units(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def paid_amounts(bonus_payments: Any) -> list[int]:
+    """The amounts (minor units) of a submission's ``bonus_payments``, which Prolific types
+    only as a list of anything: integers, or objects carrying an ``amount``."""
+    if not isinstance(bonus_payments, list):
+        return []
+    found = []
+    for entry in bonus_payments:
+        amount = _minor_units(entry.get("amount") if isinstance(entry, dict) else entry)
+        if amount is not None:
+            found.append(amount)
+    return found
+
+
 def resolve(client: ProlificClient, api_url: str, study_id: str, unpaid: bool
             ) -> tuple[int, int, list[ProlificBonus]]:
     """Settle PAYING bonuses: paid when Prolific's submission lists the amount; with
@@ -208,7 +261,7 @@ def resolve(client: ProlificClient, api_url: str, study_id: str, unpaid: bool
     for row in rows:
         submission = client.get(f"submissions/{row.submission_id}/",
                                 what=f"reading submission {row.submission_id}")
-        if row.amount_cents in (submission.get("bonus_payments") or []):
+        if row.amount_cents in paid_amounts(submission.get("bonus_payments")):
             row.state, row.paid_at = BonusState.PAID, utcnow()
             paid += 1
         elif unpaid:

@@ -17,12 +17,12 @@ from ..access import Level, cli_access, cli_experiment, cli_visible
 from ..extensions import db
 from ..runs import has_complete_data
 from . import review, studies
+from .actions import is_live, money, where
 from .bonuses import BonusFileError
 from .client import ProlificClient, ProlificError, Settings
 from .models import ProlificStudy
 
 F = TypeVar("F", bound=Callable[..., Any])
-LIVE_URL = "https://api.prolific.com/api/v1"
 
 
 class ProlificGroup(AppGroup):
@@ -40,14 +40,6 @@ def open_client() -> ProlificClient:
     client = ProlificClient(Settings.from_config(current_app.config))
     client.require_token()
     return client
-
-
-def is_live(client: ProlificClient) -> bool:
-    return client.url.rstrip("/") == LIVE_URL
-
-
-def where(client: ProlificClient) -> str:
-    return "LIVE Prolific" if is_live(client) else f"the Prolific at {client.url} (rehearsal)"
 
 
 def confirm(question: str, yes: bool, client: ProlificClient) -> None:
@@ -84,10 +76,6 @@ def balance(client: ProlificClient) -> int:
     """The researcher's available balance in minor units (``GET /users/me/``)."""
     me = client.get("users/me/", what="reading your account")
     return int(me.get("available_balance") or me.get("balance") or 0)
-
-
-def money(cents: int) -> str:
-    return f"{cents / 100:.2f}"
 
 
 @click.command("create")

@@ -5,7 +5,6 @@ runs, listing what it leaves alone and why, and safe to run again."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 from flask import current_app
@@ -14,30 +13,15 @@ from flask.cli import with_appcontext
 from ..access import Level, cli_access, cli_access_sessions
 from ..extensions import db
 from ..models import Platform
-from . import bonuses, hooks, messages, review
-from .cli import (
-    asking,
-    check_study,
-    confirm,
-    money,
-    open_client,
-    study_ids,
-    where,
-)
-from .client import ProlificClient
+from . import actions, bonuses, hooks, messages, review
+from .cli import asking, check_study, confirm, money, open_client, study_ids, where
 
-MIN_REJECTION_MESSAGE = 100
+MIN_REJECTION_MESSAGE = actions.MIN_REJECTION_MESSAGE
 
 
-def _show_skipped(decisions: list[review.Decision]) -> None:
-    for d in decisions:
-        click.echo(f"  skip {d.submission_id} ({d.submission.get('participant_id')}): {d.reason}")
-
-
-def _judged(client: ProlificClient, sid: str) -> tuple[list[dict[str, Any]], list[review.Decision]]:
-    items = review.submissions(client, sid)
-    runs = review.runs_for(str(s["id"]) for s in items)
-    return items, [review.decide_approval(s, runs.get(str(s["id"]))) for s in items]
+def _echo(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 @click.command("approve")
@@ -52,24 +36,14 @@ def approve_command(study_id: str | None, all_studies: bool, dry_run: bool, yes:
     if bool(study_id) == all_studies:
         raise click.UsageError("Name one STUDY_ID, or give --all.")
     for sid in study_ids(client, study_id, all_studies):
-        _, decisions = _judged(client, sid)
-        chosen = [d for d in decisions if d.action == review.APPROVE]
-        _show_skipped([d for d in decisions if d.action != review.APPROVE
-                       and d.submission.get("status") == "AWAITING REVIEW"])
-        click.echo(f"Study {sid}: {len(chosen)} submission(s) to approve on {where(client)}.")
-        if dry_run or not chosen:
+        plan = actions.approval_plan(client, sid)
+        _echo(plan.lines())
+        if dry_run or not plan.chosen:
             continue
-        confirm(f"Approve {len(chosen)} submission(s) of study {sid}?", yes, client)
-        ids = [d.submission_id for d in chosen]
-        with click.progressbar(length=len(ids), label="Approving") as bar:
-            for start in range(0, len(ids), review.BULK_APPROVE_SIZE):
-                batch = ids[start:start + review.BULK_APPROVE_SIZE]
-                review.bulk_approve(client, batch)
-                bar.update(len(batch))
-        review.remember(client.url, sid, [d.submission for d in chosen], "APPROVED")
-        review.sync_runs([{**d.submission, "status": "APPROVED"} for d in chosen])
-        db.session.commit()
-        click.echo(f"Approved {len(ids)}.")
+        confirm(f"Approve {len(plan.chosen)} submission(s) of study {sid}?", yes, client)
+        with click.progressbar(length=len(plan.chosen), label="Approving") as bar:
+            outcome = actions.carry_out_review(client, plan, bar.update)
+        click.echo(outcome.summary())
 
 
 @click.command("reject")
@@ -87,36 +61,21 @@ def reject_command(submission_ids: tuple[str, ...], no_data_study: str | None, c
     """Reject only the submissions named (or, with --no-data, those without data)."""
     if bool(submission_ids) == bool(no_data_study):
         raise click.UsageError("Name SUBMISSION_IDs, or give --no-data STUDY_ID.")
-    if len(message.strip()) < MIN_REJECTION_MESSAGE:
-        raise click.BadParameter(f"Prolific needs at least {MIN_REJECTION_MESSAGE} characters "
-                                 "explaining the rejection.", param_hint="--message")
+    if problem := actions.check_rejection(message, category):
+        raise click.BadParameter(problem, param_hint="--message")
     client = open_client()
     if no_data_study:
         check_study(client, no_data_study, Level.EDIT)
-        items = review.submissions(client, no_data_study)
     else:
         cli_access_sessions(Platform.PROLIFIC, submission_ids, Level.EDIT, "submission")
-        items = [client.get(f"submissions/{sid}/", what=f"reading submission {sid}")
-                 for sid in submission_ids]
-    runs = review.runs_for(str(s["id"]) for s in items)
-    decisions = [review.decide_rejection(s, runs.get(str(s["id"])), bool(no_data_study))
-                 for s in items]
-    chosen = [d for d in decisions if d.action == review.REJECT]
-    _show_skipped([d for d in decisions if d.action != review.REJECT and
-                   (not no_data_study or d.submission.get("status") == "AWAITING REVIEW")])
-    click.echo(f"{len(chosen)} submission(s) to reject ({category}) on {where(client)}.")
-    if dry_run or not chosen:
+    plan = actions.rejection_plan(client, message, category, submission_ids, no_data_study)
+    _echo(plan.lines())
+    if dry_run or not plan.chosen:
         return
-    confirm(f"Reject {len(chosen)} submission(s)?", yes, client)
-    with click.progressbar(chosen, label="Rejecting") as bar:
-        for decision in bar:
-            review.reject(client, decision.submission_id, message.strip(), category)
-            review.remember(client.url, str(decision.submission.get("study_id", "")),
-                            [decision.submission], "REJECTED")
-            db.session.commit()
-    review.sync_runs([{**d.submission, "status": "REJECTED"} for d in chosen])
-    db.session.commit()
-    click.echo(f"Rejected {len(chosen)}.")
+    confirm(f"Reject {len(plan.chosen)} submission(s)?", yes, client)
+    with click.progressbar(length=len(plan.chosen), label="Rejecting") as bar:
+        outcome = actions.carry_out_review(client, plan, bar.update)
+    click.echo(outcome.summary())
 
 
 @click.command("bonus")
@@ -134,30 +93,17 @@ def bonus_command(study_id: str | None, all_studies: bool, csv_file: Path | None
         raise click.UsageError("Name one STUDY_ID (needed with --csv), or give --all.")
     client = open_client()
     for sid in study_ids(client, study_id, all_studies):
-        items = {str(s["id"]): s for s in review.submissions(client, sid)}
-        runs = review.runs_for(items)
-        wanted = bonuses.read_csv(csv_file) if csv_file else bonuses.from_runs(runs.values())
-        rows, skipped = bonuses.plan(client.url, sid, wanted, items, runs)
-        for key, reason in skipped:
-            click.echo(f"  skip {key}: {reason}")
-        total = sum(row.amount_cents for row in rows)
-        click.echo(f"Study {sid}: {len(rows)} bonus(es) to pay, {money(total)} (+ Prolific's "
-                   f"fee) on {where(client)}.")
-        if dry_run or not rows:
+        wanted = bonuses.read_csv(csv_file) if csv_file else None
+        round_ = actions.bonus_round(client, sid, wanted)
+        _echo(round_.lines())
+        if dry_run or not round_.rows:
             db.session.rollback()
             continue
-        confirm(f"Pay {len(rows)} bonus(es) of study {sid}?", yes, client)
-        db.session.commit()  # the ledger holds them before any call
-        with click.progressbar(length=len(rows), label="Paying") as bar:
-            result = bonuses.pay(client, sid, rows, current_app.config["PROLIFIC_CONCURRENCY"],
-                                 bar.update)
-        click.echo(f"Paid {result.paid}; unknown {result.unknown}; failed "
-                   f"{len(result.failed or [])}.")
-        for line in result.failed or []:
-            click.echo(f"  failed {line}")
-        if result.unknown:
-            click.echo(f"  {result.unknown} pay call(s) got no answer: they are NOT paid again. "
-                       f"Settle them with `flask prolific bonus-resolve {sid}`.")
+        confirm(f"Pay {len(round_.rows)} bonus(es) of study {sid}?", yes, client)
+        with click.progressbar(length=len(round_.rows), label="Paying") as bar:
+            result = actions.pay_round(client, round_, current_app.config["PROLIFIC_CONCURRENCY"],
+                                       bar.update)
+        _echo(actions.pay_lines(sid, result))
         if result.unknown or result.failed:
             raise click.ClickException("Some bonuses were not confirmed paid (see above).")
 
@@ -193,14 +139,7 @@ def sync_command(study_id: str | None, all_studies: bool) -> None:
         raise click.UsageError("Name one STUDY_ID, or give --all.")
     client = open_client()
     for sid in study_ids(client, study_id, all_studies):
-        items = review.submissions(client, sid)
-        review.remember(client.url, sid, items)
-        result = review.sync_runs(items)
-        db.session.commit()
-        changes = ", ".join(f"{n} {s}" for s, n in sorted(result.changes.items())) or "no change"
-        click.echo(f"Study {sid}: {changes}.")
-        for line in result.skipped:
-            click.echo(f"  skip {line}")
+        _echo(actions.sync_lines(sid, actions.sync_study(client, sid)))
 
 
 @click.command("message")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..experiments import Experiment
 from ..extensions import db
@@ -113,6 +113,21 @@ def create(client: ProlificClient, body: dict[str, Any], slug: str, round_: int)
     row.study_id = found["id"]
     db.session.commit()
     return Created(row, found, new)
+
+
+def record_simulator_studies(api_url: str, bodies: dict[str, dict[str, Any]]) -> int:
+    """Record the studies ``flask simulator run`` publishes (one per experiment, its id the
+    slug) as this project's at the simulator's ``api_url``, so the review page, ``--all`` and
+    the test-run rule follow them as they follow ``create``'s; the studies of an earlier
+    simulator at that URL (gone with its memory) are forgotten. How many; caller commits."""
+    forgotten = db.session.execute(delete(ProlificStudy).where(
+        ProlificStudy.api_url == api_url)).rowcount or 0
+    for slug, body in bodies.items():
+        db.session.add(ProlificStudy(api_url=api_url, experiment_slug=slug, round=0,
+                                     internal_name=body["internal_name"], study_id=slug,
+                                     reward_cents=body["reward"],
+                                     places=body["total_available_places"]))
+    return forgotten
 
 
 def transition(client: ProlificClient, study_id: str, action: str) -> dict[str, Any]:

@@ -238,6 +238,28 @@ def set_faults() -> Any:
         return jsonify({f.name: getattr(state().faults, f.name) for f in fields(ProlificFaults)})
 
 
+@bp.post("/_simulator/submissions/<submission_id>/time-out")
+def time_out(submission_id: str) -> Any:
+    """Make an active submission time out (as Prolific does past the maximum time)."""
+    try:
+        submission = state().time_out(submission_id)
+    except LookupError as exc:
+        return jsonify(error=str(exc)), 404
+    return jsonify(submission.as_api())
+
+
+@bp.post("/_simulator/bonus-payments-shape")
+def bonus_payments_shape() -> Any:
+    """``{"shape": "objects"}`` lists ``bonus_payments`` as objects with an amount;
+    ``"integers"`` (the default) as amounts in minor units."""
+    shape = (request.get_json(force=True, silent=True) or {}).get("shape")
+    if shape not in ("objects", "integers"):
+        return jsonify(error='shape must be "objects" or "integers"'), 400
+    with state().lock:
+        state().bonus_objects = shape == "objects"
+    return jsonify(shape=shape)
+
+
 @bp.get("/_simulator/ledger.json")
 def ledger() -> Any:
     """Every payment made, balance, messages and calls (for tests and curious researchers)."""

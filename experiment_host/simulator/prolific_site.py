@@ -27,6 +27,12 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
   <button type="submit">Take part</button>
 </form>
 {% else %}{% if not message %}<p>No studies are published.</p>{% endif %}{% endfor %}
+{% for submission in active %}
+<form method="post" action="/prolific/studies/{{ submission.study_id }}/return" class="return">
+  <p>In progress: study {{ submission.study_id }} (submission {{ submission.id }})</p>
+  <button type="submit">Return this study</button>
+</form>
+{% endfor %}
 </body></html>"""
 
 
@@ -46,8 +52,10 @@ def studies() -> Any:
             taken = sum(1 for s in state().submissions.values()
                         if s.study_id == study["id"] and s.status not in ("RETURNED", "TIMED-OUT"))
             listed.append({**study, "places_left": study["total_available_places"] - taken})
-    participant_id = request.cookies.get(COOKIE) or secrets.token_hex(12)
-    return render_template_string(PAGE, title="Studies", studies=listed,
+        participant_id = request.cookies.get(COOKIE) or secrets.token_hex(12)
+        active = [s for s in state().submissions.values()
+                  if s.participant_id == participant_id and s.status == "ACTIVE"]
+    return render_template_string(PAGE, title="Studies", studies=listed, active=active,
                                   participant_id=participant_id, message=None)
 
 
@@ -62,13 +70,28 @@ def start(study_id: str) -> Any:
     try:
         submission = state().start(study_id, participant_id)
     except LookupError as exc:
-        return render_template_string(PAGE, title="Study full", studies=[], participant_id="",
+        return render_template_string(PAGE, title="Study full", studies=[], active=[],
+                                      participant_id="",
                                       message=str(exc)), 409
     url = _fill(state().studies[study_id]["external_study_url"], participant_id, study_id,
                 submission.id)
     response = redirect(url, code=303)
     response.set_cookie(COOKIE, participant_id, samesite="Lax", httponly=True)
     return response
+
+
+@bp.post("/studies/<study_id>/return")
+def return_study(study_id: str) -> Any:
+    """The participant returns the study (Prolific's "return" button): RETURNED, and the
+    subscribed hooks hear of it."""
+    try:
+        submission = state().return_submission(request.cookies.get(COOKIE, ""), study_id)
+    except LookupError as exc:
+        return render_template_string(PAGE, title="Nothing to return", studies=[], active=[],
+                                      participant_id="", message=str(exc)), 400
+    return render_template_string(
+        PAGE, title="Study returned", studies=[], active=[], participant_id="",
+        message=f"You returned the study; submission {submission.id} is {submission.status}.")
 
 
 @bp.get("/submissions/complete")
@@ -79,8 +102,8 @@ def complete() -> Any:
     try:
         submission = state().complete(participant_id, code)
     except LookupError as exc:
-        return render_template_string(PAGE, title="Code not accepted", studies=[],
+        return render_template_string(PAGE, title="Code not accepted", studies=[], active=[],
                                       participant_id="", message=str(exc)), 400
     return render_template_string(
-        PAGE, title="Submission received", studies=[], participant_id="",
+        PAGE, title="Submission received", studies=[], active=[], participant_id="",
         message=f"Thank you. Code {code} recorded; your submission is {submission.status}.")

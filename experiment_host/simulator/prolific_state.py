@@ -1,10 +1,20 @@
 """The local Prolific simulator's state: studies, submissions, bulk bonus payments and the
-ledger of every payment made, so tests can assert that nobody was paid twice."""
+ledger of every payment made, so tests can assert that nobody was paid twice; and the hook
+events a submission's status change sends to the subscribed URLs, signed as Prolific signs
+them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import queue
 import secrets
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +56,11 @@ class ProlificFaults:
     paths: tuple[str, ...] = ()
 
 
+#: Hook deliveries tried per event (Prolific retries a failed delivery), and the pause between.
+HOOK_ATTEMPTS = 3
+HOOK_RETRY_SECONDS = 0.2
+
+
 @dataclass
 class Submission:
     id: str
@@ -55,10 +70,20 @@ class Submission:
     study_code: str | None = None
     bonus_payments: list[int] = field(default_factory=list)
 
-    def as_api(self) -> dict[str, Any]:
+    def as_api(self, bonus_objects: bool = False) -> dict[str, Any]:
+        """Prolific's submission; ``bonus_payments`` as amounts in minor units, or (types
+        only say "a list of anything") as objects carrying an ``amount``."""
+        paid: list[Any] = list(self.bonus_payments)
+        if bonus_objects:
+            paid = [{"id": f"bonus-{n}", "amount": cents} for n, cents in enumerate(paid)]
         return {"id": self.id, "study_id": self.study_id, "participant_id": self.participant_id,
-                "status": self.status, "study_code": self.study_code,
-                "bonus_payments": list(self.bonus_payments)}
+                "status": self.status, "study_code": self.study_code, "bonus_payments": paid}
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Prolific's hook signature: base64 HMAC-SHA256 of timestamp + body."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
 
 
 class ProlificState:
@@ -79,6 +104,75 @@ class ProlificState:
         self.hooks: dict[str, dict[str, Any]] = {}
         self.faults = ProlificFaults()
         self.calls: Counter[str] = Counter()
+        #: Show ``bonus_payments`` as objects with an ``amount`` instead of integers.
+        self.bonus_objects = False
+        #: Every hook delivery tried: {"url", "event", "status"} (status None: no answer).
+        self.deliveries: list[dict[str, Any]] = []
+        self._outbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._sender: threading.Thread | None = None
+
+    def set_status(self, submission: Submission, status: str) -> None:
+        """Change a submission's status and send the hook event (caller holds the lock)."""
+        if submission.status == status:
+            return
+        submission.status = status
+        event = {"event_type": "submission.status.change", "resource_id": submission.id,
+                 "participant_id": submission.participant_id, "status": status,
+                 "study_id": submission.study_id}
+        for hook in self.hooks.values():
+            if hook["is_enabled"] and hook["event_type"] == event["event_type"]:
+                self._outbox.put((hook["target_url"], json.dumps(event).encode()))
+                if self._sender is None:
+                    self._sender = threading.Thread(target=self._send_forever, daemon=True,
+                                                    name="prolific-simulator-hooks")
+                    self._sender.start()
+
+    def _send_forever(self) -> None:
+        """Deliver events in order, off the request that caused them (as Prolific does)."""
+        while True:
+            url, body = self._outbox.get()
+            self._deliver(url, body)
+
+    def _deliver(self, url: str, body: bytes) -> None:
+        status: int | None = None
+        for attempt in range(HOOK_ATTEMPTS):
+            stamp = str(int(time.time()))
+            with self.lock:
+                secret = self.hook_secret
+            request = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/json", "X-Prolific-Request-Timestamp": stamp,
+                "X-Prolific-Request-Signature": sign(secret, stamp, body)})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                status = None
+            if status is not None and status < 500:
+                break
+            time.sleep(HOOK_RETRY_SECONDS * (attempt + 1))
+        with self.lock:
+            self.deliveries.append({"url": url, "event": json.loads(body), "status": status})
+
+    def return_submission(self, participant_id: str, study_id: str) -> Submission:
+        """The participant returns the study: their active submission becomes RETURNED."""
+        with self.lock:
+            for submission in self.submissions.values():
+                if (submission.participant_id == participant_id
+                        and submission.study_id == study_id and submission.status == "ACTIVE"):
+                    self.set_status(submission, "RETURNED")
+                    return submission
+        raise LookupError("You have no submission in progress in this study.")
+
+    def time_out(self, submission_id: str) -> Submission:
+        """The participant ran past the study's maximum time: TIMED-OUT."""
+        with self.lock:
+            submission = self.submissions.get(submission_id)
+            if submission is None or submission.status != "ACTIVE":
+                raise LookupError(f"No active submission {submission_id}.")
+            self.set_status(submission, "TIMED-OUT")
+            return submission
 
     def study_cost(self, study: dict[str, Any]) -> dict[str, int]:
         rewards = study["reward"] * study["total_available_places"]
@@ -111,7 +205,7 @@ class ProlificState:
                     if entry["code"] == code:
                         submission.study_code = code
                         actions = {a.get("action") for a in entry.get("actions", [])}
-                        submission.status = ("APPROVED" if "AUTOMATICALLY_APPROVE" in actions
-                                             else "AWAITING REVIEW")
+                        self.set_status(submission, "APPROVED" if "AUTOMATICALLY_APPROVE"
+                                        in actions else "AWAITING REVIEW")
                         return submission
             raise LookupError(f"No study of yours in progress takes the code {code!r}.")

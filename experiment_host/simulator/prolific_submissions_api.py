@@ -16,7 +16,8 @@ from .prolific_state import fee_of, new_id
 def study_submissions(study_id: str) -> Any:
     with state().lock:
         study_or_404(study_id)
-        results = [s.as_api() for s in state().submissions.values() if s.study_id == study_id]
+        results = [s.as_api(state().bonus_objects) for s in state().submissions.values()
+                   if s.study_id == study_id]
     return jsonify(results=results, _links={"next": {"href": None}}, meta={"total": len(results)})
 
 
@@ -26,7 +27,7 @@ def get_submission(submission_id: str) -> Any:
         submission = state().submissions.get(submission_id)
         if submission is None:
             raise ApiError(404, "Not found", f"Submission {submission_id} not found.")
-        return jsonify(submission.as_api())
+        return jsonify(submission.as_api(state().bonus_objects))
 
 
 @bp.post("/api/v1/submissions/<submission_id>/transition/")
@@ -50,8 +51,8 @@ def transition_submission(submission_id: str) -> Any:
             if submission.status != "AWAITING REVIEW":
                 raise ApiError(400, "Invalid transition",
                                f"Cannot {action} a submission that is {submission.status}.")
-            submission.status = target
-        return jsonify(submission.as_api())
+            state().set_status(submission, target)
+        return jsonify(submission.as_api(state().bonus_objects))
 
 
 @bp.post("/api/v1/submissions/bulk-approve/")
@@ -69,7 +70,7 @@ def bulk_approve() -> Any:
             raise invalid({"submission_ids": ["Every submission must be awaiting review."]})
         for submission in wanted:
             if submission is not None:
-                submission.status = "APPROVED"
+                state().set_status(submission, "APPROVED")
     return jsonify("The request to bulk approve has been made successfully.")
 
 

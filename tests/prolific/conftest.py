@@ -100,6 +100,28 @@ def created_study(prolific: Callable[..., Any]) -> Callable[..., str]:
     return create
 
 
+@pytest.fixture
+def hand_made_study(app: Flask, sim: ProlificState) -> Callable[[], str]:
+    """Publish, in the simulator only, a study the researcher made on Prolific's site (not
+    with ``flask prolific create``): its arrivals are participants' runs, not test runs."""
+    counter = iter(range(1, 1000))
+
+    def make() -> str:
+        study_id = f"5e{next(counter):022x}"
+        url = (f"{app.config['PUBLIC_URL']}/exp/survey?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
+               "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}")
+        with sim.lock:
+            sim.studies[study_id] = {
+                "id": study_id, "name": "Made by hand", "description": "", "status": "ACTIVE",
+                "external_study_url": url, "total_available_places": 5, "reward": 60,
+                "estimated_completion_time": 2, "completion_codes": [
+                    {"code": "SURVEYDONE", "code_type": "COMPLETED",
+                     "actions": [{"action": "MANUALLY_REVIEW"}]}]}
+        return study_id
+
+    return make
+
+
 @dataclass
 class Took:
     participant_id: str

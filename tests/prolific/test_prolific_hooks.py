@@ -51,10 +51,10 @@ def test_signed_status_change_frees_the_quota_place(client, app, created_study, 
     assert post_event(client, stranger).get_json()["status"] == "ignored"
 
 
-def test_hook_return_shows_on_the_dashboard_without_a_command(client, app, created_study,
+def test_hook_return_shows_on_the_dashboard_without_a_command(client, app, hand_made_study,
                                                               take):
     """Nothing but the hook: the runs table and the counts say "returned" at once."""
-    study_id = created_study()
+    study_id = hand_made_study()
     stays = take(study_id, complete=False, come_back=False)
     returned = take(study_id, complete=False, come_back=False)
     with app.app_context():
