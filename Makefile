@@ -44,6 +44,7 @@ run: db
 	@echo "  flask hits:      export MTURK_ENDPOINT_URL=http://localhost:$(SIM_PORT)"
 	@echo ""
 	MTURK_SUBMIT_ORIGINS="https://www.mturk.com https://workersandbox.mturk.com http://localhost:$(SIM_PORT)" \
+	SIMULATOR_PORT=$(SIM_PORT) \
 	PROLIFIC_API_URL=http://localhost:$(SIM_PORT)/prolific/api/v1 PROLIFIC_API_TOKEN=rehearsal \
 	PROLIFIC_COMPLETE_URL=http://localhost:$(SIM_PORT)/prolific/submissions/complete \
 	  bash -c 'trap "kill 0" EXIT; \

@@ -10,8 +10,10 @@ How an arrival is known to be a test (:func:`is_test_arrival`), decided once at 
   ``TEST_SUBMIT_ORIGINS`` (default MTurk's sandbox) or the local simulator's address
   (``http://SIMULATOR_HOST:SIMULATOR_PORT``);
 - or it is a Prolific arrival whose STUDY_ID is a study ``flask prolific create`` made on the
-  configured, non-live Prolific API (the local simulator); such a run's done page still
-  hands it back to the simulator (:func:`hands_back`), so the rehearsal goes on.
+  configured, non-live Prolific API (the local simulator).
+
+A sandbox or simulator run's done page still hands it back there (:func:`hands_back`), so a
+rehearsal goes on to submit, review and pay; a pilot's made-up assignment is only shown.
 """
 
 from __future__ import annotations

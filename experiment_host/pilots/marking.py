@@ -19,6 +19,8 @@ TEST_ARG = "test"
 MARKER_MAX_AGE = 7 * 24 * 3600
 _SALT = "experiment_host.pilots.test-run"
 PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
+#: The HIT id of a pilot's made-up MTurk assignment: there is no HIT to hand it back to.
+PILOT_HIT = "TESTHIT"
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -67,7 +69,11 @@ def is_rehearsal_study(study_id: str | None) -> bool:
 
 def hands_back(run: Run) -> bool:
     """Whether a test run's done page still hands it back to its platform: a rehearsal on
-    the Prolific simulator (whose submission must reach it) does; pilots' made-up ids don't."""
+    a simulator or MTurk's sandbox (whose assignment or submission must reach it) does;
+    pilots' made-up ids don't."""
+    if run.platform == Platform.MTURK:
+        return run.study_key != PILOT_HIT and (
+            (run.submit_to or "").rstrip("/").lower() in test_origins())
     return run.platform == Platform.PROLIFIC and is_rehearsal_study(run.study_key)
 
 
@@ -96,7 +102,7 @@ def test_entry_args(slug: str, platform: Platform, preview: bool = False) -> dic
         origins = current_app.config["MTURK_SUBMIT_ORIGINS"]
         sandbox = "https://workersandbox.mturk.com"
         args = {"assignmentId": PREVIEW_ASSIGNMENT if preview else "TESTASSIGN" + tester[4:],
-                "hitId": "TESTHIT", "workerId": tester,
+                "hitId": PILOT_HIT, "workerId": tester,
                 "turkSubmitTo": sandbox if sandbox in origins else origins[0]}
     elif platform == Platform.PROLIFIC:
         args = {"PROLIFIC_PID": tester, "STUDY_ID": "TESTSTUDY",

@@ -13,7 +13,7 @@ from experiment_host.conditions import condition_counts
 from experiment_host.extensions import db
 from experiment_host.models import ConditionTally, Platform, Run, RunStatus, utcnow
 from experiment_host.pilots import TEST_ARG
-from tests.helpers import save_and_complete
+from tests.helpers import save_and_complete, task_config
 from tests.researcher.support import csrf_token
 
 
@@ -70,6 +70,32 @@ def test_sandbox_and_simulator_arrivals_are_test_runs(app, make_app, mturk_args)
     with other.app_context():
         real = db.session.scalar(select(Run).where(Run.is_test.is_(False)))
         assert real.submit_to == "https://www.mturk.com"
+
+
+def test_sandbox_and_simulator_runs_are_handed_back_and_pilots_are_not(app, make_app,
+                                                                      mturk_args, test_url):
+    """A rehearsal goes on to submit: the done page of a sandbox or simulator arrival posts
+    to that origin, as a participant's would; a pilot's made-up assignment is only shown."""
+    del app  # it made the schema
+    other = make_app(TEST_SUBMIT_ORIGINS=("https://workersandbox.mturk.com",),
+                     SIMULATOR_HOST="localhost", SIMULATOR_PORT=5999)
+    client = other.test_client()
+    for origin in ("https://workersandbox.mturk.com", "http://localhost:5999"):
+        task = client.get("/exp/open", query_string=mturk_args(turkSubmitTo=origin),
+                          follow_redirects=True)
+        token = task_config(task.data)["token"]
+        save_and_complete(client, token)
+        done = client.get("/exp/open/done", query_string={"token": token})
+        text = done.get_data(as_text=True)
+        assert 'id="test-run-done"' not in text
+        assert f'action="{origin}/mturk/externalSubmit"' in text
+    pilot = test_url("open", Platform.MTURK).replace("ASSIGNMENT_ID_NOT_AVAILABLE",
+                                                     "TESTASSIGN0001")
+    token = task_config(client.get(pilot, follow_redirects=True).data)["token"]
+    save_and_complete(client, token)
+    text = client.get("/exp/open/done", query_string={"token": token}).get_data(as_text=True)
+    assert 'id="test-run-done"' in text and "<form" not in text
+    assert flags(other, "open") == [True, True, True]
 
 
 def test_a_forged_or_foreign_marker_makes_no_test_run(app, client, test_url):
