@@ -17,6 +17,15 @@ registered afterwards by the migration's backfill, which is timed too.
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/experiment_host_bench]
     .venv/bin/python bench/export_bench.py --database sqlite --records 1000000
 
+With ``--psiturk PEER`` (the psiTurk peer harness, ``../shared/peers/psiturk``) it instead fills
+psiTurk 3.3.1's database with the same records (``--per-run`` trials per participant; psiTurk
+installed by the harness's ``setup.sh`` into its own virtualenv under ``--folder``) and runs
+psiTurk's export between every two of our trials exports (and an older checkout's, with
+``--before TREE``), printing each one's rows/s and its ratio to psiTurk's rows/s:
+
+    .venv/bin/python bench/export_bench.py --database sqlite postgresql --records 200000 \
+        --per-run 100 --psiturk ../shared/peers/psiturk [--before /tmp/old-checkout]
+
 Not part of the test suite. Every figure it prints is measured in that same run.
 """
 
@@ -24,7 +33,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -38,6 +50,8 @@ from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.export_records import record  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql+psycopg://postgres@127.0.0.1:5432/experiment_host_bench"
@@ -68,27 +82,13 @@ def make_app(url: str) -> Flask:
                        "EXPERIMENTS_DIR": str(ROOT / "tests" / "experiments")})
 
 
-def record(rng: random.Random, seq: int) -> dict[str, Any]:
-    data = {"trial_type": "html-keyboard-response", "trial_index": seq,
-            "time_elapsed": 1500 * seq + rng.randint(0, 999), "rt": rng.randint(200, 2000),
-            "stimulus": f"<p style=\"color: red\">word {rng.randint(1, 500)}</p>",
-            "response": rng.choice(["f", "j", None]), "correct": rng.random() < 0.8,
-            "block": {"n": seq // 20, "name": "main", "meta": {"list": seq % 3}},
-            "choices": ["f", "j"]}
-    if seq % 10 == 0:
-        data["comment"] = rng.choice(["=SUM(A1)", "fine, \"ok\"\nnext line", "ünïcødé 😀"])
-    if seq % 50 == 0:
-        data["survey"] = {"age": rng.randint(18, 80), "answers": [1, 2, 3]}
-    return data
-
-
-def fill(app: Flask, records: int) -> None:
+def fill(app: Flask, records: int, per_run: int = RECORDS_PER_RUN) -> None:
     from sqlalchemy import insert
 
     from experiment_host.extensions import db
     from experiment_host.models import ExperimentRow, Run, RunStatus
 
-    runs = records // RECORDS_PER_RUN
+    runs = records // per_run
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -96,7 +96,7 @@ def fill(app: Flask, records: int) -> None:
         rows = [{"experiment_slug": "basic", "platform": "mturk", "worker_id": f"AW{i:08d}",
                  "session_key": f"AS{i:08d}", "study_key": "HIT1", "attempt": 1,
                  "condition": "A" if i % 10 == 0 else "B", "status": RunStatus.APPROVED,
-                 "record_count": RECORDS_PER_RUN, "created_at": T0 + timedelta(minutes=i),
+                 "record_count": per_run, "created_at": T0 + timedelta(minutes=i),
                  "last_seen_at": T0 + timedelta(minutes=i + 9),
                  "completed_at": T0 + timedelta(minutes=i + 9), "completion_code": "C1"}
                 for i in range(runs)]
@@ -106,7 +106,7 @@ def fill(app: Flask, records: int) -> None:
         engine = db.engine
     rng = random.Random(1)
     lines = ((run_id, seq, json.dumps(record(rng, seq)), (T0 + timedelta(seconds=seq)))
-             for run_id in run_ids for seq in range(RECORDS_PER_RUN))
+             for run_id in run_ids for seq in range(per_run))
     if engine.dialect.name == "postgresql":
         _copy_in(engine, lines)
     else:
@@ -236,27 +236,45 @@ def measure(*args: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], nargs="+",
+                        default=["postgresql"])
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--per-run", type=int, default=RECORDS_PER_RUN,
+                        help="Trial records per run (participant).")
     parser.add_argument("--folder", type=Path, default=Path("/tmp/experiment_host_bench"))
     parser.add_argument("--child", nargs="+")
     parser.add_argument("--postgres", default=PG_BENCH,
                         help="PostgreSQL URL for --database postgresql (created if missing).")
     parser.add_argument("--no-fill", action="store_true", help="Reuse the data of a last run.")
+    parser.add_argument("--psiturk", type=Path, metavar="PEER",
+                        help="The psiTurk peer harness (../shared/peers/psiturk): alternate "
+                             "our trials exports with psiTurk's on the same records instead.")
+    parser.add_argument("--before", type=Path, metavar="TREE",
+                        help="With --psiturk: also alternate the exports of an older checkout.")
+    parser.add_argument("--rounds", type=int, default=3, help="With --psiturk.")
     args = parser.parse_args()
     if args.child:
         kind, url, *rest = args.child
         (child_baseline(url) if kind == "baseline" else child_export(url, kind, *rest))
         return
     args.folder.mkdir(parents=True, exist_ok=True)
-    url = database_url(args.database, args.folder, args.postgres)
-    started = time.perf_counter()
-    if not args.no_fill:
-        fill(make_app(url), args.records)
-        print(f"filled {args.records:,} trial records in {time.perf_counter() - started:.1f} s "
-              f"({args.database})", flush=True)
-        backfill(make_app(url))
-    report(url, args.records)
+    urls = {}
+    for database in args.database:
+        urls[database] = url = database_url(database, args.folder, args.postgres)
+        started = time.perf_counter()
+        if not args.no_fill:
+            fill(make_app(url), args.records, args.per_run)
+            print(f"filled {args.records:,} trial records in {time.perf_counter() - started:.1f} "
+                  f"s ({database})", flush=True)
+            backfill(make_app(url))
+    if args.psiturk:
+        peer = psiturk_peer(args.psiturk, args.folder / "psiturk-peer")
+        if not args.no_fill:
+            psiturk_fill(peer, args.records // args.per_run, args.per_run)
+        compare(urls, peer, args.before, args.rounds)
+    else:
+        for url in urls.values():
+            report(url, args.records)
 
 
 def report(url: str, records: int) -> None:
@@ -281,6 +299,114 @@ def _line(label: str, rows: int, figures: dict[str, Any], baseline: dict[str, An
     print(f"{label:<26}{rows:>10,}{figures['seconds']:>9.1f}{rate:>11,.0f}{ratio:>8.1f}x"
           f"{first if first is None else round(first, 2)!s:>11}"
           f"{peak:>14}{figures.get('floor_mib', '-')!s:>16}", flush=True)
+
+
+def psiturk_peer(harness: Path, place: Path) -> Path:
+    """A writable copy of the psiTurk peer harness with its virtualenv (``setup.sh`` installs
+    psiTurk 3.3.1 from the package registry), made once."""
+    if not (place / ".venv" / "bin" / "psiturk").exists():
+        shutil.rmtree(place, ignore_errors=True)
+        shutil.copytree(harness, place)
+        for path in [place, *place.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+        print(f"setting up psiTurk in {place} (setup.sh)", flush=True)
+        subprocess.run([str(place / "setup.sh")], check=True, stdout=subprocess.DEVNULL)
+    return place
+
+
+def psiturk_fill(peer: Path, participants: int, trials: int) -> None:
+    """psiTurk's database, afresh, holding the same trial records as ours."""
+    project = peer / "psiturk-example"
+    (project / "participants.db").unlink(missing_ok=True)
+    shutil.copy(Path(__file__).parent / "export_records.py", peer)
+    shutil.copy(Path(__file__).parent / "psiturk_fill.py", peer)
+    subprocess.run([str(peer / ".venv" / "bin" / "python"), str(peer / "psiturk_fill.py"),
+                    str(participants), str(trials)], cwd=project, env=psiturk_env(peer),
+                   check=True)
+
+
+def psiturk_env(peer: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("AWS_") and key != "PORT"}
+    return {**env, "PSITURK_GLOBAL_CONFIG_LOCATION": str(peer)}
+
+
+def psiturk_export(peer: Path, command: str = "download_datafiles") -> dict[str, Any]:
+    """(A subprocess.) psiTurk's only built-in export, ``psiturk download_datafiles``: its
+    wall time, peak RSS and trialdata.csv's rows; ``version`` times its start-up alone."""
+    project = peer / "psiturk-example"
+    for name in ("trialdata.csv", "eventdata.csv", "questiondata.csv"):
+        (project / name).unlink(missing_ok=True)
+    started = time.perf_counter()
+    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(peer / "time.out"),
+                    str(peer / ".venv" / "bin" / "psiturk"), command], cwd=project,
+                   env=psiturk_env(peer), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=CHILD_TIMEOUT)
+    seconds = time.perf_counter() - started
+    peak = round(int((peer / "time.out").read_text().split()[-1]) / 1024, 1)
+    rows = 0
+    if command == "download_datafiles":
+        with open(project / "trialdata.csv", "rb") as data:
+            rows = sum(1 for _ in data)  # no field of these rows holds a line break
+    return {"rows": rows, "seconds": seconds, "peak_rss_mib": peak}
+
+
+def compare(urls: dict[str, str], peer: Path, before: Path | None, rounds: int) -> None:
+    """Run psiTurk's export between every two of ours (and an older checkout's), round after
+    round, and print each export's rows/s over the mean rows/s of the psiTurk runs on either
+    side of it: a machine whose load drifts weighs on both sides of each ratio alike."""
+    startup = min(psiturk_export(peer, "version")["seconds"] for _ in range(3))
+    print(f"psiTurk start-up (psiturk version, best of 3): {startup:.2f} s; psiTurk's rows/s "
+          f"below leave it out, as ours leave out the app's", flush=True)
+    contenders = [(f"{kind} {database}", ROOT, kind, url)
+                  for database, url in urls.items() for kind in ("trials.csv", "trials.jsonl")]
+    if before:
+        contenders += [(f"{label} (before)", before, kind, url)
+                       for label, _, kind, url in contenders]
+    ratios: dict[str, list[float]] = {label: [] for label, *_ in contenders}
+    psiturk_rates: list[float] = []
+    print(f"{'round':<6}{'export':<34}{'rows':>10}{'seconds':>9}{'rows/s':>10}"
+          f"{'x psiTurk':>10}{'peak RSS MiB':>14}  load average", flush=True)
+
+    def psiturk_run() -> tuple[dict[str, Any], float]:
+        figures = psiturk_export(peer)
+        rate = figures["rows"] / max(figures["seconds"] - startup, 1e-9)
+        psiturk_rates.append(rate)
+        return figures, rate
+
+    for number in range(1, rounds + 1):
+        psiturk, previous = psiturk_run()
+        _round_line(number, "psiTurk download_datafiles", psiturk, previous, None)
+        for label, tree, kind, url in contenders:
+            figures = measure_in(tree, "--child", kind, url, "")
+            rate = figures["rows"] / figures["seconds"]
+            psiturk, following = psiturk_run()
+            ratios[label].append(rate / ((previous + following) / 2))
+            _round_line(number, label, figures, rate, ratios[label][-1])
+            _round_line(number, "psiTurk download_datafiles", psiturk, following, None)
+            previous = following
+    print("median of each export's ratios to psiTurk's rows/s (the psiTurk runs either side):")
+    for label, values in ratios.items():
+        print(f"  {label:<34}{statistics.median(values):>6.2f}x   "
+              f"(rounds: {', '.join(f'{value:.2f}' for value in values)})")
+    print(f"  psiTurk rows/s, median of {len(psiturk_rates)} runs: "
+          f"{statistics.median(psiturk_rates):,.0f}")
+
+
+def _round_line(number: int, label: str, figures: dict[str, Any], rate: float,
+                ratio: float | None) -> None:
+    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    times = "-" if ratio is None else f"{ratio:.2f}x"
+    print(f"{number:<6}{label:<34}{figures['rows']:>10,}{figures['seconds']:>9.2f}{rate:>10,.0f}"
+          f"{times:>10}{figures['peak_rss_mib']:>14}  {load}", flush=True)
+
+
+def measure_in(tree: Path, *args: str) -> dict[str, Any]:
+    """:func:`measure` with the benchmark (and so the app) of another checkout."""
+    output = subprocess.run([sys.executable, str(tree / "bench" / "export_bench.py"), *args],
+                            capture_output=True, text=True, check=True,
+                            timeout=CHILD_TIMEOUT).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

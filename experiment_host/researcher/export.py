@@ -33,7 +33,9 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ..record_keys import (
+    CHECKPOINT_TYPE,
     OVERFLOW_COLUMN,
+    PROPERTIES_TYPE,
     TRIAL_RUN_COLUMNS,
     data_column,
     flatten,
@@ -50,6 +52,9 @@ RUN_COLUMNS = (
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK_CHARS = 64 * 1024
+
+#: json.dumps with options builds an encoder per call; the exports encode once per record.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class RunInfo(NamedTuple):
@@ -131,8 +136,11 @@ def unescape_formula(text: str) -> str:
 
 
 def timestamp(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, or None."""
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with a ``Z``, or None; a naive time is UTC (as the database keeps it)."""
+    if value is None:
+        return None
+    return value.isoformat() + "Z" if value.tzinfo is None \
+        else value.isoformat().replace("+00:00", "Z")
 
 
 def cell(value: Any, escape: bool) -> Any:
@@ -148,16 +156,18 @@ def cell(value: Any, escape: bool) -> Any:
         return value
     if isinstance(value, str):  # StrEnum members (status, platform)
         return cell(str(value), escape)
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _to_json(value)
     return escape_formula(text) if escape else text
 
 
 def wanted(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[RecordInfo]:
     """The records that are rows of trials.csv (checkpoints only if asked for; no
     properties records)."""
+    special = (CHECKPOINT_TYPE, PROPERTIES_TYPE)
     for record in records:
-        if run_properties(record.data) is None and (
-                options.checkpoints or not is_checkpoint(record.data)):
+        if record.data.get("trial_type") not in special or (  # one lookup for most records
+                run_properties(record.data) is None
+                and (options.checkpoints or not is_checkpoint(record.data))):
             yield record
 
 
@@ -200,13 +210,23 @@ def run_rows(runs: Iterable[RunInfo], options: ExportOptions) -> Iterator[list[A
         yield [cell(value, options.escape_formulas) for value in values]
 
 
-def _record_head(record: RecordInfo, options: ExportOptions) -> list[Any]:
-    return [
-        record.run_id, record.experiment_slug, record.platform,
-        options.worker(record.platform, record.worker_id), record.session_key,
-        record.study_key, record.condition, record.status, record.seq,
-        timestamp(record.received_at),
-    ]
+def _run_head(record: RecordInfo, options: ExportOptions) -> tuple[Any, ...]:
+    """The values a record shares with every record of its run: the run columns but the
+    last two (seq and received_at)."""
+    return (record.run_id, record.experiment_slug, record.platform,
+            options.worker(record.platform, record.worker_id), record.session_key,
+            record.study_key, record.condition, record.status)
+
+
+def _run_cells(records: Iterable[RecordInfo], options: ExportOptions
+               ) -> Iterator[tuple[list[Any], RecordInfo]]:
+    """Each record with its run's head cells, made once per run: records come by run."""
+    run_id, cells = None, []
+    for record in records:
+        if record.run_id != run_id:
+            run_id = record.run_id
+            cells = [cell(value, options.escape_formulas) for value in _run_head(record, options)]
+        yield cells, record
 
 
 def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str],
@@ -220,21 +240,36 @@ def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str],
     positions = {key: start + offset for offset, key in enumerate(keys)}
     overflow_at = positions.pop(OVERFLOW_COLUMN, None)
     escape = options.escape_formulas
-    for record in records:
-        row = [cell(value, escape) for value in _record_head(record, options)]
-        row.extend([""] * len(keys))
+    blank = [""] * len(keys)
+    for head, record in _run_cells(records, options):
+        row = [*head, record.seq, timestamp(record.received_at), *blank]
         extra: dict[str, Any] = {}
-        for key, value in flatten(record.data).items():
+        for key, value in _flat_items(record.data):
             position = positions.get(key)
             if position is None:
                 extra[key] = value
-            else:
+                continue
+            kind = type(value)  # most cells: what cell() does, inline
+            if kind is str:
+                row[position] = "'" + value if escape and value.startswith(FORMULA_STARTS) \
+                    else value
+            elif kind is int or kind is float:
+                row[position] = value
+            elif kind is bool:
+                row[position] = "true" if value else "false"
+            elif value is not None:
                 row[position] = cell(value, escape)
         if extra:
             if overflow_at is None:
                 raise _missing_column(record, next(iter(extra)))
             row[overflow_at] = cell(extra, escape)
         yield row
+
+
+def _flat_items(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``flatten(data).items()``, without building the flat dict for a record that has no
+    nested object (most records)."""
+    return flatten(data).items() if dict in set(map(type, data.values())) else data.items()
 
 
 def _missing_column(record: RecordInfo, key: str) -> MissingColumnError:
@@ -244,12 +279,17 @@ def _missing_column(record: RecordInfo, key: str) -> MissingColumnError:
         f"`flask export backfill-columns {record.experiment_slug}`.")
 
 
-def trial_objects(records: Iterable[RecordInfo], options: ExportOptions
-                  ) -> Iterator[dict[str, Any]]:
-    """trials.jsonl objects: the run columns plus the record's ``data`` untouched."""
+def trial_lines(records: Iterable[RecordInfo], options: ExportOptions) -> Iterator[str]:
+    """trials.jsonl lines: the run columns plus the record's ``data`` untouched, as one JSON
+    object; the run columns' text is made once per run."""
+    run_id, opening = None, ""
     for record in records:
-        head = _record_head(record, options)
-        yield {**dict(zip(TRIAL_RUN_COLUMNS, head, strict=True)), "data": record.data}
+        if record.run_id != run_id:
+            run_id = record.run_id
+            head = dict(zip(TRIAL_RUN_COLUMNS, _run_head(record, options), strict=False))
+            opening = _to_json(head)[:-1]
+        yield (f'{opening},"seq":{record.seq},"received_at":"{timestamp(record.received_at)}",'
+               f'"data":{_to_json(record.data)}}}\n')
 
 
 def csv_chunks(header: Iterable[str], rows: Iterable[list[Any]],
@@ -270,13 +310,12 @@ def csv_chunks(header: Iterable[str], rows: Iterable[list[Any]],
     yield count, buffer.getvalue()
 
 
-def jsonl_chunks(objects: Iterable[dict[str, Any]],
+def jsonl_chunks(lines: Iterable[str],
                  chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[int, str]]:
     """JSON Lines text in chunks, each with the number of lines it holds."""
     parts: list[str] = []
     size = count = 0
-    for item in objects:
-        line = json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n"
+    for line in lines:
         parts.append(line)
         size += len(line)
         count += 1

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    String,
+    func,
+    select,
+    type_coerce,
+)
 
 from ..links import LINK_COLUMNS, with_link_columns
 from ..models import Run, TrialRecord
@@ -26,7 +35,7 @@ from .export import (
     jsonl_chunks,
     run_rows,
     trial_columns,
-    trial_objects,
+    trial_lines,
     trial_rows,
     wanted,
 )
@@ -59,10 +68,14 @@ def runs_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
 
 
 def records_statement(slug: str, run_filter: RunFilter, data: bool = True) -> Select[Any]:
-    """The records of trials.csv / trials.jsonl, by run then seq (``data=False``: the count)."""
-    columns = [Run.id, Run.experiment_slug, Run.platform, Run.worker_id, Run.session_key,
-               Run.study_key, Run.condition, Run.status, TrialRecord.seq,
-               TrialRecord.received_at]
+    """The records of trials.csv / trials.jsonl, by run then seq (``data=False``: the count).
+
+    The run's enums are read as text and ``received_at`` as naive UTC: the model's types
+    would convert these cells of every row.
+    """
+    columns = [Run.id, Run.experiment_slug, type_coerce(Run.platform, String), Run.worker_id,
+               Run.session_key, Run.study_key, Run.condition, type_coerce(Run.status, String),
+               TrialRecord.seq, type_coerce(TrialRecord.received_at, DateTime)]
     statement = select(*columns, TrialRecord.data) if data else select(func.count())
     statement = statement.select_from(Run).join(TrialRecord, TrialRecord.run_id == Run.id)
     statement = since_records(where_runs(statement, run_filter, slug), run_filter.since)
@@ -142,7 +155,7 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
 def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,
                   options: ExportOptions) -> Chunks:
     with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
-        yield from jsonl_chunks(trial_objects(map(RecordInfo._make, rows), options))
+        yield from jsonl_chunks(trial_lines(map(RecordInfo._make, rows), options))
 
 
 _WRITERS = {"runs.csv": _runs_csv, "trials.csv": _trials_csv, "trials.jsonl": _trials_jsonl}
