@@ -368,19 +368,27 @@ SPEEDUPS = {
 ALL_ON = "all on"
 
 
+#: The pieces that act when a participant arrives (the experiment's lock, count and insert).
+ENTRY_PIECES = ("driver statements", "pipelined transactions")
+
+
 def ablate_scenario(databases: dict[str, str], participants: int, rounds: int,
-                    concurrency: int = 64) -> None:
+                    concurrency: int = 64, entry: bool = False) -> None:
     """The save scenario with every speed-up on, and with each one off, per database.
 
     The lines run ``rounds`` times in alternating order, each on a fresh schema and a fresh
     server, so that a machine whose speed drifts shifts them alike. A piece's gain is the
     all-on median over its off median; the run's noise is the spread of the all-on rounds
     (fastest minus slowest, over their median). A gain within that noise is one this run
-    cannot tell from none."""
-    print(f"\n== speed-up ablation: {participants} participants x 200 trials (1 per request) "
+    cannot tell from none. With ``entry``, the arrival path instead: new participants only
+    (enter and complete, no trials) at c=16, for the pieces that act there."""
+    trials, what = (1, "new participants (enter, 1 trial, complete)") if entry else (
+        200, "participants x 200 trials (1 per request)")
+    print(f"\n== speed-up ablation{' of arrivals' if entry else ''}: {participants} {what} "
           f"at c={concurrency}, {rounds} rounds in alternating order")
     for name, url in databases.items():
-        lines = [ALL_ON, *(piece for piece, (_, where) in SPEEDUPS.items() if name in where)]
+        lines = [ALL_ON, *(piece for piece, (_, where) in SPEEDUPS.items()
+                           if name in where and (not entry or piece in ENTRY_PIECES))]
         results: dict[str, list[dict[str, float]]] = {line: [] for line in lines}
         started, load = time.monotonic(), os.getloadavg()
         print(f"{name}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start",
@@ -390,7 +398,8 @@ def ablate_scenario(databases: dict[str, str], participants: int, rounds: int,
             settings = {} if line == ALL_ON else {SPEEDUPS[line][0]: "false"}
             server = host(url, settings).start()
             try:
-                figures = drive(server.url, participants, 200, concurrency)
+                figures = drive(server.url, participants, trials, concurrency,
+                                **({"first": 10_000_000} if entry else {}))
             finally:
                 server.stop()
             results[line].append(figures)
@@ -504,9 +513,13 @@ def main() -> None:
     parser.add_argument("--growth-rounds", type=int, default=4,
                         help="rounds of the cost-growth lines (default: %(default)s)")
     parser.add_argument("--ablate", action="store_true",
-                        help="run only the speed-up ablation (each SPEEDUP_* off in turn)")
+                        help="run only the speed-up ablation (each SPEEDUP_* off in turn), "
+                             "of saves and of arrivals")
     parser.add_argument("--ablate-participants", type=int, default=128,
                         help="participants per ablation line and round (default: %(default)s)")
+    parser.add_argument("--ablate-entries", type=int, default=1000,
+                        help="new participants per arrival-ablation line and round "
+                             "(default: %(default)s)")
     parser.add_argument("--ablate-rounds", type=int, default=3,
                         help="ablation rounds, at least 3 (default: %(default)s)")
     args = parser.parse_args()
@@ -515,6 +528,7 @@ def main() -> None:
         if args.ablate_rounds < 3 or args.ablate_participants < 64:
             parser.error("--ablate needs at least 3 rounds and 64 participants (c=64)")
         ablate_scenario(urls, args.ablate_participants, args.ablate_rounds)
+        ablate_scenario(urls, args.ablate_entries, args.ablate_rounds, 16, entry=True)
         print(json.dumps({"done": True}))
         return
     if args.only in (None, "save"):

@@ -1,10 +1,8 @@
 """Statements compiled once by SQLAlchemy and run on the DB-API cursor of a connection.
 
 The saves run short statements whose own work costs less than SQLAlchemy's execution of
-them (cache key, execution context, parameter processing, result objects): on SQLite a
-whole save took ~380 µs in process and SQLite's part ~90 µs; PostgreSQL's grouped plain save
-of three runs spent ~440 µs of the app's CPU through SQLAlchemy and ~300 µs on the cursor
-(``bench/RESULTS.md``). A :class:`DriverStatement` is compiled once by SQLAlchemy, with
+them (cache key, execution context, parameter processing, result objects; the figures are in
+``bench/RESULTS.md``). A :class:`DriverStatement` is compiled once by SQLAlchemy, with
 named parameters; each run passes the parameters through their types' processors (the UTC
 timestamp) and hands the statement to the driver.
 

@@ -130,8 +130,8 @@ def _statement(dialect_class: type[Dialect]) -> DriverStatement:
 
 def _integers(values: Iterable[int]) -> str:
     """PostgreSQL's array literal of these whole numbers, e.g. ``{1,2,3}``: psycopg passes
-    it as text, which the statement casts to ``integer[]``. psycopg's list dumper cost more
-    of the app's CPU (~40 µs a write of three saves, in process)."""
+    it as text, which the statement casts to ``integer[]``: psycopg's list dumper cost more
+    of the app's CPU."""
     return "{" + ",".join(map(str, values)) + "}"
 
 
