@@ -66,7 +66,7 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import compression, database, experiments, saving, sessions
+    from . import compression, database, reloading, saving, sessions
     from .extensions import csrf, db, migrate
 
     sessions.init_app(app)
@@ -74,7 +74,7 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     compression.init_app(app)
-    experiments.init_app(app)
+    reloading.init_app(app)
     saving.init_app(app)
 
 

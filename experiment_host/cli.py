@@ -104,10 +104,10 @@ def init_app(app: Flask) -> None:
     """Register every command group on the app, each named here; every command but the
     simulator's takes ``--as NAME``, the researcher it acts as (access/cli.py)."""
     from .access import add_acting_option
+    from .experiments_cli import experiments_cli
     from .links import links_cli
     from .mturk import hits_group
     from .prolific import prolific_group
-    from .reloading import experiments_cli
     from .researcher.commands import export_cli, researchers_cli
     from .run_commands import runs_cli
 

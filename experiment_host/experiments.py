@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from flask import Flask, current_app
+from flask import current_app
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -313,16 +313,6 @@ def discover(experiments_dir: Path) -> Registry:
     return Registry(found)
 
 
-def init_app(app: Flask) -> None:
-    """Discover the app's experiments at app creation; ``flask experiments reload`` makes
-    every process read them again (``reloading``)."""
-    from .reloading import LiveRegistry
-
-    folder = Path(app.config["EXPERIMENTS_DIR"])
-    app.extensions["live_registry"] = LiveRegistry(
-        folder, app.config["REGISTRY_CHECK_SECONDS"], discover(folder))
-
-
 def registry() -> Registry:
-    """The current app's experiments (the latest reloaded version)."""
+    """The current app's experiments (the latest reloaded version; ``reloading`` keeps it)."""
     return current_app.extensions["live_registry"].current()

@@ -15,14 +15,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import click
-from flask import current_app
-from flask.cli import AppGroup
+from flask import Flask, current_app
 from sqlalchemy import Integer, String, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .access import Level, cli_access
 from .audit import actor, audit
 from .database import increment
 from .experiments import ExperimentConfigError, Registry, discover
@@ -111,19 +108,9 @@ def reload_registry(slug: str | None = None) -> tuple[Registry, int]:
     return fresh, version
 
 
-experiments_cli = AppGroup("experiments", help="The experiments folder.")
-
-
-@experiments_cli.command("reload")
-@click.argument("slug", required=False)
-def reload_command(slug: str | None) -> None:
-    """Read the experiments folder again; every app process follows within
-    REGISTRY_CHECK_SECONDS. A broken experiment is refused and nothing changes. A researcher
-    who is not an admin names an experiment they can edit (as the dashboard's button does)."""
-    cli_access(slug, Level.EDIT)
-    try:
-        fresh, version = reload_registry(slug)
-    except ExperimentConfigError as error:
-        raise click.ClickException(f"Not reloaded: {error}") from error
-    click.echo(f"Registry version {version}: {len(fresh)} experiment(s) "
-               f"({', '.join(fresh) or 'none'}).")
+def init_app(app: Flask) -> None:
+    """Discover the app's experiments at app creation; a reload makes every process read
+    them again."""
+    folder = Path(app.config["EXPERIMENTS_DIR"])
+    app.extensions["live_registry"] = LiveRegistry(
+        folder, app.config["REGISTRY_CHECK_SECONDS"], discover(folder))
