@@ -79,8 +79,9 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import api, errors, health, links, researcher, security_headers, worker
+    from . import api, errors, health, researcher, security_headers, worker
     from .extensions import csrf
+    from .links import web as links_web
     from .prolific import hooks_bp
 
     app.register_blueprint(worker.bp)
@@ -91,7 +92,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(hooks_bp)
     csrf.exempt(hooks_bp)  # Prolific's signature authenticates its hook requests
     researcher.init_app(app)  # session login, CSRF-protected, never framed
-    links.init_app(app)  # study links and codes; their dashboard pages
+    links_web.init_app(app)  # study links and codes; their dashboard pages
     security_headers.init_app(app)
     errors.init_app(app)
 

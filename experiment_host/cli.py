@@ -105,7 +105,7 @@ def init_app(app: Flask) -> None:
     simulator's takes ``--as NAME``, the researcher it acts as (access/cli.py)."""
     from .access import add_acting_option
     from .experiments_cli import experiments_cli
-    from .links import links_cli
+    from .links.cli import links_cli
     from .mturk import hits_group
     from .prolific import prolific_group
     from .researcher.commands import export_cli, researchers_cli

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from ..experiments import Experiment
 from ..extensions import db
 from ..models import Platform, Run
-from ..platforms import Identity
+from ..platforms.base import Identity
 from .models import LinkBatch, LinkEntry, LinkType, StudyLink
 from .store import batch_of, runs_in_batch
 
