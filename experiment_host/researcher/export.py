@@ -282,7 +282,9 @@ def trial_csv_lines(records: Iterable[RecordInfo], keys: Sequence[str],
             run_id = record.run_id
             head = ",".join(csv_cell(cell(value, escape))
                             for value in _run_head(record, options))
-        row = [head, str(record.seq), timestamp(record.received_at), *blank]
+        received = record.received_at  # naive UTC as the query reads it
+        row = [head, str(record.seq), received.isoformat() + "Z" if received.tzinfo is None
+               else timestamp(received), *blank]
         extra: dict[str, Any] = {}
         for key, value in _flat_items(record.data):
             position = positions.get(key)
@@ -320,8 +322,24 @@ def csv_cell(value: Any) -> str:
 
 def _flat_items(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
     """``flatten(data).items()``, without building the flat dict for a record that has no
-    nested object (most records)."""
-    return flatten(data).items() if dict in set(map(type, data.values())) else data.items()
+    nested object (most records), and by recursion for one that has (a nesting deeper
+    than the recursion limit goes through ``flatten``, which takes any depth)."""
+    if dict not in set(map(type, data.values())):
+        return data.items()
+    flat: dict[str, Any] = {}
+    try:
+        _flatten_into(flat, data, "")
+    except RecursionError:
+        return flatten(data).items()
+    return flat.items()
+
+
+def _flatten_into(flat: dict[str, Any], data: dict[str, Any], prefix: str) -> None:
+    for key, value in data.items():
+        if type(value) is dict and value:
+            _flatten_into(flat, value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
 
 
 def _missing_column(record: RecordInfo, key: str) -> MissingColumnError:

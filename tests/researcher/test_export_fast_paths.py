@@ -184,3 +184,18 @@ def test_a_stream_stopped_half_way_leaves_the_connection_usable(seed, make_app, 
     started.close()  # a download cut off
     assert 0 < first < 500
     assert sum(rows for rows, _ in chunks()) == 500
+
+
+def test_csv_lines_take_any_nesting_depth():
+    data: dict = {"leaf": 1}
+    for _ in range(5000):
+        data = {"a": data}
+    records = random_records(random.Random(3), 2)
+    records[1] = records[1]._replace(data=data)
+    keys = ["a." * 5000 + "leaf", OVERFLOW_COLUMN]
+    options = ExportOptions(pseudonym_key=b"k")
+    lines = list(trial_csv_lines(records, keys, options))
+    assert lines[1].endswith(",1,\r\n")
+    header = header_row(trial_columns(keys), options)
+    assert csv_header(trial_columns(keys), options) + "".join(lines) == "".join(
+        text for _, text in csv_chunks(header, trial_rows(records, keys, options)))
