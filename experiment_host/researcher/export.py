@@ -54,7 +54,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK_CHARS = 64 * 1024
 
 #: json.dumps with options builds an encoder per call; the exports encode once per record.
-_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: What they encode was decoded from JSON: it holds no cycles to check for.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                            check_circular=False).encode
 
 
 class RunInfo(NamedTuple):
@@ -302,6 +304,8 @@ def trial_csv_lines(records: Iterable[RecordInfo], keys: Sequence[str],
                 row[position] = str(value)
             elif kind is bool:
                 row[position] = "true" if value else "false"
+            elif kind is list:  # JSON text that starts with "[": no formula to escape
+                row[position] = csv_cell(_to_json(value))
             elif value is not None:
                 row[position] = csv_cell(cell(value, escape))
         if extra:
