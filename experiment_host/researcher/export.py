@@ -288,26 +288,39 @@ def trial_csv_lines(records: Iterable[RecordInfo], keys: Sequence[str],
         row = [head, str(record.seq), received.isoformat() + "Z" if received.tzinfo is None
                else timestamp(received), *blank]
         extra: dict[str, Any] = {}
-        for key, value in _flat_items(record.data):
-            position = positions.get(key)
-            if position is None:
-                extra[key] = value
-                continue
-            kind = type(value)
-            if kind is str:
-                if escape and value.startswith(FORMULA_STARTS):
-                    value = "'" + value
-                if '"' in value or "," in value or "\n" in value or "\r" in value:
-                    value = '"' + value.replace('"', '""') + '"'
-                row[position] = value
-            elif kind is int or kind is float:
-                row[position] = str(value)
-            elif kind is bool:
-                row[position] = "true" if value else "false"
-            elif kind is list:  # JSON text that starts with "[": no formula to escape
-                row[position] = csv_cell(_to_json(value))
-            elif value is not None:
-                row[position] = csv_cell(cell(value, escape))
+        # What flatten() gives, walked in place: a nested object's keys, dotted, where the
+        # object is (so a repeated key's last value wins, as in flatten's dict).
+        items, prefix, parents = iter(record.data.items()), "", []
+        while True:
+            for key, value in items:
+                kind = type(value)
+                if prefix:
+                    key = prefix + key
+                if kind is dict and value:
+                    parents.append((prefix, items))
+                    items, prefix = iter(value.items()), key + "."
+                    break
+                position = positions.get(key)
+                if position is None:
+                    extra[key] = value
+                elif kind is str:
+                    if escape and value.startswith(FORMULA_STARTS):
+                        value = "'" + value
+                    if '"' in value or "," in value or "\n" in value or "\r" in value:
+                        value = '"' + value.replace('"', '""') + '"'
+                    row[position] = value
+                elif kind is int or kind is float:
+                    row[position] = str(value)
+                elif kind is bool:
+                    row[position] = "true" if value else "false"
+                elif kind is list:  # JSON text that starts with "[": no formula to escape
+                    row[position] = csv_cell(_to_json(value))
+                elif value is not None:
+                    row[position] = csv_cell(cell(value, escape))
+            else:
+                if not parents:
+                    break
+                prefix, items = parents.pop()
         if extra:
             if overflow_at is None:
                 raise _missing_column(record, next(iter(extra)))
@@ -326,24 +339,8 @@ def csv_cell(value: Any) -> str:
 
 def _flat_items(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
     """``flatten(data).items()``, without building the flat dict for a record that has no
-    nested object (most records), and by recursion for one that has (a nesting deeper
-    than the recursion limit goes through ``flatten``, which takes any depth)."""
-    if dict not in set(map(type, data.values())):
-        return data.items()
-    flat: dict[str, Any] = {}
-    try:
-        _flatten_into(flat, data, "")
-    except RecursionError:
-        return flatten(data).items()
-    return flat.items()
-
-
-def _flatten_into(flat: dict[str, Any], data: dict[str, Any], prefix: str) -> None:
-    for key, value in data.items():
-        if type(value) is dict and value:
-            _flatten_into(flat, value, f"{prefix}{key}.")
-        else:
-            flat[prefix + key] = value
+    nested object (most records)."""
+    return flatten(data).items() if dict in set(map(type, data.values())) else data.items()
 
 
 def _missing_column(record: RecordInfo, key: str) -> MissingColumnError:

@@ -58,7 +58,7 @@ def random_value(rng: random.Random, depth: int = 0):
 
 
 def random_records(rng: random.Random, count: int) -> list[RecordInfo]:
-    keys = ["rt", "=f", "x,y", 'say "hi"', "ü", "seq", "nested"]
+    keys = ["rt", "=f", "x,y", 'say "hi"', "ü", "seq", "nested", "nested.a"]  # one clash
     return [RecordInfo(seq // 7, "basic", "mturk", f"W,{seq // 7}", f"S\"{seq}", None,
                        rng.choice(["A", "-B", None]), "completed", seq,
                        T0 + timedelta(seconds=seq, microseconds=rng.choice([0, 5])),
