@@ -142,9 +142,7 @@ def _driver_statement(connection: Connection, statement: Select[Any]) -> tuple[s
     processors.update(state.processors)
     parameters = {name: processors[name](value) if name in processors else value
                   for name, value in state.parameters.items()}
-    if state.positiontup is not None:
-        return state.statement, tuple(parameters[name] for name in state.positiontup)
-    return state.statement, parameters
+    return state.statement, parameters  # named: psycopg's dialect uses %(name)s
 
 
 def _streamed(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
@@ -209,8 +207,9 @@ def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,
 _WRITERS = {"runs.csv": _runs_csv, "trials.csv": _trials_csv, "trials.jsonl": _trials_jsonl}
 
 
-# Each export reads on its own connection, in batches (a server-side cursor on PostgreSQL),
-# and yields ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
+# Each export reads on its own connection, in batches (on PostgreSQL a server-side cursor, or
+# psycopg's stream for the records when nothing else reads beside them), and yields
+# ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
 # registry (one small query), so its rows stream at once. The registry and the records are
 # read in one snapshot (REPEATABLE READ on PostgreSQL, one read transaction on SQLite):
 # records are registered in the transaction that stores them, so every key of every exported
