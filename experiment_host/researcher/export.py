@@ -54,7 +54,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK_CHARS = 64 * 1024
 
 #: json.dumps with options builds an encoder per call; the exports encode once per record.
-_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: What they encode was decoded from JSON: it holds no cycles to check for.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                            check_circular=False).encode
 
 
 class RunInfo(NamedTuple):
@@ -266,6 +268,75 @@ def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str],
         yield row
 
 
+def trial_csv_lines(records: Iterable[RecordInfo], keys: Sequence[str],
+                    options: ExportOptions) -> Iterator[str]:
+    """trials.csv rows as text lines, each what the csv module (excel dialect, minimal
+    quoting) writes for the row of :func:`trial_rows`: the same loop, with each cell quoted
+    as it is made, as the csv module's ``writerow`` costs more than the rest of a row."""
+    start = 3  # the run's cells as one text, seq, received_at
+    positions = {key: start + offset for offset, key in enumerate(keys)}
+    overflow_at = positions.pop(OVERFLOW_COLUMN, None)
+    escape = options.escape_formulas
+    blank = [""] * len(keys)
+    run_id, head = None, ""
+    for record in records:
+        if record.run_id != run_id:
+            run_id = record.run_id
+            head = ",".join(csv_cell(cell(value, escape))
+                            for value in _run_head(record, options))
+        received = record.received_at  # naive UTC as the query reads it
+        row = [head, str(record.seq), received.isoformat() + "Z" if received.tzinfo is None
+               else timestamp(received), *blank]
+        extra: dict[str, Any] = {}
+        # What flatten() gives, walked in place: a nested object's keys, dotted, where the
+        # object is (so a repeated key's last value wins, as in flatten's dict).
+        items, prefix, parents = iter(record.data.items()), "", []
+        while True:
+            for key, value in items:
+                kind = type(value)
+                if prefix:
+                    key = prefix + key
+                if kind is dict and value:
+                    parents.append((prefix, items))
+                    items, prefix = iter(value.items()), key + "."
+                    break
+                position = positions.get(key)
+                if position is None:
+                    extra[key] = value
+                elif kind is str:
+                    if escape and value.startswith(FORMULA_STARTS):
+                        value = "'" + value
+                    if '"' in value or "," in value or "\n" in value or "\r" in value:
+                        value = '"' + value.replace('"', '""') + '"'
+                    row[position] = value
+                elif kind is int or kind is float:
+                    row[position] = str(value)
+                elif kind is bool:
+                    row[position] = "true" if value else "false"
+                elif kind is list:  # JSON text that starts with "[": no formula to escape
+                    row[position] = csv_cell(_to_json(value))
+                elif value is not None:
+                    row[position] = csv_cell(cell(value, escape))
+            else:
+                if not parents:
+                    break
+                prefix, items = parents.pop()
+        if extra:
+            if overflow_at is None:
+                raise _missing_column(record, next(iter(extra)))
+            row[overflow_at] = csv_cell(cell(extra, escape))
+        yield ",".join(row) + "\r\n"
+
+
+def csv_cell(value: Any) -> str:
+    """A cell's text as the csv module writes it: quoted (quotes doubled) if it holds a
+    comma, a quote or a line break."""
+    text = str(value)
+    if '"' in text or "," in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def _flat_items(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
     """``flatten(data).items()``, without building the flat dict for a record that has no
     nested object (most records)."""
@@ -310,11 +381,12 @@ def csv_chunks(header: Iterable[str], rows: Iterable[list[Any]],
     yield count, buffer.getvalue()
 
 
-def jsonl_chunks(lines: Iterable[str],
-                 chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[int, str]]:
-    """JSON Lines text in chunks, each with the number of lines it holds."""
-    parts: list[str] = []
-    size = count = 0
+def line_chunks(lines: Iterable[str], chunk_chars: int = CHUNK_CHARS,
+                opening: str = "") -> Iterator[tuple[int, str]]:
+    """Text lines in chunks, each with the number of lines it holds; ``opening`` (a CSV
+    header) starts the first chunk, not counted as a line."""
+    parts: list[str] = [opening]
+    size, count = len(opening), 0
     for line in lines:
         parts.append(line)
         size += len(line)
@@ -323,3 +395,8 @@ def jsonl_chunks(lines: Iterable[str],
             yield count, "".join(parts)
             parts, size, count = [], 0, 0
     yield count, "".join(parts)
+
+
+def csv_header(columns: Iterable[str], options: ExportOptions) -> str:
+    """The header line of a CSV export (:func:`header_row` as the csv module writes it)."""
+    return ",".join(map(csv_cell, header_row(columns, options))) + "\r\n"

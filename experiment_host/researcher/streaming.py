@@ -31,12 +31,13 @@ from .export import (
     RecordInfo,
     RunInfo,
     csv_chunks,
+    csv_header,
     header_row,
-    jsonl_chunks,
+    line_chunks,
     run_rows,
     trial_columns,
+    trial_csv_lines,
     trial_lines,
-    trial_rows,
     wanted,
 )
 from .filters import RunFilter, since_records, since_runs, where_runs
@@ -127,6 +128,50 @@ def _stream(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
         result.close()
 
 
+def _driver_statement(connection: Connection, statement: Select[Any]) -> tuple[str, Any]:
+    """The statement's SQL and parameters as the driver takes them, made by SQLAlchemy as
+    for an execute: bind processors applied (the ``since`` time to naive UTC, enums to
+    text), IN lists expanded. No value is put into the SQL text."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    if compiled.escaped_bind_names:  # not with our statements' parameter names
+        raise ValueError("parameter names that need escaping are not handled here")
+    state = compiled.construct_expanded_state()
+    processors = {name: process for name, bind in compiled.binds.items()
+                  if (process := bind.type.dialect_impl(dialect).bind_processor(dialect))}
+    processors.update(state.processors)
+    parameters = {name: processors[name](value) if name in processors else value
+                  for name, value in state.parameters.items()}
+    return state.statement, parameters  # named: psycopg's dialect uses %(name)s
+
+
+def _streamed(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
+    """The statement's rows as psycopg streams them from PostgreSQL (libpq's chunked rows,
+    :data:`BATCH_ROWS` at a time): the server sends rows while we write them, where a
+    server-side cursor leaves each side waiting for the other batch after batch. Same
+    transaction, so same snapshot, as the other reads; close it as :func:`_stream`.
+    """
+    dialect = connection.dialect
+    if any(column.type.dialect_impl(dialect).result_processor(dialect, None)
+           for column in statement.selected_columns):  # psycopg's values would differ
+        raise TypeError("a column of this statement needs SQLAlchemy's result processing")
+    sql, parameters = _driver_statement(connection, statement)
+    cursor = connection.connection.cursor()
+    try:
+        yield from cursor.stream(sql, parameters, size=BATCH_ROWS)
+    finally:
+        cursor.close()
+
+
+def _records(connection: Connection, statement: Select[Any], alone: bool = True
+             ) -> Iterator[Any]:
+    """The records' rows; streamed on PostgreSQL when ``alone`` (nothing else reads on the
+    connection meanwhile: the stream holds it until its last row)."""
+    if alone and connection.dialect.name == "postgresql":
+        return _streamed(connection, statement)
+    return _stream(connection, statement)
+
+
 def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
               options: ExportOptions) -> Chunks:
     with closing(_stream(connection, runs_statement(slug, run_filter))) as rows:
@@ -139,30 +184,32 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
     # The whole experiment's columns, whatever the filter: files of incremental pulls
     # (since=...) share one header and can be concatenated.
     keys = header_keys(connection, slug, options.checkpoints)
+    spread = has_properties(connection, slug)
     with ExitStack() as streams:
         rows = streams.enter_context(closing(
-            _stream(connection, records_statement(slug, run_filter))))
+            _records(connection, records_statement(slug, run_filter), alone=not spread)))
         records = map(RecordInfo._make, rows)
-        if has_properties(connection, slug):
+        if spread:
             properties = streams.enter_context(closing(
                 _stream(connection, properties_statement(slug, run_filter))))
             records = spread_properties(records, properties)
         records = wanted(records, options)
-        yield from csv_chunks(header_row(trial_columns(keys), options),
-                              trial_rows(records, keys, options))
+        yield from line_chunks(trial_csv_lines(records, keys, options),
+                               opening=csv_header(trial_columns(keys), options))
 
 
 def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,
                   options: ExportOptions) -> Chunks:
-    with closing(_stream(connection, records_statement(slug, run_filter))) as rows:
-        yield from jsonl_chunks(trial_lines(map(RecordInfo._make, rows), options))
+    with closing(_records(connection, records_statement(slug, run_filter))) as rows:
+        yield from line_chunks(trial_lines(map(RecordInfo._make, rows), options))
 
 
 _WRITERS = {"runs.csv": _runs_csv, "trials.csv": _trials_csv, "trials.jsonl": _trials_jsonl}
 
 
-# Each export reads on its own connection, in batches (a server-side cursor on PostgreSQL),
-# and yields ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
+# Each export reads on its own connection, in batches (on PostgreSQL a server-side cursor, or
+# psycopg's stream for the records when nothing else reads beside them), and yields
+# ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
 # registry (one small query), so its rows stream at once. The registry and the records are
 # read in one snapshot (REPEATABLE READ on PostgreSQL, one read transaction on SQLite):
 # records are registered in the transaction that stores them, so every key of every exported
