@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..access import Level, cli_access, cli_experiment
+from ..dry_run import commit_unless, dry_run_option
 from ..extensions import db
 from ..models import utcnow
 from .actions import sync_hits
@@ -141,16 +142,18 @@ def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: boo
 @click.command("exclude-previous")
 @with_appcontext
 @click.argument("slug")
+@dry_run_option
 @live_option
-def exclude_previous_command(slug: str, live: bool) -> None:
+def exclude_previous_command(slug: str, dry_run: bool, live: bool) -> None:
     """Mark everyone who took part in SLUG or its related experiments (no notification)."""
     experiment = cli_experiment(slug, Level.EDIT)
     gateway = open_gateway(live)
-    result = exclude_previous(gateway, experiment)
-    db.session.commit()
+    result = exclude_previous(gateway, experiment, dry_run)
+    commit_unless(dry_run)
     _show_exclusion_skips([result])
+    added = "would be added" if dry_run else "added"
     click.echo(f"Qualification type {result.qualification_type_id}: {result.granted} workers "
-               f"added, {result.already} already had it, {len(result.failed)} failed. New "
+               f"{added}, {result.already} already had it, {len(result.failed)} failed. New "
                f"HITs of '{slug}' require that workers do NOT have it.")
     report_failures(result.failed, "MTurk calls")
 
@@ -196,14 +199,15 @@ def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str
 @click.command("sync")
 @with_appcontext
 @click.argument("hit_id", required=False)
+@dry_run_option
 @live_option
-def sync_command(hit_id: str | None, live: bool) -> None:
+def sync_command(hit_id: str | None, dry_run: bool, live: bool) -> None:
     """Copy assignment states from MTurk into our runs; refresh exclusion qualifications."""
     gateway = open_gateway(live)
     check_hits(gateway.target, [hit_id] if hit_id else [], Level.EDIT)
     hit_ids = [hit_id] if hit_id else [row.hit_id for row in visible_hits(gateway.target,
                                                                         Level.EDIT)]
     with click.progressbar(length=len(hit_ids), label="Syncing") as bar:
-        outcome = sync_hits(gateway, hit_ids, lambda: bar.update(1))
-    click.echo("\n".join(outcome.lines()))
+        outcome = sync_hits(gateway, hit_ids, lambda: bar.update(1), dry_run)
+    click.echo("\n".join(outcome.lines(dry_run)))
     report_failures(outcome.failures, "MTurk calls")

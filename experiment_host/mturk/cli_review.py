@@ -56,7 +56,7 @@ def _review(gateway: Gateway, plan: ReviewPlan, dry_run: bool, yes: bool) -> Non
     click.echo("\n".join(plan.lines()))
     verb = "approve" if plan.action == APPROVE else "reject"
     if dry_run:
-        click.echo(f"Dry run: {len(plan.chosen)} would be {verb}d.")
+        click.echo(f"Dry run: {len(plan.chosen)} would be {verb.rstrip('e')}ed.")
         report_failures(list(plan.refused), "MTurk calls")
         return
     if plan.chosen:
