@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from experiment_host.extensions import db
+from experiment_host.prolific.models import BonusState, ProlificBonus
 from experiment_host.simulator import RunningServer, create_simulator_app, serve_in_thread
 from tests.conftest import build_app, dispose
 from tests.mturk.conftest import aws_env, work  # noqa: F401 (fixtures)
@@ -99,6 +100,12 @@ def world(app: Flask, simulator: RunningServer,
     ok(runner, "researchers", "grant", "survey", "viewer", "--level", "view")
     ok(runner, "researchers", "grant", "survey", "ada", "--level", "edit")
     ok(runner, "researchers", "token", "ada")
+    with app.app_context():  # a bonus whose pay call got no answer, for bonus-resolve
+        db.session.add(ProlificBonus(
+            api_url=app.config["PROLIFIC_API_URL"], study_id=study_id,
+            submission_id=took.submission_id, participant_id=took.participant_id,
+            amount_cents=30, reason="Accurate", state=BonusState.PAYING, bulk_id="B1"))
+        db.session.commit()
     return {"HIT": hit_id, "ASSIGNMENT": worked.assignment_id, "STUDY": study_id,
             "SUBMISSION": took.submission_id, "CODE": code, "RUN": str(took.run_id)}
 
@@ -122,7 +129,7 @@ DRY_RUNS = [
     ("prolific reject {SUBMISSION} --category NO_DATA --message '" + "No data. " * 12 + "'",
      "1 submission(s) to reject"),
     ("prolific bonus --all", "0 bonus(es) to pay"),
-    ("prolific bonus-resolve {STUDY} --unpaid", "Would confirm paid 0"),
+    ("prolific bonus-resolve {STUDY} --unpaid", "would make payable again 1"),
     ("prolific sync --all", "would change"),
     ("prolific message {STUDY} --body Thanks", "1 participant(s) to message"),
     ("prolific subscribe", "Subscribe https://"),

@@ -35,7 +35,7 @@ def _hit_ids(gateway: Gateway, hit_ids: tuple[str, ...], all_hits: bool) -> list
 @with_appcontext
 @click.argument("hit_ids", nargs=-1)
 @click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def expire_command(hit_ids: tuple[str, ...], all_hits: bool, dry_run: bool, yes: bool,
@@ -68,7 +68,7 @@ def _extension_token(gateway: Gateway, hit_id: str, before: int, count: int) -> 
 @click.argument("hit_id")
 @click.option("--add", "add", type=click.IntRange(1, 1_000_000), help="More assignments.")
 @click.option("--hours", type=click.FloatRange(0.01, 8760), help="More hours of lifetime.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: bool,
@@ -108,7 +108,7 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: b
 @click.command("delete")
 @with_appcontext
 @click.argument("hit_ids", nargs=-1, required=True)
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: bool) -> None:
@@ -170,7 +170,7 @@ def _show_exclusion_skips(results: list[ExclusionResult]) -> None:
 @click.option("--hit", "hit_id", help="Message every worker with an assignment on this HIT.")
 @click.option("--subject", required=True, help="Subject line.")
 @click.option("--message", required=True, help="Message text.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str,
