@@ -93,11 +93,14 @@ def live_registry() -> LiveRegistry:
     return current_app.extensions["live_registry"]
 
 
-def reload_registry(slug: str | None = None) -> tuple[Registry, int]:
+def reload_registry(slug: str | None = None, dry_run: bool = False) -> tuple[Registry, int]:
     """Read the experiments folder again and move the stamp on, so every process follows;
-    commit. ExperimentConfigError (nothing changed) if any experiment is broken."""
+    commit. ExperimentConfigError (nothing changed) if any experiment is broken. A dry run
+    only reads the folder (the version returned is the current one)."""
     live = live_registry()
     fresh = discover(live.folder)
+    if dry_run:
+        return fresh, _stored_version()
     version = increment(RegistryStamp, {"id": STAMP_ID}, "version")
     stamp = db.session.get(RegistryStamp, STAMP_ID)
     if stamp is not None:

@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from ..access import Level, cli_access, cli_experiment
+from ..dry_run import commit_unless, dry_run_option
 from ..extensions import db
 from .models import LinkType, StudyLink
 from .rules import link_url, qr_svg
@@ -68,12 +69,13 @@ def list_batches(slug: str) -> None:
 @click.option("--type-off", type=TYPES, multiple=True, help="Refuse a link type here.")
 @click.option("--type-on", type=TYPES, multiple=True, help="Allow a link type here again.")
 @click.option("--rename", default=None, help="A new name for the batch.")
+@dry_run_option
 def edit_batch(slug: str, name: str, max_participants: int | None, end_redirect_url: str | None,
                off: bool | None, type_off: tuple[str, ...], type_on: tuple[str, ...],
-               rename: str | None) -> None:
+               rename: str | None, dry_run: bool) -> None:
     """Create the batch NAME or change it."""
     try:
-        batch = batch_named(_slug(slug, Level.EDIT), name, create=True)
+        batch = batch_named(_slug(slug, Level.EDIT), name, create=True, dry_run=dry_run)
         if rename is not None:
             rename_batch(batch, rename)
     except LinkError as error:
@@ -90,9 +92,10 @@ def edit_batch(slug: str, name: str, max_participants: int | None, end_redirect_
         switch_type(batch, LinkType(value), False)
     for value in type_on:
         switch_type(batch, LinkType(value), True)
-    db.session.commit()
-    click.echo(f"Batch {batch.name}: {'open' if batch.active else 'OFF'}, types "
-               f"{batch.allowed_types or '-'}")
+    shown = (f"Batch {batch.name}: {'open' if batch.active else 'OFF'}, types "
+             f"{batch.allowed_types or '-'}")
+    commit_unless(dry_run)
+    click.echo(f"Would set {shown}" if dry_run else shown)
 
 
 @links_cli.command("create")
@@ -104,8 +107,9 @@ def edit_batch(slug: str, name: str, max_participants: int | None, end_redirect_
 @click.option("--comments", "comments_file", type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="A CSV whose first column has one comment per link.")
 @click.option("--confirm-first", is_flag=True, help="Show a Start page before the run.")
+@dry_run_option
 def create(slug: str, link_type: str, amount: int, batch_name: str, comment: str | None,
-           comments_file: Path | None, confirm_first: bool) -> None:
+           comments_file: Path | None, confirm_first: bool, dry_run: bool) -> None:
     """Create personal links (or the batch's general link) and print their URLs and codes."""
     _slug(slug, Level.EDIT)
     if comment and comments_file:
@@ -115,10 +119,15 @@ def create(slug: str, link_type: str, amount: int, batch_name: str, comment: str
         if comments_file:
             comments = list(parse_comments(comments_file.read_bytes()))
             amount = len(comments) if amount == 1 else amount
-        batch = (batch_named(slug, batch_name, create=batch_name == DEFAULT_BATCH))
+        batch = batch_named(slug, batch_name, create=batch_name == DEFAULT_BATCH,
+                            dry_run=dry_run)
         made = create_links(batch, LinkType(link_type), amount, comments, confirm_first)
     except (LinkError, ValueError) as error:
         raise click.ClickException(str(error)) from error
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"Would create {len(made)} {link_type} link(s) in batch {batch_name}.")
+        return
     db.session.commit()
     for link in made:
         click.echo(f"{link_url(link)}\t{link.code}\t{link.comment or ''}")
@@ -146,20 +155,25 @@ def list_links(slug: str, link_type: str | None, state: str | None, batch_name: 
 
 @links_cli.command("off")
 @click.argument("link_or_code")
-def switch_off(link_or_code: str) -> None:
+@dry_run_option
+def switch_off(link_or_code: str, dry_run: bool) -> None:
     """Switch a link off: it starts no new run (runs it started may finish)."""
-    _link(link_or_code, Level.EDIT).active = False
-    db.session.commit()
-    click.echo("Switched off.")
+    _switch(link_or_code, False, dry_run)
 
 
 @links_cli.command("on")
 @click.argument("link_or_code")
-def switch_on(link_or_code: str) -> None:
+@dry_run_option
+def switch_on(link_or_code: str, dry_run: bool) -> None:
     """Switch a link back on."""
-    _link(link_or_code, Level.EDIT).active = True
-    db.session.commit()
-    click.echo("Switched on.")
+    _switch(link_or_code, True, dry_run)
+
+
+def _switch(link_or_code: str, on: bool, dry_run: bool) -> None:
+    _link(link_or_code, Level.EDIT).active = on
+    commit_unless(dry_run)
+    word = "on" if on else "off"
+    click.echo(f"Would switch {link_or_code} {word}." if dry_run else f"Switched {word}.")
 
 
 @links_cli.command("qr")

@@ -50,8 +50,11 @@ def default_batch(slug: str) -> LinkBatch:
     return batch_named(slug, DEFAULT_BATCH, create=True)
 
 
-def batch_named(slug: str, name: str, create: bool = False) -> LinkBatch:
-    """The batch of that name; created when ``create``, else LinkError if missing."""
+def batch_named(slug: str, name: str, create: bool = False, dry_run: bool = False
+                ) -> LinkBatch:
+    """The batch of that name; created when ``create``, else LinkError if missing. On a dry
+    run a batch to create is returned unsaved (its savepoint would outlive a rollback on
+    SQLite)."""
     batch = db.session.scalar(select(LinkBatch).where(LinkBatch.experiment_slug == slug,
                                                       LinkBatch.name == name))
     if batch is not None:
@@ -62,6 +65,8 @@ def batch_named(slug: str, name: str, create: bool = False) -> LinkBatch:
         raise LinkError(BATCH_NAME_RULE)
     batch = LinkBatch(experiment_slug=slug, name=name, active=True,
                       allowed_types=ALL_TYPES)
+    if dry_run:
+        return batch
     try:
         with db.session.begin_nested():  # another request may create it at the same time
             db.session.add(batch)

@@ -12,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy import select
 
 from ..audit import audit
+from ..dry_run import commit_unless
 from ..extensions import db
 from ..models import Platform, Run, RunStatus
 from . import bonuses
@@ -288,16 +289,18 @@ class SyncOutcome:
     failed: list[Failure]
     refreshed: list[ExclusionResult]
 
-    def lines(self) -> list[str]:
+    def lines(self, dry_run: bool = False) -> list[str]:
         shown = [f"  skip {reason}" for reason in self.synced.skipped]
         shown += [f"  skip {reason}" for result in self.refreshed for reason in result.skipped]
         changes = self.synced.changes
         summary = ", ".join(f"{n} {status}" for status, n in sorted(changes.items()))
-        shown.append(f"Synced {self.hits - len(self.failed)} of {self.hits} HIT(s): "
-                     f"{summary or 'no changes'}.")
+        synced, change, added = (("Would sync", "would change ", "would be added")
+                                 if dry_run else ("Synced", "", "added"))
+        shown.append(f"{synced} {self.hits - len(self.failed)} of {self.hits} HIT(s): "
+                     f"{change if summary else ''}{summary or 'no changes'}.")
         if self.refreshed:
             shown.append("Exclusion qualifications: "
-                         f"{sum(r.granted for r in self.refreshed)} workers added.")
+                         f"{sum(r.granted for r in self.refreshed)} workers {added}.")
         return shown
 
     @property
@@ -305,10 +308,11 @@ class SyncOutcome:
         return [*self.failed, *(f for r in self.refreshed for f in r.failed)]
 
 
-def sync_hits(gateway: Gateway, hit_ids: Iterable[str], progress: Progress = _noop
-              ) -> SyncOutcome:
+def sync_hits(gateway: Gateway, hit_ids: Iterable[str], progress: Progress = _noop,
+              dry_run: bool = False) -> SyncOutcome:
     """Copy MTurk's assignment states into our runs, HIT by HIT (each committed; one MTurk
-    refuses is reported, not fatal), then refresh the exclusion qualifications."""
+    refuses is reported, not fatal), then refresh the exclusion qualifications. A dry run
+    counts the same changes, rolls each back and grants nothing."""
     chosen = list(hit_ids)
     total = SyncResult()
     failed: list[Failure] = []
@@ -320,10 +324,10 @@ def sync_hits(gateway: Gateway, hit_ids: Iterable[str], progress: Progress = _no
             failed.append((one, error))
             progress()
             continue
-        db.session.commit()
+        commit_unless(dry_run)
         total.changes.update(result.changes)
         total.skipped.extend(result.skipped)
         progress()
-    refreshed = refresh_all(gateway)
-    db.session.commit()
+    refreshed = refresh_all(gateway, dry_run)
+    commit_unless(dry_run)
     return SyncOutcome(len(chosen), total, failed, refreshed)

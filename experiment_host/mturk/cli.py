@@ -14,6 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from ..access import Level, acting_researcher, cli_access, cli_experiment, cli_visible
+from ..dry_run import dry_run_option
 from ..experiments import Experiment
 from ..extensions import db
 from .bonuses import BonusFileError
@@ -171,7 +172,7 @@ def _post(gateway: Gateway, plan: CreatePlan) -> None:
               help="Hide the HIT from workers who took part in this or related experiments.")
 @click.option("--round", "round_", type=click.IntRange(1), default=1, show_default=True,
               help="Post the experiment again: a new round is a new set of HITs.")
-@click.option("--dry-run", is_flag=True, help="Only show the plan.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def create_command(slug: str, batches: bool, exclude_previous: bool, round_: int,

@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..access import Level, cli_access_sessions
+from ..dry_run import dry_run_option
 from ..models import Platform
 from . import bonuses
 from .actions import BonusRound, bonus_round, pay_round
@@ -47,7 +48,7 @@ def _round(gateway: Gateway, hit_id: str | None, all_hits: bool, csv_file: Path 
               help="CSV with columns assignment_id, amount, reason (instead of the runs).")
 @click.option("--approve", is_flag=True,
               help="First approve the submitted assignments that `flask hits approve` would.")
-@click.option("--dry-run", is_flag=True, help="Only show the plan.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def bonus_command(hit_id: str | None, all_hits: bool, csv_file: Path | None, approve: bool,

@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..access import Level, cli_access, cli_experiment
+from ..dry_run import commit_unless, dry_run_option
 from ..extensions import db
 from ..models import utcnow
 from .actions import sync_hits
@@ -34,7 +35,7 @@ def _hit_ids(gateway: Gateway, hit_ids: tuple[str, ...], all_hits: bool) -> list
 @with_appcontext
 @click.argument("hit_ids", nargs=-1)
 @click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def expire_command(hit_ids: tuple[str, ...], all_hits: bool, dry_run: bool, yes: bool,
@@ -67,7 +68,7 @@ def _extension_token(gateway: Gateway, hit_id: str, before: int, count: int) -> 
 @click.argument("hit_id")
 @click.option("--add", "add", type=click.IntRange(1, 1_000_000), help="More assignments.")
 @click.option("--hours", type=click.FloatRange(0.01, 8760), help="More hours of lifetime.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: bool,
@@ -107,7 +108,7 @@ def extend_command(hit_id: str, add: int | None, hours: float | None, dry_run: b
 @click.command("delete")
 @with_appcontext
 @click.argument("hit_ids", nargs=-1, required=True)
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: bool) -> None:
@@ -141,16 +142,18 @@ def delete_command(hit_ids: tuple[str, ...], dry_run: bool, yes: bool, live: boo
 @click.command("exclude-previous")
 @with_appcontext
 @click.argument("slug")
+@dry_run_option
 @live_option
-def exclude_previous_command(slug: str, live: bool) -> None:
+def exclude_previous_command(slug: str, dry_run: bool, live: bool) -> None:
     """Mark everyone who took part in SLUG or its related experiments (no notification)."""
     experiment = cli_experiment(slug, Level.EDIT)
     gateway = open_gateway(live)
-    result = exclude_previous(gateway, experiment)
-    db.session.commit()
+    result = exclude_previous(gateway, experiment, dry_run)
+    commit_unless(dry_run)
     _show_exclusion_skips([result])
+    added = "would be added" if dry_run else "added"
     click.echo(f"Qualification type {result.qualification_type_id}: {result.granted} workers "
-               f"added, {result.already} already had it, {len(result.failed)} failed. New "
+               f"{added}, {result.already} already had it, {len(result.failed)} failed. New "
                f"HITs of '{slug}' require that workers do NOT have it.")
     report_failures(result.failed, "MTurk calls")
 
@@ -167,7 +170,7 @@ def _show_exclusion_skips(results: list[ExclusionResult]) -> None:
 @click.option("--hit", "hit_id", help="Message every worker with an assignment on this HIT.")
 @click.option("--subject", required=True, help="Subject line.")
 @click.option("--message", required=True, help="Message text.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be done.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str,
@@ -196,14 +199,15 @@ def notify_command(worker_ids: tuple[str, ...], hit_id: str | None, subject: str
 @click.command("sync")
 @with_appcontext
 @click.argument("hit_id", required=False)
+@dry_run_option
 @live_option
-def sync_command(hit_id: str | None, live: bool) -> None:
+def sync_command(hit_id: str | None, dry_run: bool, live: bool) -> None:
     """Copy assignment states from MTurk into our runs; refresh exclusion qualifications."""
     gateway = open_gateway(live)
     check_hits(gateway.target, [hit_id] if hit_id else [], Level.EDIT)
     hit_ids = [hit_id] if hit_id else [row.hit_id for row in visible_hits(gateway.target,
                                                                         Level.EDIT)]
     with click.progressbar(length=len(hit_ids), label="Syncing") as bar:
-        outcome = sync_hits(gateway, hit_ids, lambda: bar.update(1))
-    click.echo("\n".join(outcome.lines()))
+        outcome = sync_hits(gateway, hit_ids, lambda: bar.update(1), dry_run)
+    click.echo("\n".join(outcome.lines(dry_run)))
     report_failures(outcome.failures, "MTurk calls")

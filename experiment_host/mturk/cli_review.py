@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..access import Level, cli_access_sessions
+from ..dry_run import dry_run_option
 from ..models import Platform
 from .actions import ReviewPlan, approval_plan, carry_out_review, rejection_plan
 from .cli import (
@@ -56,7 +57,7 @@ def _review(gateway: Gateway, plan: ReviewPlan, dry_run: bool, yes: bool) -> Non
     click.echo("\n".join(plan.lines()))
     verb = "approve" if plan.action == APPROVE else "reject"
     if dry_run:
-        click.echo(f"Dry run: {len(plan.chosen)} would be {verb}d.")
+        click.echo(f"Dry run: {len(plan.chosen)} would be {verb.rstrip('e')}ed.")
         report_failures(list(plan.refused), "MTurk calls")
         return
     if plan.chosen:
@@ -72,7 +73,7 @@ def _review(gateway: Gateway, plan: ReviewPlan, dry_run: bool, yes: bool) -> Non
 @with_appcontext
 @click.argument("hit_id", required=False)
 @click.option("--all", "all_hits", is_flag=True, help="Every HIT of this project.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be approved.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def approve_command(hit_id: str | None, all_hits: bool, dry_run: bool, yes: bool,
@@ -91,7 +92,7 @@ def approve_command(hit_id: str | None, all_hits: bool, dry_run: bool, yes: bool
 @click.option("--hit", "hit_id", help="With --no-data: the HIT to look at.")
 @click.option("--all", "all_hits", is_flag=True, help="With --no-data: every HIT of this project.")
 @click.option("--message", required=True, help="Feedback the worker sees (required by MTurk).")
-@click.option("--dry-run", is_flag=True, help="Only show what would be rejected.")
+@dry_run_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @live_option
 def reject_command(assignment_ids: tuple[str, ...], no_data: bool, hit_id: str | None,

@@ -61,13 +61,16 @@ def participants(gateway: Gateway, slugs: list[str]) -> Participants:
     return found
 
 
-def qualification_for(gateway: Gateway, slug: str) -> str:
-    """The exclusion qualification type id of ``slug`` on this endpoint, created if needed."""
+def qualification_for(gateway: Gateway, slug: str, dry_run: bool = False) -> str | None:
+    """The exclusion qualification type id of ``slug`` on this endpoint, created if needed
+    (on a dry run, None instead of creating it)."""
     row = db.session.scalars(select(ExclusionQualification).where(
         ExclusionQualification.endpoint == gateway.target.endpoint,
         ExclusionQualification.experiment_slug == slug)).one_or_none()
     if row is not None:
         return row.qualification_type_id
+    if dry_run:
+        return None
     type_id = gateway.create_qualification_type(
         f"experiment_host: took part in {slug}",
         f"Workers who already took part in the study '{slug}' or a related one; they "
@@ -82,23 +85,28 @@ def qualification_for(gateway: Gateway, slug: str) -> str:
 # part since. A run whose assignment MTurk reports for another worker does not mark the
 # run's worker (the id came from a browser); MTurk's worker is marked. A HIT or worker
 # MTurk refuses is reported and the others are still done.
-def exclude_previous(gateway: Gateway, experiment: Experiment) -> ExclusionResult:
-    """Give the exclusion qualification to everyone who took part; the caller commits."""
-    type_id = qualification_for(gateway, experiment.slug)
-    have = gateway.qualified_workers(type_id)
+def exclude_previous(gateway: Gateway, experiment: Experiment, dry_run: bool = False
+                     ) -> ExclusionResult:
+    """Give the exclusion qualification to everyone who took part; the caller commits. A
+    dry run only reads: ``granted`` counts whom it would grant."""
+    type_id = qualification_for(gateway, experiment.slug, dry_run)
+    have = gateway.qualified_workers(type_id) if type_id else set()
     found = participants(gateway, related_slugs(experiment))
     granted = 0
     for worker_id in sorted(found.workers - have):
+        if dry_run or type_id is None:
+            granted += 1
+            continue
         try:
             gateway.grant(type_id, worker_id)
         except MTurkError as error:
             found.failed.append((worker_id, error))
         else:
             granted += 1
-    return ExclusionResult(type_id, granted, len(have), found.skipped, found.failed)
+    return ExclusionResult(type_id or "(new)", granted, len(have), found.skipped, found.failed)
 
 
-def refresh_all(gateway: Gateway) -> list[ExclusionResult]:
+def refresh_all(gateway: Gateway, dry_run: bool = False) -> list[ExclusionResult]:
     """Bring every exclusion qualification on this endpoint up to date; a qualification
     type that MTurk refuses to list is a failure of its own result."""
     rows = db.session.scalars(select(ExclusionQualification).where(
@@ -109,7 +117,7 @@ def refresh_all(gateway: Gateway) -> list[ExclusionResult]:
         if row.experiment_slug not in experiments:
             continue
         try:
-            results.append(exclude_previous(gateway, experiments[row.experiment_slug]))
+            results.append(exclude_previous(gateway, experiments[row.experiment_slug], dry_run))
         except MTurkError as error:
             results.append(ExclusionResult(row.qualification_type_id, 0, 0, [],
                                            [(row.qualification_type_id, error)]))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import audit
+from ..dry_run import commit_unless
 from ..extensions import db
 from ..models import Platform, Run
 from . import bonuses, review
@@ -267,18 +268,22 @@ def pay_lines(study_id: str, result: bonuses.PayResult) -> list[str]:
     return lines
 
 
-def sync_study(client: ProlificClient, study_id: str) -> review.SyncResult:
-    """Copy Prolific's submission statuses of one study into the runs; commits."""
+def sync_study(client: ProlificClient, study_id: str, dry_run: bool = False
+               ) -> review.SyncResult:
+    """Copy Prolific's submission statuses of one study into the runs; commits (a dry run
+    rolls back)."""
     items = review.submissions(client, study_id)
     review.remember(client.url, study_id, items)
     result = review.sync_runs(items)
-    db.session.commit()
+    commit_unless(dry_run)
     return result
 
 
-def sync_lines(study_id: str, result: review.SyncResult) -> list[str]:
+def sync_lines(study_id: str, result: review.SyncResult, dry_run: bool = False) -> list[str]:
     changes = ", ".join(f"{n} {s}" for s, n in sorted(result.changes.items())) or "no change"
-    return [f"Study {study_id}: {changes}.", *(f"  skip {line}" for line in result.skipped)]
+    head = "would change " if dry_run and result.changes else ""
+    return [f"Study {study_id}: {head}{changes}.",
+            *(f"  skip {line}" for line in result.skipped)]
 
 
 def experiment_studies(api_url: str, slug: str) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..dry_run import commit_unless
 from ..experiments import registry
 from ..extensions import db
 from ..models import Run, utcnow
@@ -249,10 +250,11 @@ def paid_amounts(bonus_payments: Any) -> list[int]:
     return found
 
 
-def resolve(client: ProlificClient, api_url: str, study_id: str, unpaid: bool
-            ) -> tuple[int, int, list[ProlificBonus]]:
+def resolve(client: ProlificClient, api_url: str, study_id: str, unpaid: bool,
+            dry_run: bool = False) -> tuple[int, int, list[ProlificBonus]]:
     """Settle PAYING bonuses: paid when Prolific's submission lists the amount; with
-    ``unpaid``, the others may be paid again. (paid, reopened, still unknown)."""
+    ``unpaid``, the others may be paid again. (paid, reopened, still unknown); a dry run
+    counts the same and rolls back."""
     rows = list(db.session.scalars(select(ProlificBonus).where(
         ProlificBonus.api_url == api_url, ProlificBonus.study_id == study_id,
         ProlificBonus.state == BonusState.PAYING)))
@@ -269,5 +271,5 @@ def resolve(client: ProlificClient, api_url: str, study_id: str, unpaid: bool
             reopened += 1
         else:
             still.append(row)
-    db.session.commit()
+    commit_unless(dry_run)
     return paid, reopened, still

@@ -14,6 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from ..access import Level, cli_access, cli_experiment, cli_visible
+from ..dry_run import dry_run_option
 from ..extensions import db
 from ..runs import has_complete_data
 from . import review, studies
@@ -54,7 +55,7 @@ def confirm(question: str, yes: bool, client: ProlificClient) -> None:
 def asking(function: F) -> F:
     """Add ``--dry-run`` and ``--yes``."""
     function = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")(function)
-    return click.option("--dry-run", is_flag=True, help="Only show the plan.")(function)
+    return dry_run_option(function)
 
 
 def check_study(client: ProlificClient, study_id: str, level: Level) -> None:
@@ -139,6 +140,7 @@ def transition_command(word: str) -> click.Command:
                 raise click.ClickException("Your balance does not cover this study: top up on "
                                            "app.prolific.com first.")
         if dry_run:
+            click.echo(f"Would {word} study {study_id}.")
             return
         confirm(f"{word.capitalize()} study {study_id}?", yes, client)
         after = studies.transition(client, study_id, action)

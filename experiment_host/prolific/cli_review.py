@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..access import Level, cli_access, cli_access_sessions
+from ..dry_run import dry_run_option
 from ..extensions import db
 from ..models import Platform
 from . import actions, bonuses, hooks, messages, review
@@ -114,13 +115,15 @@ def bonus_command(study_id: str | None, all_studies: bool, csv_file: Path | None
 @click.option("--unpaid", is_flag=True,
               help="Bonuses Prolific does not show as paid may be paid again by `bonus` (only "
                    "after checking the study's payments on app.prolific.com).")
-def bonus_resolve_command(study_id: str, unpaid: bool) -> None:
+@dry_run_option
+def bonus_resolve_command(study_id: str, unpaid: bool, dry_run: bool) -> None:
     """Settle bonuses whose pay call got no answer: paid when Prolific's submission lists
     the bonus; otherwise left unknown, or (--unpaid) payable again."""
     client = open_client()
     check_study(client, study_id, Level.EDIT)
-    paid, reopened, still = bonuses.resolve(client, client.url, study_id, unpaid)
-    click.echo(f"Confirmed paid {paid}; made payable again {reopened}; still unknown "
+    paid, reopened, still = bonuses.resolve(client, client.url, study_id, unpaid, dry_run)
+    confirmed, made = ("Would confirm", "would make") if dry_run else ("Confirmed", "made")
+    click.echo(f"{confirmed} paid {paid}; {made} payable again {reopened}; still unknown "
                f"{len(still)}.")
     for row in still:
         click.echo(f"  unknown {row.submission_id} ({money(row.amount_cents)}): Prolific pays "
@@ -132,14 +135,15 @@ def bonus_resolve_command(study_id: str, unpaid: bool) -> None:
 @with_appcontext
 @click.argument("study_id", required=False)
 @click.option("--all", "all_studies", is_flag=True, help="Every study of this project.")
-def sync_command(study_id: str | None, all_studies: bool) -> None:
+@dry_run_option
+def sync_command(study_id: str | None, all_studies: bool, dry_run: bool) -> None:
     """Copy Prolific's submission statuses into the runs (returned and timed-out runs stop
     holding quota places at once)."""
     if bool(study_id) == all_studies:
         raise click.UsageError("Name one STUDY_ID, or give --all.")
     client = open_client()
     for sid in study_ids(client, study_id, all_studies):
-        _echo(actions.sync_lines(sid, actions.sync_study(client, sid)))
+        _echo(actions.sync_lines(sid, actions.sync_study(client, sid, dry_run), dry_run))
 
 
 @click.command("message")

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from ..access import Level, cli_access, grant, revoke, unknown_experiment
 from ..audit import audit, audit_entries
+from ..dry_run import commit_unless, dry_run_option
 from ..experiments import registry
 from ..extensions import db
 from ..models import Run
@@ -35,14 +36,19 @@ researchers_cli = AppGroup("researchers", help="Manage researcher accounts and A
 export_cli = AppGroup("export", help="Export an experiment's data (like the download links).")
 
 
-def _commit(action: Any, *args: Any) -> Any:
+def _commit(action: Any, *args: Any, dry_run: bool = False) -> Any:
+    """Do ``action`` and commit it, or on a dry run roll it back (its checks still run)."""
     try:
         result = action(*args)
     except AccountError as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from error
-    db.session.commit()
+    commit_unless(dry_run)
     return result
+
+
+def _say(dry_run: bool, done: str, planned: str) -> None:
+    click.echo(f"Would {planned}." if dry_run else done)
 
 
 def _when(value: Any) -> str:
@@ -53,12 +59,14 @@ def _when(value: Any) -> str:
 @click.argument("name")
 @click.password_option(help="The password (asked for when not given).")
 @click.option("--admin", is_flag=True, help="Manages accounts and every experiment.")
-def add_command(name: str, password: str, admin: bool) -> None:
+@dry_run_option
+def add_command(name: str, password: str, admin: bool, dry_run: bool) -> None:
     """Create a researcher account, asking for its password. A researcher who is not an
     admin sees no experiment until granted one (`flask researchers grant`)."""
     cli_access(None)
-    _commit(add_researcher, name, password, admin)
-    click.echo(f"{'Admin' if admin else 'Researcher'} {name!r} added.")
+    _commit(add_researcher, name, password, admin, dry_run=dry_run)
+    role = "admin" if admin else "researcher"
+    _say(dry_run, f"{role.capitalize()} {name!r} added.", f"add the {role} {name!r}")
 
 
 @researchers_cli.command("grant")
@@ -67,21 +75,25 @@ def add_command(name: str, password: str, admin: bool) -> None:
 @click.option("--level", type=click.Choice([level.value for level in Level]), default="view",
               show_default=True, help="view: dashboard and exports; edit: everything else; "
               "owner: edit, and sharing.")
-def grant_command(slug: str, name: str, level: str) -> None:
+@dry_run_option
+def grant_command(slug: str, name: str, level: str, dry_run: bool) -> None:
     """Give researcher NAME access to experiment SLUG (or change their level)."""
     _check_slug(slug, Level.OWNER)
-    _commit(grant, slug, name, level)
-    click.echo(f"{name!r} now has {level} access to {slug!r}.")
+    _commit(grant, slug, name, level, dry_run=dry_run)
+    _say(dry_run, f"{name!r} now has {level} access to {slug!r}.",
+         f"give {name!r} {level} access to {slug!r}")
 
 
 @researchers_cli.command("revoke")
 @click.argument("slug")
 @click.argument("name")
-def revoke_access_command(slug: str, name: str) -> None:
+@dry_run_option
+def revoke_access_command(slug: str, name: str, dry_run: bool) -> None:
     """Take researcher NAME's access to experiment SLUG away."""
     cli_access(slug, Level.OWNER)
-    _commit(revoke, slug, name)
-    click.echo(f"{name!r} no longer has access to {slug!r}.")
+    _commit(revoke, slug, name, dry_run=dry_run)
+    _say(dry_run, f"{name!r} no longer has access to {slug!r}.",
+         f"take {name!r}'s access to {slug!r} away")
 
 
 @researchers_cli.command("audit")
@@ -98,21 +110,26 @@ def audit_command(slug: str | None, limit: int) -> None:
 @researchers_cli.command("set-password")
 @click.argument("name")
 @click.password_option(help="The new password (asked for when not given).")
-def set_password_command(name: str, password: str) -> None:
+@dry_run_option
+def set_password_command(name: str, password: str, dry_run: bool) -> None:
     """Change a researcher's password (ends their browser sessions)."""
     cli_access(None)
-    _commit(set_password, name, password)
-    click.echo(f"Password of {name!r} changed.")
+    _commit(set_password, name, password, dry_run=dry_run)
+    _say(dry_run, f"Password of {name!r} changed.", f"change the password of {name!r}")
 
 
 @researchers_cli.command("remove")
 @click.argument("name")
-@click.confirmation_option(prompt="Remove this researcher and their API tokens?")
-def remove_command(name: str) -> None:
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@dry_run_option
+def remove_command(name: str, yes: bool, dry_run: bool) -> None:
     """Delete a researcher account and its tokens."""
     cli_access(None)
-    _commit(remove_researcher, name)
-    click.echo(f"Researcher {name!r} removed.")
+    if not (yes or dry_run):
+        click.confirm("Remove this researcher and their API tokens?", abort=True)
+    _commit(remove_researcher, name, dry_run=dry_run)
+    _say(dry_run, f"Researcher {name!r} removed.", f"remove the researcher {name!r} and their "
+         "API tokens")
 
 
 @researchers_cli.command("list")
@@ -133,11 +150,17 @@ def list_command() -> None:
 @click.option("--read-only", is_flag=True, help="View access at most (dashboard, exports).")
 @click.option("--experiment", "experiments", multiple=True,
               help="Limit the token to this experiment (repeatable).")
-def token_command(name: str, read_only: bool, experiments: tuple[str, ...]) -> None:
+@dry_run_option
+def token_command(name: str, read_only: bool, experiments: tuple[str, ...], dry_run: bool
+                  ) -> None:
     """Make a new API token for NAME and print it (it is shown only this once). It acts with
     NAME's rights, narrowed by --read-only and --experiment."""
     cli_access(None)
-    token, plain = _commit(issue_token, name, read_only, experiments)
+    token, plain = _commit(issue_token, name, read_only, experiments, dry_run=dry_run)
+    if dry_run:
+        scope = ("read-only, " if read_only else "") + (", ".join(experiments) or "all")
+        click.echo(f"Would make a new API token for {name!r} ({scope}).")
+        return
     click.echo(f"Token {token.id} for {name!r} (store it now; it cannot be shown again):",
                err=True)
     click.echo(plain)
@@ -159,13 +182,15 @@ def tokens_command(name: str) -> None:
 @click.argument("name")
 @click.argument("token_id", type=int, required=False)
 @click.option("--all", "revoke_all", is_flag=True, help="Revoke every token of NAME.")
-def revoke_command(name: str, token_id: int | None, revoke_all: bool) -> None:
+@dry_run_option
+def revoke_command(name: str, token_id: int | None, revoke_all: bool, dry_run: bool) -> None:
     """Revoke one of NAME's tokens (TOKEN_ID from `tokens`), or all with --all."""
     if (token_id is None) == (not revoke_all):
         raise click.UsageError("Give a TOKEN_ID or --all (not both).")
     cli_access(None)
-    count = _commit(revoke_tokens, name, token_id)
-    click.echo(f"Revoked {count} token(s) of {name!r}.")
+    count = _commit(revoke_tokens, name, token_id, dry_run=dry_run)
+    _say(dry_run, f"Revoked {count} token(s) of {name!r}.",
+         f"revoke {count} token(s) of {name!r}")
 
 
 def _export_command(kind: str) -> click.Command:
@@ -245,7 +270,8 @@ for _kind in ("runs.csv", "trials.csv", "trials.jsonl"):
 
 @export_cli.command("backfill-columns")
 @click.argument("slug", required=False)
-def backfill_columns_command(slug: str | None) -> None:
+@dry_run_option
+def backfill_columns_command(slug: str | None, dry_run: bool) -> None:
     """Give trials.csv columns to the keys of records stored around the data API.
 
     The data API registers each record's keys as it saves it; records inserted into the
@@ -256,10 +282,13 @@ def backfill_columns_command(slug: str | None) -> None:
         cli_access(None)
     else:
         _check_slug(slug, Level.EDIT)
-    with db.engine.begin() as connection:
+    with db.engine.connect() as connection, connection.begin() as transaction:
         counts = backfill_columns(connection, current_app.config["EXPORT_MAX_COLUMNS"], slug,
                                   current_app.config["RUN_MAX_NEW_COLUMNS"])
+        if dry_run:
+            transaction.rollback()
     for name, count in sorted(counts.items()):
-        click.echo(f"{name}: {count} columns registered")
+        click.echo(f"{name}: {count} columns " + ("would be registered" if dry_run
+                                                   else "registered"))
     if not counts:
         click.echo("No records found.")
