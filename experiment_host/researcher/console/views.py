@@ -130,7 +130,8 @@ def mturk_do(slug: str) -> Any:
             gateway, plan, int(current_app.config["MTURK_CONCURRENCY"]))
     except MTurkError as error:
         return _mturk_down(error)
-    return render_template("console/mturk_done.html", slug=slug, lines=lines,
+    return render_template("console/done.html", review="console.mturk",
+                           review_title="MTurk review", slug=slug, lines=lines,
                            failures=failures, title="Done")
 
 
@@ -147,7 +148,8 @@ def mturk_sync(slug: str) -> Any:
     except MTurkError as error:
         return _mturk_down(error)
     failures = [f"failed {key}: {error}" for key, error in outcome.failures]
-    return render_template("console/mturk_done.html", slug=slug, lines=outcome.lines(),
+    return render_template("console/done.html", review="console.mturk",
+                           review_title="MTurk review", slug=slug, lines=outcome.lines(),
                            failures=failures, title="Synced")
 
 
@@ -244,7 +246,8 @@ def prolific_do(slug: str) -> Any:
             client, plan, int(current_app.config["PROLIFIC_CONCURRENCY"]))
     except ProlificError as error:
         return _prolific_down(error)
-    return render_template("console/prolific_done.html", slug=slug, lines=lines,
+    return render_template("console/done.html", review="console.prolific",
+                           review_title="Prolific review", slug=slug, lines=lines,
                            failures=failures, title="Done")
 
 
@@ -266,7 +269,8 @@ def prolific_sync(slug: str) -> Any:
                 study_id, prolific_actions.sync_study(client, study_id))
     except ProlificError as error:
         return _prolific_down(error)
-    return render_template("console/prolific_done.html", slug=slug,
+    return render_template("console/done.html", review="console.prolific",
+                           review_title="Prolific review", slug=slug,
                            lines=lines or ["No Prolific studies of this experiment here."],
                            failures=[], title="Synced")
 
