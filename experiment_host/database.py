@@ -11,11 +11,23 @@ from functools import cache
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Connection, Dialect, Engine, bindparam, create_engine, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Insert
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from .extensions import db
 
@@ -183,3 +195,30 @@ def increment_statement(model: Any, key_columns: tuple[str, ...], column: str,
     return statement.on_conflict_do_update(
         index_elements=list(key_columns), set_={column: counter + 1}
     ).returning(counter)
+
+
+class _ReadableJSON(FunctionElement[Any]):
+    """A JSON column as PostgreSQL's JSON operators can read it (see :func:`json_text`)."""
+
+    type = JSON()
+    name = "readable_json"
+    inherit_cache = True
+
+
+@compiles(_ReadableJSON)
+def _json_as_stored(element: _ReadableJSON, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_ReadableJSON, "postgresql")
+def _json_without_nul_escapes(element: _ReadableJSON, compiler: SQLCompiler, **kw: Any) -> str:
+    data = compiler.process(element.clauses, **kw)
+    return (f"(CASE WHEN strpos({data}::text, '\\u0000') = 0 THEN {data} "
+            f"ELSE replace({data}::text, '\\u0000', '\\ufffd')::json END)")
+
+
+def json_text(column: Any, *path: str) -> ColumnElement[str]:
+    """The text at ``path`` in a JSON column, in SQL. PostgreSQL's operators de-escape every
+    string of the document and fail on "\\u0000", which ``json`` stores and any participant
+    can send; there they read a copy with that escape made U+FFFD."""
+    return _ReadableJSON(column)[path if len(path) > 1 else path[0]].as_string()

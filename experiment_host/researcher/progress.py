@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 
+from ..database import json_text
 from ..experiments import Experiment
 from ..extensions import db
 from ..models import ExperimentColumn, Run, RunStatus, TrialRecord
@@ -112,10 +113,10 @@ def counted_record(rule: Mapping[str, Sequence[str]] | None,
     if "trial_type" in rule:  # a rule on trial_type leaves bookkeeping out by itself
         rule["trial_type"] = [v for v in rule["trial_type"] if v not in BOOKKEEPING_TYPES]
     elif bookkeeping:
-        trial_type = TrialRecord.data["trial_type"].as_string()
+        trial_type = json_text(TrialRecord.data, "trial_type")
         wanted.append(or_(trial_type.is_(None), trial_type.not_in(BOOKKEEPING_TYPES)))
     for key, values in rule.items():
-        wanted.append(TrialRecord.data[tuple(key.split("."))].as_string().in_(list(values)))
+        wanted.append(json_text(TrialRecord.data, *key.split(".")).in_(list(values)))
     return and_(true(), *wanted)
 
 

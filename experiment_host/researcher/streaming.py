@@ -20,6 +20,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from ..database import json_text
 from ..links import LINK_COLUMNS, with_link_columns
 from ..models import Run, TrialRecord
 from ..paid_bonuses import paid_per_run
@@ -86,7 +87,7 @@ def records_statement(slug: str, run_filter: RunFilter, data: bool = True) -> Se
 def properties_statement(slug: str, run_filter: RunFilter) -> Select[Any]:
     """The run properties records of the runs of trials.csv, by run then seq. Not limited
     by ``since``: a run's properties apply to all its rows, whenever they were received."""
-    kind = TrialRecord.data["trial_type"].as_string()
+    kind = json_text(TrialRecord.data, "trial_type")
     statement = (select(Run.id, TrialRecord.data).select_from(Run)
                  .join(TrialRecord, TrialRecord.run_id == Run.id)
                  .where(kind == PROPERTIES_TYPE))
@@ -149,7 +150,7 @@ def _streamed(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
     """The statement's rows as psycopg streams them from PostgreSQL (libpq's chunked rows,
     :data:`BATCH_ROWS` at a time): the server sends rows while we write them, where a
     server-side cursor leaves each side waiting for the other batch after batch. Same
-    transaction, so same snapshot, as the other reads; close it as :func:`_stream`.
+    snapshot as the other reads; close it as :func:`_stream`.
     """
     dialect = connection.dialect
     if any(column.type.dialect_impl(dialect).result_processor(dialect, None)
@@ -163,13 +164,31 @@ def _streamed(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
         cursor.close()
 
 
-def _records(connection: Connection, statement: Select[Any], alone: bool = True
-             ) -> Iterator[Any]:
-    """The records' rows; streamed on PostgreSQL when ``alone`` (nothing else reads on the
-    connection meanwhile: the stream holds it until its last row)."""
-    if alone and connection.dialect.name == "postgresql":
+def _records(connection: Connection, statement: Select[Any]) -> Iterator[Any]:
+    """The records' rows: streamed on PostgreSQL, through a cursor on SQLite."""
+    if connection.dialect.name == "postgresql":
         return _streamed(connection, statement)
     return _stream(connection, statement)
+
+
+@contextmanager
+def _reader_beside(connection: Connection) -> Iterator[Connection]:
+    """A connection for a second read at the same time as one on ``connection``, in its
+    snapshot. SQLite's connection holds several cursors at once; a PostgreSQL stream holds
+    its connection to its last row, so there a second connection imports the snapshot."""
+    if connection.dialect.name != "postgresql":
+        yield connection
+        return
+    from psycopg import sql as pg_sql  # only PostgreSQL's exports need the driver
+
+    exported = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+    with connection.engine.connect() as beside:
+        beside = beside.execution_options(isolation_level="REPEATABLE READ")
+        with beside.begin():
+            driver = beside.connection.driver_connection
+            driver.execute(pg_sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                pg_sql.Literal(exported)))
+            yield beside
 
 
 def _runs_csv(connection: Connection, slug: str, run_filter: RunFilter,
@@ -186,12 +205,13 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
     keys = header_keys(connection, slug, options.checkpoints)
     spread = has_properties(connection, slug)
     with ExitStack() as streams:
+        beside = streams.enter_context(_reader_beside(connection)) if spread else None
         rows = streams.enter_context(closing(
-            _records(connection, records_statement(slug, run_filter), alone=not spread)))
+            _records(connection, records_statement(slug, run_filter))))
         records = map(RecordInfo._make, rows)
-        if spread:
+        if beside is not None:
             properties = streams.enter_context(closing(
-                _stream(connection, properties_statement(slug, run_filter))))
+                _records(beside, properties_statement(slug, run_filter))))
             records = spread_properties(records, properties)
         records = wanted(records, options)
         yield from line_chunks(trial_csv_lines(records, keys, options),
@@ -207,15 +227,15 @@ def _trials_jsonl(connection: Connection, slug: str, run_filter: RunFilter,
 _WRITERS = {"runs.csv": _runs_csv, "trials.csv": _trials_csv, "trials.jsonl": _trials_jsonl}
 
 
-# Each export reads on its own connection, in batches (on PostgreSQL a server-side cursor, or
-# psycopg's stream for the records when nothing else reads beside them), and yields
-# ``(rows, text)`` chunks. trials.csv takes its header from the experiment's column
-# registry (one small query), so its rows stream at once. The registry and the records are
-# read in one snapshot (REPEATABLE READ on PostgreSQL, one read transaction on SQLite):
-# records are registered in the transaction that stores them, so every key of every exported
-# record has its column, and a record saved meanwhile is not exported. An experiment with run
-# properties records (the registry says so) reads them in a second stream beside the
-# records, also by run: one run's properties are held at a time.
+# Each export reads on its own connection, in batches (on PostgreSQL psycopg's stream for the
+# records, a server-side cursor for runs.csv), and yields ``(rows, text)`` chunks. trials.csv
+# takes its header from the experiment's column registry (one small query), so its rows
+# stream at once. The registry and the records are read in one snapshot (REPEATABLE READ on
+# PostgreSQL, one read transaction on SQLite): records are registered in the transaction that
+# stores them, so every key of every exported record has its column, and a record saved
+# meanwhile is not exported. An experiment with run properties records (the registry says
+# so) reads them in a second stream beside the records, also by run, in the same snapshot
+# (on PostgreSQL from a second connection): one run's properties are held at a time.
 def export_chunks(engine: Engine, kind: str, slug: str, run_filter: RunFilter,
                   options: ExportOptions) -> Chunks:
     """``(rows, text)`` chunks of one export, read from one snapshot."""

@@ -5,6 +5,9 @@ gives, whatever the filter."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import random
 from datetime import timedelta
 
@@ -14,8 +17,8 @@ from experiment_host.database import engine_options
 from experiment_host.extensions import db
 from experiment_host.links.models import LinkEntry, LinkType
 from experiment_host.links.store import batch_named, create_links
-from experiment_host.models import Platform, RunStatus
-from experiment_host.record_keys import OVERFLOW_COLUMN
+from experiment_host.models import Platform, RunStatus, TrialRecord
+from experiment_host.record_keys import OVERFLOW_COLUMN, PROPERTIES_TYPE
 from experiment_host.researcher import streaming
 from experiment_host.researcher.export import (
     ExportOptions,
@@ -101,6 +104,21 @@ TRICKY = [
 @pytest.fixture
 def tricky_runs(app):
     """Runs that each filter tells apart, with awkward records; one came through a batch."""
+    add_tricky_runs(app, TRICKY)
+
+
+@pytest.fixture
+def tricky_runs_with_properties(app):
+    """The tricky runs, each with run properties (awkward too) sent half-way through."""
+    add_tricky_runs(app, [TRICKY[0], props(text='=p,"q"\n', nested={"a": {"b": 1}}),
+                          TRICKY[1], props(text="later", extra=10**30), TRICKY[2]])
+
+
+def props(**properties):
+    return {"trial_type": PROPERTIES_TYPE, "properties": properties}
+
+
+def add_tricky_runs(app, data):
     with app.app_context():
         kinds = [(RunStatus.COMPLETED, "A", Platform.MTURK, "completed", False),
                  (RunStatus.APPROVED, "B", Platform.PROLIFIC, "screened_out", False),
@@ -108,7 +126,7 @@ def tricky_runs(app):
                  (RunStatus.COMPLETED, "B", Platform.MTURK, "completed", True)]
         runs = []
         for number, (status, condition, platform, outcome, test) in enumerate(kinds):
-            runs.append(add_run(data=TRICKY, status=status, condition=condition,
+            runs.append(add_run(data=data, status=status, condition=condition,
                                 platform=platform, outcome=outcome, is_test=test,
                                 worker=f"=W\"{number}\n", start=T0 + timedelta(days=number)))
         [link] = create_links(batch_named("basic", "Pilot 1.b", create=True),
@@ -166,6 +184,64 @@ def test_the_stream_reads_what_the_cursor_reads(tricky_runs, make_app, database_
         assert text == export(kind, FILTERS[f], OPTIONS[o]), (kind, FILTERS[f], o)
     lines = {f: by_stream["trials.jsonl", f, 1].count("\n") for f in range(len(FILTERS))}
     assert lines == {0: 9, 1: 12, 2: 6, 3: 3, 4: 6, 5: 5, 6: 6, 7: 3, 8: 6}
+
+
+@needs_postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_streams_of_run_properties_read_what_two_cursors_read(
+        tricky_runs_with_properties, make_app, database_url, monkeypatch):
+    # trials.csv with run properties streams the records and the properties at once, each
+    # on its own connection in one snapshot; before, two server-side cursors on one.
+    with make_app(SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, 2)).app_context():
+        engine = db.engine
+    streams = []
+    streamed = streaming._streamed
+
+    def spy(connection, statement):
+        streams.append(connection.connection.dbapi_connection)
+        return streamed(connection, statement)
+
+    def export(run_filter, export_options):
+        chunks = streaming.export_chunks(engine, "trials.csv", "basic", run_filter,
+                                         export_options)
+        return "".join(text for _, text in chunks)
+
+    monkeypatch.setattr(streaming, "_streamed", spy)
+    by_streams = {(f, o): export(run_filter, export_options)
+                  for f, run_filter in enumerate(FILTERS)
+                  for o, export_options in enumerate(OPTIONS)}
+    assert len(streams) == 2 * len(by_streams)
+    assert all(streams[i] is not streams[i + 1] for i in range(0, len(streams), 2))
+    monkeypatch.setattr(streaming, "_streamed", streaming._stream)
+    monkeypatch.setattr(streaming, "_reader_beside", contextlib.nullcontext)
+    for (f, o), text in by_streams.items():
+        assert text == export(FILTERS[f], OPTIONS[o]), (FILTERS[f], o)
+    rows = list(csv.DictReader(io.StringIO(by_streams[0, 1], newline="")))
+    assert [row["extra"] for row in rows] == [str(10**30)] * len(rows) == ["1" + "0" * 30] * 9
+    assert {row["text"] for row in rows} == {"later"}
+
+
+@needs_postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_properties_read_beside_the_records_come_from_the_same_snapshot(
+        seed, make_app, database_url, monkeypatch):
+    run_id = seed(data=[{"rt": 1}, props(total=1)])
+    with make_app(SQLALCHEMY_ENGINE_OPTIONS=engine_options(database_url, 3)).app_context():
+        engine = db.engine
+    statement = streaming.properties_statement
+
+    def properties_committed_meanwhile(*args):
+        # Another request stores a later properties record once the export has begun.
+        with engine.begin() as connection:
+            connection.execute(TrialRecord.__table__.insert().values(
+                run_id=run_id, seq=2, data=props(total=2), received_at=T0))
+        return statement(*args)
+
+    monkeypatch.setattr(streaming, "properties_statement", properties_committed_meanwhile)
+    text = "".join(text for _, text in streaming.export_chunks(
+        engine, "trials.csv", "basic", RunFilter(), ExportOptions(pseudonym_key=b"k")))
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [(row["rt"], row["total"]) for row in rows] == [("1", "1")]
 
 
 @needs_postgres

@@ -134,3 +134,16 @@ def test_keys_that_overflowed_still_count(app, seed):
     seed(slug="open", condition="x", data=[{"a": 1, "b": 2}, {"late": "yes"}, {"late": "yes"}])
     with app.app_context():
         assert progress.trial_progress("open", {"late": ("yes",)})[0] == [(2, 1)]
+
+
+def test_records_holding_nul_characters_still_count(app, logged_in, seed):
+    # PostgreSQL's JSON operators fail on a document holding "\u0000" anywhere: one
+    # participant's record must not take the dashboard down for the whole experiment.
+    nul = {"task": "response", "typed": "a\u0000b", "nested": {"x": ["\u0000"]}}
+    seed(slug="balanced", condition="one", data=[nul, CHECKPOINT, RESPONSE, PROPERTIES])
+    with app.app_context():
+        assert progress.trial_progress("balanced", {"task": ("response",)})[0] == [(2, 1)]
+        assert progress.trial_progress("balanced", {"nested.x": ("y",)}) == ([], [])
+    page = logged_in.get("/researcher/experiments/balanced")
+    assert page.status_code == 200
+    assert "1 reached trial 2, the last trial any run reached" in page.get_data(as_text=True)
