@@ -109,10 +109,17 @@ def main() -> None:
 def drop_off_figures(app, repeat: int) -> None:
     """Time the drop-off query without a rule, with one that every record matches and one
     that none does; then again as if the experiment had checkpoint records (each record's
-    trial_type is then read too)."""
+    trial_type is then read too). Each rule's query is timed in turns with the same query on
+    PostgreSQL's plain JSON operators (``as stored``: the code before ``json_text``, which
+    fails on a record holding "\\u0000"), the baseline of its cost."""
     from experiment_host.extensions import db
     from experiment_host.models import ExperimentColumn
-    from experiment_host.researcher.progress import trial_progress
+    from experiment_host.researcher import progress
+
+    readable = progress.json_text
+
+    def as_stored(column, *path):
+        return column[path if len(path) > 1 else path[0]].as_string()
 
     with app.app_context():
         db.session.add(ExperimentColumn(experiment_slug="bench", name="key", position=0,
@@ -127,14 +134,20 @@ def drop_off_figures(app, repeat: int) -> None:
                                 ("key = [none]", {"key": ("none",)})):
                 if checkpoints and rule is None:
                     continue
-                times = []
+                times: dict[str, list[float]] = {"json_text": [], "as stored": []}
                 for _ in range(repeat):
-                    started = time.perf_counter()
-                    trial_progress("bench", rule)
-                    times.append(time.perf_counter() - started)
+                    for variant, reader in (("json_text", readable), ("as stored", as_stored)):
+                        progress.json_text = reader
+                        started = time.perf_counter()
+                        progress.trial_progress("bench", rule)
+                        times[variant].append(time.perf_counter() - started)
+                progress.json_text = readable
                 label += " +checkpoints" if checkpoints else ""
-                print(f"drop-off, {label:<25} median {statistics.median(times) * 1000:7.1f} "
-                      f"ms  max {max(times) * 1000:7.1f} ms", flush=True)
+                ours, plain = (statistics.median(times[v]) for v in times)
+                print(f"drop-off, {label:<25} median {ours * 1000:7.1f} ms  max "
+                      f"{max(times['json_text']) * 1000:7.1f} ms   as stored {plain * 1000:7.1f}"
+                      f" ms  ratio {ours / plain:.2f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

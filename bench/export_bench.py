@@ -51,7 +51,7 @@ from sqlalchemy import Engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.export_records import record  # noqa: E402
+from bench.export_records import run_records  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql+psycopg://postgres@127.0.0.1:5432/experiment_host_bench"
@@ -82,7 +82,8 @@ def make_app(url: str) -> Flask:
                        "EXPERIMENTS_DIR": str(ROOT / "tests" / "experiments")})
 
 
-def fill(app: Flask, records: int, per_run: int = RECORDS_PER_RUN) -> None:
+def fill(app: Flask, records: int, per_run: int = RECORDS_PER_RUN,
+         properties: bool = False) -> None:
     from sqlalchemy import insert
 
     from experiment_host.extensions import db
@@ -105,8 +106,9 @@ def fill(app: Flask, records: int, per_run: int = RECORDS_PER_RUN) -> None:
         run_ids = list(db.session.scalars(db.select(Run.id).order_by(Run.id)))
         engine = db.engine
     rng = random.Random(1)
-    lines = ((run_id, seq, json.dumps(record(rng, seq)), (T0 + timedelta(seconds=seq)))
-             for run_id in run_ids for seq in range(per_run))
+    lines = ((run_id, seq, json.dumps(data), (T0 + timedelta(seconds=seq)))
+             for number, run_id in enumerate(run_ids)
+             for seq, data in enumerate(run_records(rng, number, per_run, properties)))
     if engine.dialect.name == "postgresql":
         _copy_in(engine, lines)
     else:
@@ -246,6 +248,9 @@ def main() -> None:
     parser.add_argument("--postgres", default=PG_BENCH,
                         help="PostgreSQL URL for --database postgresql (created if missing).")
     parser.add_argument("--no-fill", action="store_true", help="Reuse the data of a last run.")
+    parser.add_argument("--properties", action="store_true",
+                        help="Each run's record half-way is a run properties record "
+                             "(jsPsych's addProperties), laid over its run's rows in trials.csv.")
     parser.add_argument("--psiturk", type=Path, metavar="PEER",
                         help="The psiTurk peer harness (../shared/peers/psiturk): alternate "
                              "our trials exports with psiTurk's on the same records instead.")
@@ -263,14 +268,14 @@ def main() -> None:
         urls[database] = url = database_url(database, args.folder, args.postgres)
         started = time.perf_counter()
         if not args.no_fill:
-            fill(make_app(url), args.records, args.per_run)
+            fill(make_app(url), args.records, args.per_run, args.properties)
             print(f"filled {args.records:,} trial records in {time.perf_counter() - started:.1f} "
                   f"s ({database})", flush=True)
             backfill(make_app(url))
     if args.psiturk:
         peer = psiturk_peer(args.psiturk, args.folder / "psiturk-peer")
         if not args.no_fill:
-            psiturk_fill(peer, args.records // args.per_run, args.per_run)
+            psiturk_fill(peer, args.records // args.per_run, args.per_run, args.properties)
         compare(urls, peer, args.before, args.rounds)
     else:
         for url in urls.values():
@@ -314,14 +319,15 @@ def psiturk_peer(harness: Path, place: Path) -> Path:
     return place
 
 
-def psiturk_fill(peer: Path, participants: int, trials: int) -> None:
+def psiturk_fill(peer: Path, participants: int, trials: int, properties: bool = False) -> None:
     """psiTurk's database, afresh, holding the same trial records as ours."""
     project = peer / "psiturk-example"
     (project / "participants.db").unlink(missing_ok=True)
     shutil.copy(Path(__file__).parent / "export_records.py", peer)
     shutil.copy(Path(__file__).parent / "psiturk_fill.py", peer)
     subprocess.run([str(peer / ".venv" / "bin" / "python"), str(peer / "psiturk_fill.py"),
-                    str(participants), str(trials)], cwd=project, env=psiturk_env(peer),
+                    str(participants), str(trials), *(["properties"] if properties else [])],
+                   cwd=project, env=psiturk_env(peer),
                    check=True)
 
 

@@ -20,3 +20,21 @@ def record(rng: random.Random, seq: int) -> dict[str, Any]:
     if seq % 50 == 0:
         data["survey"] = {"age": rng.randint(18, 80), "answers": [1, 2, 3]}
     return data
+
+
+#: trial_type of our jsPsych adapter's run properties records (record_keys.PROPERTIES_TYPE;
+#: not imported, as psiTurk's virtualenv does not have the app).
+PROPERTIES_TYPE = "experiment-host-properties"
+
+
+def run_records(rng: random.Random, participant: int, trials: int,
+                properties: bool = False) -> list[dict[str, Any]]:
+    """One participant's trials; with ``properties`` the one half-way is a run properties
+    record (jsPsych's ``addProperties`` as our adapter saves it), which trials.csv lays
+    over every row of its run, the rows before it too."""
+    records = [record(rng, seq) for seq in range(trials)]
+    if properties:
+        records[trials // 2] = {"trial_type": PROPERTIES_TYPE, "properties": {
+            "subject": f"S{participant:06d}", "group": rng.choice(["x", "y"]),
+            "session": {"day": participant % 3 + 1, "note": "=lab \"b\", room 2"}}}
+    return records

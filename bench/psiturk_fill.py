@@ -2,7 +2,10 @@
 own Python, in its example project): N participants, each with T trials whose ``trialdata``
 is one of our trial records, through psiTurk's own model, as the peer's ``--fill orm`` does.
 
-    .venv/bin/python psiturk_fill.py PARTICIPANTS TRIALS   (cwd: psiturk-example)
+    .venv/bin/python psiturk_fill.py PARTICIPANTS TRIALS [properties]   (cwd: psiturk-example)
+
+With ``properties``, each participant's trial half-way is a run properties record, as in
+our database (bench/export_records.py).
 """
 
 import datetime
@@ -15,11 +18,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.getcwd())
 
-from export_records import record
+from export_records import run_records
 
 
 def main() -> None:
     participants, trials = int(sys.argv[1]), int(sys.argv[2])
+    properties = sys.argv[3:] == ["properties"]
     from psiturk.db import db_session, init_db  # reads ./config.txt
     from psiturk.models import Participant
 
@@ -33,7 +37,8 @@ def main() -> None:
                         platform="linux", language="en", mode="sandbox")
         ts = 1_700_000_000_000 + i * 1000
         data = [{"uniqueid": p.uniqueid, "current_trial": j, "dateTime": ts + j,
-                 "trialdata": record(rng, j)} for j in range(trials)]
+                 "trialdata": trial}
+                for j, trial in enumerate(run_records(rng, i, trials, properties))]
         events = [{"eventtype": "focus", "value": "on", "timestamp": ts + 10 * j,
                    "interval": 10} for j in range(trials // 10)]
         p.datastring = json.dumps({
