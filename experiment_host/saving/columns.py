@@ -11,10 +11,10 @@ trials.csv has one column per flattened record key (:mod:`experiment_host.record
   neither way, which tells the export to look for them.
 - Hostile clients: an experiment gets at most ``EXPORT_MAX_COLUMNS`` columns, one run's
   records add at most ``RUN_MAX_NEW_COLUMNS`` of them (the set's ``budget``), and a key longer
-  than :data:`MAX_COLUMN_NAME` characters, or whose column name another key already has, gets
-  none. Such keys are not dropped: trials.csv puts them in one JSON column,
-  :data:`OVERFLOW_KEY`, registered under that name (where it was first needed); trials.jsonl
-  keeps them as sent.
+  than :data:`MAX_COLUMN_NAME` characters, holding a NUL character, or whose column name
+  another key already has, gets none. Such keys are not dropped: trials.csv puts them in one
+  JSON column, :data:`OVERFLOW_KEY`, registered under that name (where it was first needed);
+  trials.jsonl keeps them as sent.
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ class Column:
 
 
 def overflows(key: str, taken: Container[str], full: bool) -> bool:
-    """True if an unregistered ``key`` gets no column: full, too long, or its name taken."""
-    return full or len(key) > MAX_COLUMN_NAME or data_column(key) in taken
+    """True if an unregistered ``key`` gets no column: full, too long, holding a NUL
+    (PostgreSQL's text cannot store it, nor would R or pandas read it in a header), or its
+    name taken."""
+    return full or len(key) > MAX_COLUMN_NAME or "\x00" in key or data_column(key) in taken
 
 
 class ColumnSet:

@@ -249,6 +249,21 @@ def test_hostile_keys_overflow_into_one_json_column(capped, start_run, api_token
     assert len(registry(app)) == 4
 
 
+def test_keys_holding_nul_overflow_on_every_database(app, client, start_run, api_token):
+    # PostgreSQL's text cannot hold a NUL: registered as a column, such a key failed the
+    # registry and so trials.csv for the whole experiment, and backfill-columns with it.
+    run = start_run()
+    save(client, run, [{"rt": 1, "a\u0000b": 2, "nested": {"\u0000": "x\u0000"}}])
+    save(client, run, [{"rt": 2, "a\u0000b": 3}], first_seq=1)
+    assert [name for name, *_ in registry(app)] == ["rt", OVERFLOW_COLUMN]
+    header, rows = export(client, api_token)
+    assert header[len(TRIAL_RUN_COLUMNS):] == ["rt", OVERFLOW_COLUMN]
+    assert [json.loads(row[OVERFLOW_COLUMN]) for row in rows] == [
+        {"a\u0000b": 2, "nested.\u0000": "x\u0000"}, {"a\u0000b": 3}]
+    result = app.test_cli_runner().invoke(args=["export", "backfill-columns", "basic"])
+    assert result.exit_code == 0, result.output
+
+
 def test_no_overflow_column_until_needed(app, client, start_run, api_token):
     save(client, start_run(), [{"a": 1}])
     assert OVERFLOW_COLUMN not in export(client, api_token)[0]
