@@ -159,7 +159,7 @@ def _create(experiment: Experiment, identity: Identity, attempt: int, user_agent
         status=RunStatus.IN_PROGRESS,
         record_count=0,
         next_seq=0,
-        user_agent=user_agent[:1000],
+        user_agent=user_agent.replace("\x00", "")[:1000],  # PostgreSQL's text holds no NUL
         page_key=new_page_key(),  # its first page's: no other page of it exists yet
         created_at=now,
         last_seen_at=now,

@@ -220,6 +220,16 @@ def test_screening_blocks_mobile_and_other_browsers(client, app, mturk_args):
     assert ok.status_code == 200 and count_runs(app) == 1
 
 
+def test_a_user_agent_holding_nul_is_stored_without_it(app, client, mturk_args):
+    # gunicorn refuses such a header; a server in front that passes it must not make
+    # PostgreSQL's text refuse the new run.
+    page = client.get("/exp/basic", query_string=mturk_args(),
+                      headers={"User-Agent": "Mozilla/5.0\x00 X\xff"})
+    assert page.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Run.user_agent)) == "Mozilla/5.0 X\xff"
+
+
 def test_experiment_files_and_config_hidden(client):
     with client.get("/exp/basic/files/task.js") as asset:
         assert asset.status_code == 200 and b"basicTaskLoaded" in asset.data
