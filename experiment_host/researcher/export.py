@@ -10,7 +10,8 @@
   and :data:`OVERFLOW_COLUMN` holding, as one JSON object, the keys that have no column.
   A run's properties records (:data:`PROPERTIES_TYPE`: what jsPsych's addProperties added)
   are no rows: their properties are laid over every row of the run, as jsPsych lays them
-  over every trial (:func:`.properties.spread_properties`).
+  over every trial (:class:`.properties.RunProperties`); a property wins over any key of the
+  record that would fill the same column.
 - trials.jsonl: one JSON object per record, lossless (properties records as stored).
 
 Formula injection (the README documents it): a text cell, header cells included, that starts
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import chain
 from typing import Any, NamedTuple
 
 from ..record_keys import (
@@ -42,6 +44,7 @@ from ..record_keys import (
     is_checkpoint,
     run_properties,
 )
+from .properties import RunProperties
 
 RUN_COLUMNS = (
     "run_id", "experiment", "platform", "worker_id", "session_key", "study_key", "attempt",
@@ -231,22 +234,28 @@ def _run_cells(records: Iterable[RecordInfo], options: ExportOptions
         yield cells, record
 
 
-def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str],
-               options: ExportOptions) -> Iterator[list[Any]]:
+def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str], options: ExportOptions,
+               properties: RunProperties | None = None) -> Iterator[list[Any]]:
     """trials.csv rows for ``trial_columns(keys)``; missing keys are empty.
 
     A record key not in ``keys`` goes into the overflow column's JSON object, which must be
-    in ``keys`` then (a record key named like it goes there too).
+    in ``keys`` then (a record key named like it goes there too). ``properties``: each
+    run's, laid over its rows after the record's own keys (whose top-level keys they
+    replace), so a property wins.
     """
     start = len(TRIAL_RUN_COLUMNS)
     positions = {key: start + offset for offset, key in enumerate(keys)}
     overflow_at = positions.pop(OVERFLOW_COLUMN, None)
     escape = options.escape_formulas
     blank = [""] * len(keys)
+    run_id, laid = None, {}
     for head, record in _run_cells(records, options):
+        if properties is not None and record.run_id != run_id:
+            run_id, laid = record.run_id, properties.of(record.run_id)
         row = [*head, record.seq, timestamp(record.received_at), *blank]
         extra: dict[str, Any] = {}
-        for key, value in _flat_items(record.data):
+        own = {key: value for key, value in record.data.items() if key not in laid}
+        for key, value in chain(_flat_items(own), _flat_items(laid)):
             position = positions.get(key)
             if position is None:
                 extra[key] = value
@@ -268,64 +277,87 @@ def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str],
         yield row
 
 
-def trial_csv_lines(records: Iterable[RecordInfo], keys: Sequence[str],
-                    options: ExportOptions) -> Iterator[str]:
+def trial_csv_lines(records: Iterable[RecordInfo], keys: Sequence[str], options: ExportOptions,
+                    properties: RunProperties | None = None) -> Iterator[str]:
     """trials.csv rows as text lines, each what the csv module (excel dialect, minimal
-    quoting) writes for the row of :func:`trial_rows`: the same loop, with each cell quoted
-    as it is made, as the csv module's ``writerow`` costs more than the rest of a row."""
+    quoting) writes for the row of :func:`trial_rows`: the same rules, with each cell quoted
+    as it is made, as the csv module's ``writerow`` costs more than the rest of a row. A
+    run's properties are made into cells once per run, then laid over each of its rows."""
     start = 3  # the run's cells as one text, seq, received_at
     positions = {key: start + offset for offset, key in enumerate(keys)}
     overflow_at = positions.pop(OVERFLOW_COLUMN, None)
     escape = options.escape_formulas
     blank = [""] * len(keys)
     run_id, head = None, ""
+    laid: dict[str, Any] = {}
+    laid_cells: list[tuple[int, str]] = []
+    laid_extra: dict[str, Any] = {}
     for record in records:
         if record.run_id != run_id:
             run_id = record.run_id
             head = ",".join(csv_cell(cell(value, escape))
                             for value in _run_head(record, options))
+            if properties is not None:
+                laid = properties.of(run_id)
+                scratch: list[str | None] = [None] * (start + len(keys))
+                laid_extra = _csv_cells(scratch, laid, positions, escape)
+                laid_cells = [(at, text) for at, text in enumerate(scratch) if text is not None]
         received = record.received_at  # naive UTC as the query reads it
         row = [head, str(record.seq), received.isoformat() + "Z" if received.tzinfo is None
                else timestamp(received), *blank]
-        extra: dict[str, Any] = {}
-        # What flatten() gives, walked in place: a nested object's keys, dotted, where the
-        # object is (so a repeated key's last value wins, as in flatten's dict).
-        items, prefix, parents = iter(record.data.items()), "", []
-        while True:
-            for key, value in items:
-                kind = type(value)
-                if prefix:
-                    key = prefix + key
-                if kind is dict and value:
-                    parents.append((prefix, items))
-                    items, prefix = iter(value.items()), key + "."
-                    break
-                position = positions.get(key)
-                if position is None:
-                    extra[key] = value
-                elif kind is str:
-                    if escape and value.startswith(FORMULA_STARTS):
-                        value = "'" + value
-                    if '"' in value or "," in value or "\n" in value or "\r" in value:
-                        value = '"' + value.replace('"', '""') + '"'
-                    row[position] = value
-                elif kind is int or kind is float:
-                    row[position] = str(value)
-                elif kind is bool:
-                    row[position] = "true" if value else "false"
-                elif kind is list:  # JSON text that starts with "[": no formula to escape
-                    row[position] = csv_cell(_to_json(value))
-                elif value is not None:
-                    row[position] = csv_cell(cell(value, escape))
-            else:
-                if not parents:
-                    break
-                prefix, items = parents.pop()
+        data = record.data
+        if laid and not laid.keys().isdisjoint(data):  # the run's properties replace them
+            data = {key: value for key, value in data.items() if key not in laid}
+        extra = _csv_cells(row, data, positions, escape)
+        for at, text in laid_cells:
+            row[at] = text
+        if laid_extra:
+            extra.update(laid_extra)
         if extra:
             if overflow_at is None:
                 raise _missing_column(record, next(iter(extra)))
             row[overflow_at] = csv_cell(cell(extra, escape))
         yield ",".join(row) + "\r\n"
+
+
+def _csv_cells(row: list[Any], data: dict[str, Any], positions: dict[str, int],
+               escape: bool) -> dict[str, Any]:
+    """Put the record's cells, quoted, at their columns' places in ``row``; return the keys
+    that have no column. What flatten() gives, walked in place: a nested object's keys,
+    dotted, where the object is (so a repeated key's last value wins, as in flatten's dict).
+    """
+    extra: dict[str, Any] = {}
+    items, prefix, parents = iter(data.items()), "", []
+    while True:
+        for key, value in items:
+            kind = type(value)
+            if prefix:
+                key = prefix + key
+            if kind is dict and value:
+                parents.append((prefix, items))
+                items, prefix = iter(value.items()), key + "."
+                break
+            position = positions.get(key)
+            if position is None:
+                extra[key] = value
+            elif kind is str:
+                if escape and value.startswith(FORMULA_STARTS):
+                    value = "'" + value
+                if '"' in value or "," in value or "\n" in value or "\r" in value:
+                    value = '"' + value.replace('"', '""') + '"'
+                row[position] = value
+            elif kind is int or kind is float:
+                row[position] = str(value)
+            elif kind is bool:
+                row[position] = "true" if value else "false"
+            elif kind is list:  # JSON text that starts with "[": no formula to escape
+                row[position] = csv_cell(_to_json(value))
+            elif value is not None:
+                row[position] = csv_cell(cell(value, escape))
+        else:
+            if not parents:
+                return extra
+            prefix, items = parents.pop()
 
 
 def csv_cell(value: Any) -> str:

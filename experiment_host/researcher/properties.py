@@ -4,33 +4,26 @@ them, so each call is saved as a properties record (``record_keys.PROPERTIES_TYP
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from ..record_keys import run_properties
 
-if TYPE_CHECKING:
-    from .export import RecordInfo
 
-def spread_properties(records: Iterable[RecordInfo],
-                      properties: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[RecordInfo]:
-    """``records`` with their run's properties laid over their data (a property wins over a
-    key of the record, and a later properties record over an earlier one, as in jsPsych).
+class RunProperties:
+    """Each run's properties, from ``(run_id, data)`` of properties records that come by run
+    id (by seq within a run), so only one run's are held at a time: ask for runs in the
+    same order."""
 
-    ``properties`` holds ``(run_id, data)`` of properties records; both streams come by run
-    id (properties by seq within a run), so only one run's properties are held at a time.
-    """
-    pending = iter(properties)
-    upcoming = next(pending, None)
-    run_id: int | None = None
-    merged: dict[str, Any] = {}
-    for record in records:
-        if record.run_id != run_id:
-            run_id, merged = record.run_id, {}
-            while upcoming is not None and upcoming[0] <= run_id:
-                if upcoming[0] == run_id:
-                    merged.update(run_properties(upcoming[1]) or {})
-                upcoming = next(pending, None)
-        if merged and run_properties(record.data) is None:
-            record = record._replace(data={**record.data, **merged})
-        yield record
+    def __init__(self, records: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        self._pending = iter(records)
+        self._upcoming = next(self._pending, None)
+
+    def of(self, run_id: int) -> dict[str, Any]:
+        """The run's properties, a later call's winning over an earlier one's (jsPsych)."""
+        merged: dict[str, Any] = {}
+        while self._upcoming is not None and self._upcoming[0] <= run_id:
+            if self._upcoming[0] == run_id:
+                merged.update(run_properties(self._upcoming[1]) or {})
+            self._upcoming = next(self._pending, None)
+        return merged

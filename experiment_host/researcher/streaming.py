@@ -42,7 +42,7 @@ from .export import (
     wanted,
 )
 from .filters import RunFilter, since_records, since_runs, where_runs
-from .properties import spread_properties
+from .properties import RunProperties
 
 BATCH_ROWS = 2000
 KINDS = ("runs.csv", "trials.csv", "trials.jsonl")
@@ -208,13 +208,12 @@ def _trials_csv(connection: Connection, slug: str, run_filter: RunFilter,
         beside = streams.enter_context(_reader_beside(connection)) if spread else None
         rows = streams.enter_context(closing(
             _records(connection, records_statement(slug, run_filter))))
-        records = map(RecordInfo._make, rows)
+        properties = None
         if beside is not None:
-            properties = streams.enter_context(closing(
-                _records(beside, properties_statement(slug, run_filter))))
-            records = spread_properties(records, properties)
-        records = wanted(records, options)
-        yield from line_chunks(trial_csv_lines(records, keys, options),
+            properties = RunProperties(streams.enter_context(closing(
+                _records(beside, properties_statement(slug, run_filter)))))
+        records = wanted(map(RecordInfo._make, rows), options)
+        yield from line_chunks(trial_csv_lines(records, keys, options, properties),
                                opening=csv_header(trial_columns(keys), options))
 
 

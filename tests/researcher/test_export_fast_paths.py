@@ -32,6 +32,7 @@ from experiment_host.researcher.export import (
     trial_rows,
 )
 from experiment_host.researcher.filters import RunFilter
+from experiment_host.researcher.properties import RunProperties
 from experiment_host.saving import ColumnSet
 from tests.conftest import needs_postgres
 from tests.researcher.support import T0, add_run
@@ -69,22 +70,42 @@ def random_records(rng: random.Random, count: int) -> list[RecordInfo]:
             for seq in range(count)]
 
 
+def random_properties(rng: random.Random, runs: int) -> list[tuple[int, dict]]:
+    """Properties records of some runs, some runs with several, their keys among the
+    records' (so properties replace record keys, nested and dotted ones too)."""
+    keys = ["rt", "=f", "nested", "nested.a", "new", "ü"]
+    return [(run_id, props(**{rng.choice(keys): random_value(rng)
+                              for _ in range(rng.randint(0, 3))}))
+            for run_id in range(runs) for _ in range(rng.choice([0, 0, 1, 2]))]
+
+
+@pytest.mark.parametrize("with_properties", [False, True])
 @pytest.mark.parametrize("options", [
     ExportOptions(pseudonym_key=b"k"),
     ExportOptions(pseudonym_key=b"k", pseudonymize=False, escape_formulas=False)])
-def test_csv_lines_are_what_the_csv_module_writes(options):
-    records = random_records(random.Random(7), 3000)
+def test_csv_lines_are_what_the_csv_module_writes(options, with_properties):
+    rng = random.Random(7)
+    records = random_records(rng, 3000)
+    laid = random_properties(rng, records[-1].run_id + 1) if with_properties else []
     columns = ColumnSet((), 5)  # few columns: the rest goes to the overflow column
-    columns.add_records([record.data for record in records])
+    columns.add_records([*(record.data for record in records), *(data for _, data in laid)])
     keys = [column.name for column in columns.ordered()]
     assert OVERFLOW_COLUMN in keys
     header = header_row(trial_columns(keys), options)
-    by_csv_module = "".join(text for _, text in csv_chunks(header,
-                                                            trial_rows(records, keys, options)))
+
+    def run_properties():
+        return RunProperties(laid) if with_properties else None
+
+    by_csv_module = "".join(text for _, text in csv_chunks(
+        header, trial_rows(records, keys, options, run_properties())))
     ours = "".join(text for _, text in line_chunks(
-        trial_csv_lines(records, keys, options), chunk_chars=100,
+        trial_csv_lines(records, keys, options, run_properties()), chunk_chars=100,
         opening=csv_header(trial_columns(keys), options)))
     assert ours == by_csv_module
+    if with_properties:  # the properties did change rows
+        assert ours != "".join(text for _, text in line_chunks(
+            trial_csv_lines(records, keys, options), opening=csv_header(trial_columns(keys),
+                                                                        options)))
     assert sum(rows for rows, _ in line_chunks(trial_csv_lines(records, keys, options),
                                                chunk_chars=100)) == len(records)
 

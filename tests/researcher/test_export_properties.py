@@ -9,11 +9,11 @@ from datetime import timedelta
 
 from experiment_host.database import engine_options
 from experiment_host.extensions import db
-from experiment_host.record_keys import PROPERTIES_TYPE
+from experiment_host.record_keys import PROPERTIES_TYPE, TRIAL_RUN_COLUMNS
 from experiment_host.researcher import streaming
-from experiment_host.researcher.export import ExportOptions, RecordInfo, wanted
+from experiment_host.researcher.export import ExportOptions, RecordInfo, trial_rows, wanted
 from experiment_host.researcher.filters import RunFilter
-from experiment_host.researcher.properties import spread_properties
+from experiment_host.researcher.properties import RunProperties
 from tests.researcher.support import T0
 from tests.researcher.test_export import DECODED, counting_loads, get, header
 
@@ -29,20 +29,22 @@ def record(run_id: int, seq: int, data: dict) -> RecordInfo:
 
 def test_properties_are_laid_over_every_row_of_their_run_only():
     runs = {
-        1: [{"rt": 1, "total": "own"}, {"rt": 2}, props(total=5, score={"a": 1}), props(total=7)],
+        1: [{"rt": 1, "total": "own", "score.a": 0}, {"rt": 2, "score": {"b": 2}},
+            props(total=5, score={"a": 1}), props(total=7)],
         2: [{"rt": 3}],
-        3: [props(total=9), {"rt": 4}],
+        3: [props(total=9), {"rt": 4, "total": None}],
     }
     records = [record(run_id, seq, data) for run_id, datas in runs.items()
                for seq, data in enumerate(datas)]
-    properties = [(r.run_id, r.data) for r in records if r.data.get("trial_type")]
+    properties = RunProperties((r.run_id, r.data) for r in records if r.data.get("trial_type"))
     options = ExportOptions(pseudonym_key=b"k")
-    rows = [(r.run_id, r.data) for r in wanted(spread_properties(records, properties), options)]
-    # A property wins over the record's own key, a later call over an earlier one (jsPsych).
-    assert rows == [(1, {"rt": 1, "total": 7, "score": {"a": 1}}),
-                    (1, {"rt": 2, "total": 7, "score": {"a": 1}}),
-                    (2, {"rt": 3}),
-                    (3, {"rt": 4, "total": 9})]
+    keys = ["rt", "total", "score.a", "score.b"]
+    rows = [(row[0], row[len(TRIAL_RUN_COLUMNS):]) for row in trial_rows(
+        wanted(records, options), keys, options, properties)]
+    # A property wins over the record's own key (a nested object as a whole; a dotted key of
+    # the record filling the same column), a later call over an earlier one (jsPsych).
+    assert rows == [(1, [1, 7, 1, ""]), (1, [2, 7, 1, ""]), (2, [3, "", "", ""]),
+                    (3, [4, 9, "", ""])]
 
 
 def test_the_registry_gives_properties_their_columns_and_never_a_header_of_their_own():
