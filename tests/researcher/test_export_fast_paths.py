@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import random
+import re
 from datetime import timedelta
 
 import pytest
 
-from experiment_host.database import engine_options
+from experiment_host.database import engine_options, loads_json
 from experiment_host.extensions import db
 from experiment_host.links.models import LinkEntry, LinkType
 from experiment_host.links.store import batch_named, create_links
@@ -296,3 +298,22 @@ def test_csv_lines_take_any_nesting_depth():
     header = header_row(trial_columns(keys), options)
     assert csv_header(trial_columns(keys), options) + "".join(lines) == "".join(
         text for _, text in csv_chunks(header, trial_rows(records, keys, options)))
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": [1, 2.5, "x\\u0000y", null, true], "b": {"c": NaN}}', "12345678901234567890123",
+    '"text"', " [1] ", "[1]\n", "[]", '{"a": 1} {"b": 2}', "", " ", "[1", "nope", "-Infinity"])
+def test_sqlites_json_reader_reads_as_json_loads_does(text):
+    try:
+        expected = json.dumps(json.loads(text))
+    except json.JSONDecodeError as error:
+        with pytest.raises(json.JSONDecodeError, match=re.escape(error.msg)):
+            loads_json(text)
+    else:
+        assert json.dumps(loads_json(text)) == expected
+
+
+def test_sqlite_reads_json_columns_with_it(make_app):
+    app = make_app(DATABASE_URL="sqlite:///:memory:")
+    with app.app_context():
+        assert db.engine.dialect._json_deserializer is loads_json
