@@ -75,7 +75,7 @@ def edit_batch(slug: str, name: str, max_participants: int | None, end_redirect_
                rename: str | None, dry_run: bool) -> None:
     """Create the batch NAME or change it."""
     try:
-        batch = batch_named(_slug(slug, Level.EDIT), name, create=True, dry_run=dry_run)
+        batch = batch_named(_slug(slug, Level.EDIT), name, create=True)
         if rename is not None:
             rename_batch(batch, rename)
     except LinkError as error:
@@ -119,8 +119,7 @@ def create(slug: str, link_type: str, amount: int, batch_name: str, comment: str
         if comments_file:
             comments = list(parse_comments(comments_file.read_bytes()))
             amount = len(comments) if amount == 1 else amount
-        batch = batch_named(slug, batch_name, create=batch_name == DEFAULT_BATCH,
-                            dry_run=dry_run)
+        batch = batch_named(slug, batch_name, create=batch_name == DEFAULT_BATCH)
         made = create_links(batch, LinkType(link_type), amount, comments, confirm_first)
     except (LinkError, ValueError) as error:
         raise click.ClickException(str(error)) from error

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 
+from ..database import insert_ignoring_duplicates
 from ..extensions import db
+from ..models import utcnow
 from .models import ALL_TYPES, LinkBatch, LinkEntry, LinkPlace, LinkType, StudyLink
 
 DEFAULT_BATCH = "Default"
@@ -50,11 +51,9 @@ def default_batch(slug: str) -> LinkBatch:
     return batch_named(slug, DEFAULT_BATCH, create=True)
 
 
-def batch_named(slug: str, name: str, create: bool = False, dry_run: bool = False
-                ) -> LinkBatch:
-    """The batch of that name; created when ``create``, else LinkError if missing. On a dry
-    run a batch to create is returned unsaved (its savepoint would outlive a rollback on
-    SQLite)."""
+def batch_named(slug: str, name: str, create: bool = False) -> LinkBatch:
+    """The batch of that name; created when ``create`` (in the caller's transaction, so a
+    rollback or a dry run leaves none), else LinkError if missing."""
     batch = db.session.scalar(select(LinkBatch).where(LinkBatch.experiment_slug == slug,
                                                       LinkBatch.name == name))
     if batch is not None:
@@ -63,16 +62,11 @@ def batch_named(slug: str, name: str, create: bool = False, dry_run: bool = Fals
         raise LinkError(f"Experiment {slug!r} has no batch {name!r}.")
     if not BATCH_NAME.fullmatch(name):
         raise LinkError(BATCH_NAME_RULE)
-    batch = LinkBatch(experiment_slug=slug, name=name, active=True,
-                      allowed_types=ALL_TYPES)
-    if dry_run:
-        return batch
-    try:
-        with db.session.begin_nested():  # another request may create it at the same time
-            db.session.add(batch)
-    except IntegrityError:
-        return batch_named(slug, name)
-    return batch
+    # Another request may create it at the same time: then its batch is this one.
+    db.session.execute(insert_ignoring_duplicates(LinkBatch, [{
+        "experiment_slug": slug, "name": name, "active": True, "allowed_types": ALL_TYPES,
+        "created_at": utcnow()}], ["experiment_slug", "name"]))
+    return batch_named(slug, name)
 
 
 def rename_batch(batch: LinkBatch, name: str) -> None:

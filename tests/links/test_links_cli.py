@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from experiment_host.extensions import db
 from experiment_host.links.table import COLUMNS
 
 
@@ -74,3 +75,13 @@ def test_rename_a_batch(app):
                        ("Lab 2", ("--rename", "<bad>")), ("<bad>", ())):
         answer = invoke(app, "batch", "open", name, *args)
         assert answer.exit_code != 0 and "Error" in answer.output
+
+
+def test_a_refused_batch_command_creates_no_batch(app):
+    # The batch is created before the later checks refuse; nothing of it may stay (on
+    # SQLite a savepoint that began the transaction used to commit it on its own).
+    for args in (("--redirect", "ftp://example.org"), ("--rename", "Default")):
+        answer = invoke(app, "batch", "open", "Fresh", *args)
+        assert answer.exit_code != 0, answer.output
+        db.session.remove()  # the command's process ends: its transaction with it
+        assert "Fresh" not in invoke(app, "batches", "open").output
