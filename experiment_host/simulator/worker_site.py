@@ -59,9 +59,11 @@ def create_ad_hoc_hit() -> Any:
 
 @bp.get("/hits/<hit_id>")
 def hit_page(hit_id: str) -> Any:
-    """Preview the HIT: the experiment framed with assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE."""
+    """Preview the HIT: the experiment framed with assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE
+    and turkSubmitTo, by which the host tells a rehearsal's preview from a worker's."""
     hit = state().hits.get(hit_id) or abort(404)
-    params = {"assignmentId": PREVIEW_ASSIGNMENT, "hitId": hit.hit_id}
+    params = {"assignmentId": PREVIEW_ASSIGNMENT, "hitId": hit.hit_id,
+              "turkSubmitTo": submit_origin()}
     worker_id = request.args.get("workerId") or new_id(14, prefix="A")
     return render_template(
         "simulator/hit.html", hit=hit, frame_src=with_params(hit.external_url, params),
