@@ -58,7 +58,7 @@ CHUNK_CHARS = 64 * 1024
 
 #: json.dumps with options builds an encoder per call; the exports encode once per record.
 #: What they encode was decoded from JSON: it holds no cycles to check for.
-_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                             check_circular=False).encode
 
 
@@ -161,7 +161,7 @@ def cell(value: Any, escape: bool) -> Any:
         return value
     if isinstance(value, str):  # StrEnum members (status, platform)
         return cell(str(value), escape)
-    text = _to_json(value)
+    text = to_json(value)
     return escape_formula(text) if escape else text
 
 
@@ -215,7 +215,7 @@ def run_rows(runs: Iterable[RunInfo], options: ExportOptions) -> Iterator[list[A
         yield [cell(value, options.escape_formulas) for value in values]
 
 
-def _run_head(record: RecordInfo, options: ExportOptions) -> tuple[Any, ...]:
+def run_head(record: RecordInfo, options: ExportOptions) -> tuple[Any, ...]:
     """The values a record shares with every record of its run: the run columns but the
     last two (seq and received_at)."""
     return (record.run_id, record.experiment_slug, record.platform,
@@ -230,7 +230,7 @@ def _run_cells(records: Iterable[RecordInfo], options: ExportOptions
     for record in records:
         if record.run_id != run_id:
             run_id = record.run_id
-            cells = [cell(value, options.escape_formulas) for value in _run_head(record, options)]
+            cells = [cell(value, options.escape_formulas) for value in run_head(record, options)]
         yield cells, record
 
 
@@ -254,7 +254,8 @@ def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str], options: Expo
             run_id, laid = record.run_id, properties.of(record.run_id)
         row = [*head, record.seq, timestamp(record.received_at), *blank]
         extra: dict[str, Any] = {}
-        own = {key: value for key, value in record.data.items() if key not in laid}
+        own = {key: value for key, value in record.data.items() if key not in laid} \
+            if laid else record.data
         for key, value in chain(_flat_items(own), _flat_items(laid)):
             position = positions.get(key)
             if position is None:
@@ -272,101 +273,9 @@ def trial_rows(records: Iterable[RecordInfo], keys: Sequence[str], options: Expo
                 row[position] = cell(value, escape)
         if extra:
             if overflow_at is None:
-                raise _missing_column(record, next(iter(extra)))
+                raise missing_column(record, next(iter(extra)))
             row[overflow_at] = cell(extra, escape)
         yield row
-
-
-def trial_csv_lines(records: Iterable[RecordInfo], keys: Sequence[str], options: ExportOptions,
-                    properties: RunProperties | None = None) -> Iterator[str]:
-    """trials.csv rows as text lines, each what the csv module (excel dialect, minimal
-    quoting) writes for the row of :func:`trial_rows`: the same rules, with each cell quoted
-    as it is made, as the csv module's ``writerow`` costs more than the rest of a row. A
-    run's properties are made into cells once per run, then laid over each of its rows."""
-    start = 3  # the run's cells as one text, seq, received_at
-    positions = {key: start + offset for offset, key in enumerate(keys)}
-    overflow_at = positions.pop(OVERFLOW_COLUMN, None)
-    escape = options.escape_formulas
-    blank = [""] * len(keys)
-    run_id, head = None, ""
-    laid: dict[str, Any] = {}
-    laid_cells: list[tuple[int, str]] = []
-    laid_extra: dict[str, Any] = {}
-    for record in records:
-        if record.run_id != run_id:
-            run_id = record.run_id
-            head = ",".join(csv_cell(cell(value, escape))
-                            for value in _run_head(record, options))
-            if properties is not None:
-                laid = properties.of(run_id)
-                scratch: list[str | None] = [None] * (start + len(keys))
-                laid_extra = _csv_cells(scratch, laid, positions, escape)
-                laid_cells = [(at, text) for at, text in enumerate(scratch) if text is not None]
-        received = record.received_at  # naive UTC as the query reads it
-        row = [head, str(record.seq), received.isoformat() + "Z" if received.tzinfo is None
-               else timestamp(received), *blank]
-        data = record.data
-        if laid and not laid.keys().isdisjoint(data):  # the run's properties replace them
-            data = {key: value for key, value in data.items() if key not in laid}
-        extra = _csv_cells(row, data, positions, escape)
-        for at, text in laid_cells:
-            row[at] = text
-        if laid_extra:
-            extra.update(laid_extra)
-        if extra:
-            if overflow_at is None:
-                raise _missing_column(record, next(iter(extra)))
-            row[overflow_at] = csv_cell(cell(extra, escape))
-        yield ",".join(row) + "\r\n"
-
-
-def _csv_cells(row: list[Any], data: dict[str, Any], positions: dict[str, int],
-               escape: bool) -> dict[str, Any]:
-    """Put the record's cells, quoted, at their columns' places in ``row``; return the keys
-    that have no column. What flatten() gives, walked in place: a nested object's keys,
-    dotted, where the object is (so a repeated key's last value wins, as in flatten's dict).
-    """
-    extra: dict[str, Any] = {}
-    items, prefix, parents = iter(data.items()), "", []
-    while True:
-        for key, value in items:
-            kind = type(value)
-            if prefix:
-                key = prefix + key
-            if kind is dict and value:
-                parents.append((prefix, items))
-                items, prefix = iter(value.items()), key + "."
-                break
-            position = positions.get(key)
-            if position is None:
-                extra[key] = value
-            elif kind is str:
-                if escape and value.startswith(FORMULA_STARTS):
-                    value = "'" + value
-                if '"' in value or "," in value or "\n" in value or "\r" in value:
-                    value = '"' + value.replace('"', '""') + '"'
-                row[position] = value
-            elif kind is int or kind is float:
-                row[position] = str(value)
-            elif kind is bool:
-                row[position] = "true" if value else "false"
-            elif kind is list:  # JSON text that starts with "[": no formula to escape
-                row[position] = csv_cell(_to_json(value))
-            elif value is not None:
-                row[position] = csv_cell(cell(value, escape))
-        else:
-            if not parents:
-                return extra
-            prefix, items = parents.pop()
-
-
-def csv_cell(value: Any) -> str:
-    """A cell's text as the csv module writes it: quoted (quotes doubled) if it holds a
-    comma, a quote or a line break."""
-    text = str(value)
-    if '"' in text or "," in text or "\n" in text or "\r" in text:
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 def _flat_items(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
@@ -375,7 +284,7 @@ def _flat_items(data: dict[str, Any]) -> Iterable[tuple[str, Any]]:
     return flatten(data).items() if dict in set(map(type, data.values())) else data.items()
 
 
-def _missing_column(record: RecordInfo, key: str) -> MissingColumnError:
+def missing_column(record: RecordInfo, key: str) -> MissingColumnError:
     return MissingColumnError(
         f"Record seq {record.seq} of run {record.run_id} has the key {key!r}, which has no "
         f"trials.csv column; register the stored records' keys with "
@@ -389,10 +298,10 @@ def trial_lines(records: Iterable[RecordInfo], options: ExportOptions) -> Iterat
     for record in records:
         if record.run_id != run_id:
             run_id = record.run_id
-            head = dict(zip(TRIAL_RUN_COLUMNS, _run_head(record, options), strict=False))
-            opening = _to_json(head)[:-1]
+            head = dict(zip(TRIAL_RUN_COLUMNS, run_head(record, options), strict=False))
+            opening = to_json(head)[:-1]
         yield (f'{opening},"seq":{record.seq},"received_at":"{timestamp(record.received_at)}",'
-               f'"data":{_to_json(record.data)}}}\n')
+               f'"data":{to_json(record.data)}}}\n')
 
 
 def csv_chunks(header: Iterable[str], rows: Iterable[list[Any]],
@@ -427,8 +336,3 @@ def line_chunks(lines: Iterable[str], chunk_chars: int = CHUNK_CHARS,
             yield count, "".join(parts)
             parts, size, count = [], 0, 0
     yield count, "".join(parts)
-
-
-def csv_header(columns: Iterable[str], options: ExportOptions) -> str:
-    """The header line of a CSV export (:func:`header_row` as the csv module writes it)."""
-    return ",".join(map(csv_cell, header_row(columns, options))) + "\r\n"

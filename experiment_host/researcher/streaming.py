@@ -26,18 +26,17 @@ from ..models import Run, TrialRecord
 from ..paid_bonuses import paid_per_run
 from ..record_keys import PROPERTIES_TYPE
 from ..saving import has_properties, header_keys
+from .csv_lines import csv_header, trial_csv_lines
 from .export import (
     RUN_COLUMNS,
     ExportOptions,
     RecordInfo,
     RunInfo,
     csv_chunks,
-    csv_header,
     header_row,
     line_chunks,
     run_rows,
     trial_columns,
-    trial_csv_lines,
     trial_lines,
     wanted,
 )

@@ -22,15 +22,14 @@ from experiment_host.links.store import batch_named, create_links
 from experiment_host.models import Platform, RunStatus, TrialRecord
 from experiment_host.record_keys import OVERFLOW_COLUMN, PROPERTIES_TYPE
 from experiment_host.researcher import streaming
+from experiment_host.researcher.csv_lines import csv_header, trial_csv_lines
 from experiment_host.researcher.export import (
     ExportOptions,
     RecordInfo,
     csv_chunks,
-    csv_header,
     header_row,
     line_chunks,
     trial_columns,
-    trial_csv_lines,
     trial_rows,
 )
 from experiment_host.researcher.filters import RunFilter
